@@ -1,0 +1,104 @@
+"""Tokens -> character ids, exactly as bilm-tf's `UnicodeCharsVocabulary` and `Batcher`.
+
+A token becomes `max_characters_per_token` (50) ids: begin-of-word 258, the token's
+UTF-8 bytes (cut after `max_characters_per_token - 2` bytes, in the middle of a
+character if need be), end-of-word 259, then padding 260. The tokens `<S>` and `</S>`
+are the sentence boundaries 256 and 257, framed the same way. Finally 1 is added to every
+id so that 0 means "no token here" (a padded position).
+
+This module is NumPy only; `elmo_keras.text_ops` does the same in-graph.
+"""
+
+import functools
+
+import numpy as np
+
+BOS_CHAR = 256  # <S>: begin of sentence
+EOS_CHAR = 257  # </S>: end of sentence
+BOW_CHAR = 258  # begin of word
+EOW_CHAR = 259  # end of word
+PAD_CHAR = 260  # padding inside a token
+BOS_TOKEN = "<S>"
+EOS_TOKEN = "</S>"
+MAX_CHARACTERS_PER_TOKEN = 50
+
+
+def _framed(values, max_characters_per_token):
+    row = np.full(max_characters_per_token, PAD_CHAR, dtype=np.int32)
+    row[0] = BOW_CHAR
+    row[1:1 + len(values)] = values
+    row[len(values) + 1] = EOW_CHAR
+    return row + 1
+
+
+@functools.lru_cache(maxsize=100_000)
+def _cached_ids(token, max_characters_per_token):
+    if token == BOS_TOKEN:
+        row = _framed([BOS_CHAR], max_characters_per_token)
+    elif token == EOS_TOKEN:
+        row = _framed([EOS_CHAR], max_characters_per_token)
+    else:
+        data = token.encode("utf-8", "ignore")[: max_characters_per_token - 2]
+        row = _framed(np.frombuffer(data, dtype=np.uint8), max_characters_per_token)
+    row.flags.writeable = False
+    return row
+
+
+def token_to_char_ids(token, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+    """Character ids of one token (already shifted by +1).
+
+    Args:
+        token: a `str`.
+        max_characters_per_token: length of the result (>= 3).
+
+    Returns:
+        int32 array `[max_characters_per_token]`.
+    """
+    return _cached_ids(token, int(max_characters_per_token)).copy()
+
+
+def bos_char_ids(max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+    """Character ids of the `<S>` token (shifted by +1), int32 `[max_characters_per_token]`."""
+    return token_to_char_ids(BOS_TOKEN, max_characters_per_token)
+
+
+def eos_char_ids(max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+    """Character ids of the `</S>` token (shifted by +1), int32 `[max_characters_per_token]`."""
+    return token_to_char_ids(EOS_TOKEN, max_characters_per_token)
+
+
+def batch_to_ids(sentences, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN,
+                 add_boundaries=False):
+    """Tokenized sentences -> padded character ids, the input of `elmo_keras.ELMo`.
+
+    Args:
+        sentences: list of sentences, each a list of token strings.
+        max_characters_per_token: ids per token (50 for every published model).
+        add_boundaries: also frame each sentence with `<S>` ... `</S>`, as bilm-tf's
+            `Batcher` does. Leave False for `ELMo`, which adds them itself.
+
+    Returns:
+        int32 array `[batch, max_tokens, max_characters_per_token]`; positions past a
+        sentence's end are all zero.
+
+    Example:
+    >>> batch_to_ids([["Hello", "world"], ["Hi"]]).shape
+    (2, 2, 50)
+    """
+    if isinstance(sentences, str):
+        raise TypeError("batch_to_ids expects a list of token lists, got a str")
+    c = int(max_characters_per_token)
+    extra = 2 if add_boundaries else 0
+    steps = max((len(s) for s in sentences), default=0) + (extra if sentences else 0)
+    ids = np.zeros((len(sentences), steps, c), dtype=np.int32)
+    for b, sentence in enumerate(sentences):
+        if isinstance(sentence, str):
+            raise TypeError(
+                f"sentence {b} is a str; batch_to_ids expects lists of tokens "
+                "(split the sentence first)")
+        tokens = list(sentence)
+        if add_boundaries:
+            tokens = [BOS_TOKEN] + tokens + [EOS_TOKEN]
+        for t, token in enumerate(tokens):
+            ids[b, t] = _cached_ids(token, c)
+    return ids

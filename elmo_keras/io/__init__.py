@@ -1,0 +1,1 @@
+"""Reading and writing models in other formats (bilm-tf HDF5)."""

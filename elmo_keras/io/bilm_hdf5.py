@@ -1,0 +1,194 @@
+"""bilm-tf's published weight format: `weights.hdf5` + `options.json`, read and written.
+
+Dataset layout (what bilm-tf's `dump_weights` writes and its `BidirectionalLanguageModel`
+reads), with `d` the direction (0 forward, 1 backward) and `l` the layer:
+
+| dataset | shape | here |
+| --- | --- | --- |
+| `char_embed` | `[261, D]` (no padding row) | `char_encoder.char_embeddings[1:]` (row 0 = 0) |
+| `CNN/W_cnn_i`, `CNN/b_cnn_i` | `[1, w, D, n]`, `[n]` | `conv_kernel_i` `[w, D, n]`, `conv_bias_i` |
+| `CNN_high_k/{W,b}_{carry,transform}` | `[F, F]`, `[F]` | `highway_k` |
+| `CNN_proj/W_proj`, `CNN_proj/b_proj` | `[F, P]`, `[P]` | `projection_kernel/bias` (if `F != P`) |
+| `RNN_d/RNN/MultiRNNCell/Cell{l}/LSTMCell/W_0` | `[in + P, 4H]` | `kernel` over `recurrent_kernel` |
+| `.../LSTMCell/B` | `[4H]` | `bias` (gates i, j, f, o) |
+| `.../LSTMCell/W_P_0` | `[H, P]` | `projection_kernel` (if `P < H`) |
+
+Softmax weights (training only) are not part of this file.
+"""
+
+import os
+import re
+
+import h5py
+import numpy as np
+
+from elmo_keras.options import OptionsError, load_options, save_options
+
+
+class WeightFileError(ValueError):
+    """A weight file cannot be read as, or does not match, a bilm-tf biLM."""
+
+
+def _cell_prefix(direction, layer):
+    return f"RNN_{direction}/RNN/MultiRNNCell/Cell{layer}/LSTMCell"
+
+
+def bilm_weight_map(model):
+    """Pairs of `(dataset name, getter, setter, file shape)` for every weight of `model`.
+
+    The getter returns the value in the file's layout; the setter takes a value in the
+    file's layout and assigns it to the model. Both directions of the mapping live here
+    so reading and writing cannot disagree.
+    """
+    enc = model.char_encoder
+    entries = []
+
+    def plain(name, var, to_file=lambda v: v, from_file=lambda v: v):
+        shape = to_file(np.zeros(var.shape, "float32")).shape
+        entries.append((name, lambda: to_file(np.asarray(var.numpy(), "float32")),
+                        lambda v: var.assign(from_file(v)), shape))
+
+    emb = enc.char_embeddings
+    entries.append((
+        "char_embed",
+        lambda: np.asarray(emb.numpy()[1:], "float32"),
+        lambda v: emb.assign(np.concatenate([np.zeros((1, v.shape[1]), v.dtype), v])),
+        (emb.shape[0] - 1, emb.shape[1]),
+    ))
+    for i, (k, b) in enumerate(zip(enc.conv_kernels, enc.conv_biases)):
+        plain(f"CNN/W_cnn_{i}", k, lambda v: v[None], lambda v: v[0])
+        plain(f"CNN/b_cnn_{i}", b)
+    for i, hw in enumerate(enc.highways):
+        plain(f"CNN_high_{i}/W_carry", hw.carry_kernel)
+        plain(f"CNN_high_{i}/b_carry", hw.carry_bias)
+        plain(f"CNN_high_{i}/W_transform", hw.transform_kernel)
+        plain(f"CNN_high_{i}/b_transform", hw.transform_bias)
+    if enc.use_projection:
+        plain("CNN_proj/W_proj", enc.projection_kernel)
+        plain("CNN_proj/b_proj", enc.projection_bias)
+    for d, cells in enumerate((model.bilm.forward_cells, model.bilm.backward_cells)):
+        for l, cell in enumerate(cells):
+            prefix = _cell_prefix(d, l)
+            n_in = cell.kernel.shape[0]
+
+            def get_w(cell=cell):
+                return np.concatenate(
+                    [cell.kernel.numpy(), cell.recurrent_kernel.numpy()]).astype("float32")
+
+            def set_w(v, cell=cell, n_in=n_in):
+                cell.kernel.assign(v[:n_in])
+                cell.recurrent_kernel.assign(v[n_in:])
+
+            entries.append((f"{prefix}/W_0", get_w, set_w,
+                            (n_in + cell.recurrent_kernel.shape[0], cell.kernel.shape[1])))
+            plain(f"{prefix}/B", cell.bias)
+            if cell.projection_kernel is not None:
+                plain(f"{prefix}/W_P_0", cell.projection_kernel)
+    return entries
+
+
+def _open(path):
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise WeightFileError(f"{path}: weight file does not exist")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise WeightFileError(f"{path}: not an HDF5 file ({e})") from None
+
+
+def _check_no_extras(f, path, model):
+    """Rejects layers present in the file but absent from the options."""
+    n_highway = len(model.char_encoder.highways)
+    for name in f.keys():
+        m = re.fullmatch(r"CNN_high_(\d+)", name)
+        if m and int(m.group(1)) >= n_highway:
+            raise WeightFileError(
+                f"{path}: has highway layer '{name}' but the options say "
+                f"n_highway={n_highway}: options and weights do not match")
+        if name == "CNN_proj" and not model.char_encoder.use_projection:
+            raise WeightFileError(
+                f"{path}: has 'CNN_proj' but the options' filters already sum to "
+                f"projection_dim={model.projection_dim}: options and weights do not match")
+        m = re.fullmatch(r"RNN_(\d+)", name)
+        if m:
+            if int(m.group(1)) > 1:
+                raise WeightFileError(f"{path}: unexpected direction group '{name}'")
+            group = f[name].get("RNN/MultiRNNCell")
+            for cell in (group.keys() if group is not None else []):
+                c = re.fullmatch(r"Cell(\d+)", cell)
+                if c and int(c.group(1)) >= model.n_layers:
+                    raise WeightFileError(
+                        f"{path}: has LSTM layer '{name}/RNN/MultiRNNCell/{cell}' but the "
+                        f"options say n_layers={model.n_layers}: options and weights do "
+                        "not match")
+
+
+def load_bilm_weights(model, weights_path):
+    """Assigns the weights of a bilm-tf `weights.hdf5` to a built `ELMo` model.
+
+    Every dataset is checked before any is assigned: a missing one or a shape that
+    differs raises `WeightFileError` naming the file, the dataset and both shapes.
+    Datasets of other parts (e.g. `softmax/*`) are ignored.
+    """
+    entries = bilm_weight_map(model)
+    with _open(weights_path) as f:
+        values = []
+        for name, _, setter, shape in entries:
+            if name not in f or not isinstance(f[name], h5py.Dataset):
+                raise WeightFileError(f"{weights_path}: missing dataset '{name}'")
+            ds = f[name]
+            if tuple(ds.shape) != tuple(shape):
+                hint = ""
+                if name == "char_embed" and ds.shape[0] == shape[0] + 1:
+                    hint = " (this file already has a padding row; bilm-tf files have 261 rows)"
+                raise WeightFileError(
+                    f"{weights_path}: dataset '{name}' has shape {tuple(ds.shape)}, "
+                    f"expected {tuple(shape)} from the options{hint}")
+            v = np.asarray(ds[...], dtype="float32")
+            if not np.all(np.isfinite(v)):
+                raise WeightFileError(f"{weights_path}: dataset '{name}' holds NaN or inf")
+            values.append((setter, v))
+        _check_no_extras(f, weights_path, model)
+    for setter, v in values:
+        setter(v)
+    return model
+
+
+def save_bilm_weights(model, weights_path):
+    """Writes an `ELMo` model's weights as a bilm-tf `weights.hdf5`."""
+    with h5py.File(weights_path, "w") as f:
+        for name, getter, _, _ in bilm_weight_map(model):
+            f.create_dataset(name, data=getter())
+
+
+def load_bilm(options_path, weights_path, **kwargs):
+    """Builds an `ELMo` from bilm-tf's `options.json` and `weights.hdf5`.
+
+    Args:
+        options_path: options.json path (or dict / `BiLMOptions`).
+        weights_path: weights.hdf5 path.
+        **kwargs: other `ELMo` arguments (`num_output_representations`,
+            `do_layer_norm`, `l2_coef`, `stateful`, `max_batch_size`, `name`, ...).
+
+    Returns:
+        The model, weights loaded.
+
+    Raises:
+        OptionsError: bad options file. WeightFileError: bad weight file.
+    """
+    from elmo_keras.backbone import ELMo
+
+    options = load_options(options_path)
+    try:
+        model = ELMo(**options.model_kwargs(), **kwargs)
+    except ValueError as e:
+        raise OptionsError(f"{options_path}: {e}") from None
+    return load_bilm_weights(model, weights_path)
+
+
+def save_bilm(model, options_path, weights_path):
+    """Writes `model` as bilm-tf `options.json` + `weights.hdf5` (loadable by bilm-tf
+    and AllenNLP)."""
+    save_options(model.options, options_path)
+    save_bilm_weights(model, weights_path)

@@ -1,0 +1,198 @@
+"""The stacked bidirectional LSTM language model of ELMo (bilm-tf's inference graph)."""
+
+import keras
+from keras import ops
+
+from elmo_keras.layers.lstm_projection import LSTMPCell, lstmp_step
+from elmo_keras.layers.recurrence import run_masked_recurrence
+
+
+def reverse_padded(x, lengths):
+    """Reverses the first `lengths[b]` steps of each row `b`; padding stays in place.
+
+    The same as `tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)`, and its
+    own inverse.
+
+    Args:
+        x: `[batch, time, ...]`.
+        lengths: int `[batch]`.
+    """
+    t = ops.arange(ops.shape(x)[1], dtype="int32")[None, :]
+    n = ops.cast(lengths, "int32")[:, None]
+    index = ops.where(t < n, n - 1 - t, t)
+    for _ in range(len(x.shape) - 2):
+        index = ops.expand_dims(index, -1)
+    return ops.take_along_axis(x, index, axis=1)
+
+
+@keras.saving.register_keras_serializable(package="elmo_keras")
+class BiLM(keras.layers.Layer):
+    """Separate forward and backward stacks of `LSTMPCell`s, as bilm-tf runs them.
+
+    The forward LM reads each row left to right; the backward LM reads each row from
+    its own last real token back to the first (the padding after a row's length is
+    never read: `reverse_padded`), and its outputs are put back in text order. Layer
+    `l > 0` adds its input to its output when `use_skip_connections` (bilm-tf's
+    `ResidualWrapper`: the recurrent state itself excludes the residual). Steps past a
+    row's length leave the state unchanged and output zeros (`dynamic_rnn` with
+    `sequence_length`). Both directions of a layer run in one loop, their inputs'
+    matmul done for all steps before it.
+
+    Args:
+        lstm_dim: LSTM cell size.
+        projection_dim: output size of each direction (no projection if equal to
+            `lstm_dim`).
+        n_layers: number of layers in each direction.
+        cell_clip, proj_clip: clip values, or None.
+        use_skip_connections: residual connections between layers.
+        stateful: if True, each row's final states are kept and become the initial
+            states of the same row in the next call (bilm-tf's inference behaviour);
+            rows beyond the batch keep theirs. `reset_state()` zeroes them. If False
+            (default) every call starts from zero states.
+        max_batch_size: rows of kept state when `stateful` (bilm-tf's default 128).
+
+    Call arguments:
+        inputs: `[batch, time, input_dim]` token vectors.
+        mask: bool `[batch, time]`, true for real tokens, which come first in each row.
+
+    Returns:
+        A list of `n_layers` tensors `[batch, time, 2 * projection_dim]`: forward output
+        then backward output on the last axis, zero at padded steps.
+    """
+
+    def __init__(self, lstm_dim, projection_dim, n_layers=2, cell_clip=None, proj_clip=None,
+                 use_skip_connections=True, stateful=False, max_batch_size=128, **kwargs):
+        super().__init__(**kwargs)
+        self.lstm_dim = int(lstm_dim)
+        self.projection_dim = int(projection_dim)
+        self.n_layers = int(n_layers)
+        if self.n_layers < 1:
+            raise ValueError(f"n_layers must be >= 1, got {n_layers}")
+        self.cell_clip = None if cell_clip is None else float(cell_clip)
+        self.proj_clip = None if proj_clip is None else float(proj_clip)
+        self.use_skip_connections = bool(use_skip_connections)
+        self.stateful = bool(stateful)
+        self.max_batch_size = int(max_batch_size)
+        self.supports_masking = True
+
+        def cell(direction, i):
+            return LSTMPCell(self.lstm_dim, self.projection_dim, self.cell_clip,
+                             self.proj_clip, name=f"{direction}_{i}")
+
+        self.forward_cells = [cell("forward", i) for i in range(self.n_layers)]
+        self.backward_cells = [cell("backward", i) for i in range(self.n_layers)]
+
+    @property
+    def output_dim(self):
+        return self.forward_cells[0].output_size
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        for i in range(self.n_layers):
+            in_dim = dim if i == 0 else self.output_dim
+            self.forward_cells[i].build((None, in_dim))
+            self.backward_cells[i].build((None, in_dim))
+        if self.stateful:
+            shape = (self.n_layers, 2, self.max_batch_size)
+            self.state_h = self.add_weight(
+                name="state_h", shape=shape + (self.output_dim,), initializer="zeros",
+                trainable=False)
+            self.state_c = self.add_weight(
+                name="state_c", shape=shape + (self.lstm_dim,), initializer="zeros",
+                trainable=False)
+
+    def reset_state(self):
+        """Zeroes the kept states of a stateful BiLM (all rows)."""
+        if self.stateful:
+            self.state_h.assign(ops.zeros_like(self.state_h))
+            self.state_c.assign(ops.zeros_like(self.state_c))
+
+    def call(self, inputs, mask=None):
+        x = inputs
+        batch, steps = ops.shape(x)[0], ops.shape(x)[1]
+        if mask is None:
+            mask = ops.ones((batch, steps), dtype="bool")
+        mask = ops.cast(mask, "bool")
+        lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
+        maskf = ops.cast(mask, x.dtype)
+        # [2, batch, time, dim]: forward input, and each row reversed within its length.
+        layer_input = ops.stack([x, reverse_padded(x, lengths)])
+        step_mask = ops.transpose(mask)[:, None, :, None]  # [time, 1, batch, 1]
+
+        if self.stateful:
+            self._check_batch(batch)
+            init_h = self.state_h[:, :, :batch]
+            init_c = self.state_c[:, :, :batch]
+        outputs, final_h, final_c = [], [], []
+        for i in range(self.n_layers):
+            fw, bw = self.forward_cells[i], self.backward_cells[i]
+            kernel = ops.stack([fw.kernel.value, bw.kernel.value])  # [2, in, 4H]
+            bias = ops.stack([fw.bias.value, bw.bias.value])[:, None, :]
+            flat = ops.reshape(layer_input, (2, -1, layer_input.shape[-1]))
+            x_gates = ops.matmul(flat, kernel) + bias
+            x_gates = ops.reshape(x_gates, (2, batch, steps, 4 * self.lstm_dim))
+            x_gates = ops.transpose(x_gates, (2, 0, 1, 3))  # [time, 2, batch, 4H]
+            recurrent = ops.stack([fw.recurrent_kernel.value, bw.recurrent_kernel.value])
+            projection = (None if fw.projection_kernel is None
+                          else ops.stack([fw.projection_kernel.value, bw.projection_kernel.value]))
+
+            def step(gates, h, c, recurrent=recurrent, projection=projection):
+                return lstmp_step(gates, h, c, recurrent, projection,
+                                  self.cell_clip, self.proj_clip)
+
+            if self.stateful:
+                h0, c0 = init_h[i], init_c[i]
+            else:
+                h0 = ops.zeros((2, batch, self.output_dim), dtype=x.dtype)
+                c0 = ops.zeros((2, batch, self.lstm_dim), dtype=x.dtype)
+            h_seq, h_last, c_last = run_masked_recurrence(step, x_gates, step_mask, h0, c0)
+            final_h.append(h_last)
+            final_c.append(c_last)
+            out = ops.transpose(h_seq, (1, 2, 0, 3)) * maskf[None, :, :, None]
+            if i > 0 and self.use_skip_connections:
+                out = out + layer_input
+            outputs.append(out)
+            layer_input = out
+
+        if self.stateful:
+            self.state_h.assign(ops.concatenate(
+                [ops.stack(final_h), self.state_h[:, :, batch:]], axis=2))
+            self.state_c.assign(ops.concatenate(
+                [ops.stack(final_c), self.state_c[:, :, batch:]], axis=2))
+
+        return [ops.concatenate([o[0], reverse_padded(o[1], lengths)], axis=-1)
+                for o in outputs]
+
+    def _check_batch(self, batch):
+        if isinstance(batch, int):
+            if batch > self.max_batch_size:
+                raise ValueError(
+                    f"stateful BiLM got a batch of {batch} rows, more than "
+                    f"max_batch_size={self.max_batch_size}")
+        else:  # dynamic batch size: check in the graph (TensorFlow backend).
+            import tensorflow as tf
+
+            tf.debugging.assert_less_equal(
+                batch, self.max_batch_size,
+                message=f"stateful BiLM: batch larger than max_batch_size={self.max_batch_size}")
+
+    def compute_output_shape(self, input_shape):
+        return [(input_shape[0], input_shape[1], 2 * self.output_dim)
+                for _ in range(self.n_layers)]
+
+    def compute_mask(self, inputs, mask=None):
+        return [mask for _ in range(self.n_layers)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            lstm_dim=self.lstm_dim,
+            projection_dim=self.projection_dim,
+            n_layers=self.n_layers,
+            cell_clip=self.cell_clip,
+            proj_clip=self.proj_clip,
+            use_skip_connections=self.use_skip_connections,
+            stateful=self.stateful,
+            max_batch_size=self.max_batch_size,
+        )
+        return config

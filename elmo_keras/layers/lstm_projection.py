@@ -1,0 +1,139 @@
+"""LSTM with a projected output and clipping, as bilm-tf's TF1 `LSTMCell(num_proj=...)`.
+
+The gate math lives in `lstmp_step`, shared by `LSTMPCell` (one step, Keras cell API) and
+`elmo_keras.layers.bilm.BiLM` (both directions of a layer in one loop).
+"""
+
+import keras
+from keras import ops
+
+#: Added to the forget gate's pre-activation at run time (TF1 `LSTMCell` default); it is
+#: not part of the stored bias.
+FORGET_BIAS = 1.0
+
+
+def lstmp_step(x_gates, h, c, recurrent_kernel, projection_kernel=None,
+               cell_clip=None, proj_clip=None):
+    """One time step of an LSTM with projection, bilm-tf's gate layout.
+
+    The pre-activations are `x_gates + h @ recurrent_kernel`, split into four blocks of
+    `units` in the order **i, j, f, o** (input gate, candidate, forget gate, output
+    gate), as TF1's `LSTMCell` lays out its `W_0` and `B`:
+
+        c' = sigmoid(f + FORGET_BIAS) * c + sigmoid(i) * tanh(j)
+        c' = clip(c', -cell_clip, cell_clip)          if cell_clip
+        m  = sigmoid(o) * tanh(c')
+        h' = m @ projection_kernel                    if projection_kernel is given
+        h' = clip(h', -proj_clip, proj_clip)          if proj_clip
+
+    Leading dimensions broadcast, so `[2, batch, ...]` runs two directions at once with
+    stacked `[2, ...]` kernels.
+
+    Args:
+        x_gates: `[..., 4 * units]`: `x @ kernel + bias`, computed ahead for all steps.
+        h: `[..., output_dim]` previous (projected) output.
+        c: `[..., units]` previous cell state.
+        recurrent_kernel: `[..., output_dim, 4 * units]`.
+        projection_kernel: `[..., units, output_dim]` or None (no projection, no bias).
+        cell_clip, proj_clip: clip values or None.
+
+    Returns:
+        `(h', c')`.
+    """
+    z = x_gates + ops.matmul(h, recurrent_kernel)
+    i, j, f, o = ops.split(z, 4, axis=-1)
+    c_new = ops.sigmoid(f + FORGET_BIAS) * c + ops.sigmoid(i) * ops.tanh(j)
+    if cell_clip is not None:
+        c_new = ops.clip(c_new, -cell_clip, cell_clip)
+    m = ops.sigmoid(o) * ops.tanh(c_new)
+    if projection_kernel is not None:
+        m = ops.matmul(m, projection_kernel)
+    if proj_clip is not None:
+        m = ops.clip(m, -proj_clip, proj_clip)
+    return m, c_new
+
+
+@keras.saving.register_keras_serializable(package="elmo_keras")
+class LSTMPCell(keras.layers.Layer):
+    """One step of an LSTM with output projection and clipping (bilm-tf's cell).
+
+    Usable in `keras.layers.RNN`. Weights: `kernel` `[input_dim, 4 * units]`,
+    `recurrent_kernel` `[output_dim, 4 * units]`, `bias` `[4 * units]` (bilm-tf stores
+    the first two stacked as `W_0` and the bias as `B`), and `projection_kernel`
+    `[units, projection_dim]` (bilm-tf's `W_P_0`, no bias) when projecting. Gate order
+    i, j, f, o; forget bias 1.0 added at run time (see `lstmp_step`).
+
+    Args:
+        units: cell size (bilm-tf's `lstm.dim`).
+        projection_dim: output size; None or equal to `units` means no projection.
+        cell_clip: clip of the cell state, or None.
+        proj_clip: clip of the output, or None.
+        kernel_initializer, recurrent_initializer, projection_initializer,
+        bias_initializer: initializers.
+
+    State: `[h, c]` with sizes `[output_dim, units]` (Keras order).
+    """
+
+    def __init__(self, units, projection_dim=None, cell_clip=None, proj_clip=None,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="glorot_uniform",
+                 projection_initializer="glorot_uniform", bias_initializer="zeros",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        if projection_dim is not None and int(projection_dim) > self.units:
+            raise ValueError(
+                f"projection_dim={projection_dim} is larger than units={units}; "
+                "the projection only projects down")
+        self.projection_dim = None if projection_dim in (None, units) else int(projection_dim)
+        self.cell_clip = None if cell_clip is None else float(cell_clip)
+        self.proj_clip = None if proj_clip is None else float(proj_clip)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.projection_initializer = keras.initializers.get(projection_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.output_size = self.projection_dim or self.units
+        self.state_size = [self.output_size, self.units]
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel", shape=(input_dim, 4 * self.units),
+            initializer=self.kernel_initializer)
+        self.recurrent_kernel = self.add_weight(
+            name="recurrent_kernel", shape=(self.output_size, 4 * self.units),
+            initializer=self.recurrent_initializer)
+        self.bias = self.add_weight(
+            name="bias", shape=(4 * self.units,), initializer=self.bias_initializer)
+        if self.projection_dim is not None:
+            self.projection_kernel = self.add_weight(
+                name="projection_kernel", shape=(self.units, self.projection_dim),
+                initializer=self.projection_initializer)
+        else:
+            self.projection_kernel = None
+
+    def input_gates(self, inputs):
+        """`inputs @ kernel + bias` for inputs of any leading shape."""
+        return ops.matmul(inputs, self.kernel) + self.bias
+
+    def call(self, inputs, states, training=None):
+        h, c = states[0], states[1]
+        h, c = lstmp_step(self.input_gates(inputs), h, c, self.recurrent_kernel,
+                          self.projection_kernel, self.cell_clip, self.proj_clip)
+        return h, [h, c]
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, d), dtype=self.compute_dtype) for d in self.state_size]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            projection_dim=self.projection_dim,
+            cell_clip=self.cell_clip,
+            proj_clip=self.proj_clip,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            recurrent_initializer=keras.initializers.serialize(self.recurrent_initializer),
+            projection_initializer=keras.initializers.serialize(self.projection_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+        )
+        return config

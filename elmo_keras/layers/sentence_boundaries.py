@@ -1,0 +1,76 @@
+"""Adding `<S>`/`</S>` around each sentence before the biLM, and removing them after."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from elmo_keras.chars import bos_char_ids, eos_char_ids
+
+
+def token_mask(char_ids):
+    """bool `[batch, time]`: true where a token exists (its character ids are not all 0)."""
+    return ops.any(ops.cast(char_ids, "int32") > 0, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="elmo_keras")
+class AddSentenceBoundaries(keras.layers.Layer):
+    """Frames each row's tokens with `<S>` and `</S>`: `[b, t, c]` -> `[b, t + 2, c]`.
+
+    `<S>` goes to step 0 and `</S>` right after the row's last real token (step
+    `length + 1`), so padding stays at the end. Every row gets both, an empty one too
+    (as bilm-tf's `Batcher` does).
+
+    Args:
+        max_characters_per_token: length of a token's character id row.
+    """
+
+    def __init__(self, max_characters_per_token=50, **kwargs):
+        super().__init__(**kwargs)
+        self.max_characters_per_token = int(max_characters_per_token)
+        self._bos = np.asarray(bos_char_ids(self.max_characters_per_token), "int32")
+        self._eos = np.asarray(eos_char_ids(self.max_characters_per_token), "int32")
+
+    def call(self, char_ids):
+        ids = ops.cast(char_ids, "int32")
+        lengths = ops.sum(ops.cast(token_mask(ids), "int32"), axis=1)
+        framed = ops.pad(ids, ((0, 0), (1, 1), (0, 0)))
+        step = ops.arange(ops.shape(framed)[1], dtype="int32")[None, :, None]
+        framed = ops.where(step == 0, self._bos[None, None, :], framed)
+        return ops.where(step == lengths[:, None, None] + 1, self._eos[None, None, :], framed)
+
+    def compute_output_shape(self, input_shape):
+        t = None if input_shape[1] is None else input_shape[1] + 2
+        return (input_shape[0], t, input_shape[2])
+
+    def compute_output_spec(self, char_ids):
+        return keras.KerasTensor(self.compute_output_shape(char_ids.shape), dtype="int32")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(max_characters_per_token=self.max_characters_per_token)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="elmo_keras")
+class RemoveSentenceBoundaries(keras.layers.Layer):
+    """Inverse of `AddSentenceBoundaries` on the biLM's outputs.
+
+    Call arguments:
+        inputs: `[batch, time + 2, dim]` outputs over the framed sentences.
+        mask: bool `[batch, time]`, the mask of the tokens without boundaries.
+
+    Returns:
+        `[batch, time, dim]`, zero at padded steps, with `mask` as its Keras mask.
+    """
+
+    def call(self, inputs, mask=None):
+        steps = ops.shape(mask)[1]
+        x = inputs[:, 1:steps + 1]
+        return x * ops.expand_dims(ops.cast(mask, x.dtype), -1)
+
+    def compute_output_shape(self, input_shape):
+        t = None if input_shape[1] is None else input_shape[1] - 2
+        return (input_shape[0], t, input_shape[2])
+
+    def compute_mask(self, inputs, mask=None):
+        return mask

@@ -1,0 +1,69 @@
+"""`elmo-keras embed`: the HDF5 layout, empty lines, formats, stateful protocol, errors."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from elmo_keras.cli import main
+from tests.conftest import TINY
+
+MODEL = ["--options", str(TINY / "options.json"), "--weights", str(TINY / "lm_weights.hdf5")]
+
+
+def _groups():
+    return [[s.split(" ") for s in g] for g in json.loads((TINY / "sentences.json").read_text())]
+
+
+def test_stateful_embed_reproduces_bilm_tf_protocol(tmp_path):
+    groups = _groups()
+    lines = [" ".join(groups[k][i]) for i in range(10) for k in range(3)]
+    (tmp_path / "in.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rc = main(["embed", str(tmp_path / "in.txt"), str(tmp_path / "out.hdf5"),
+               "--batch-size", "3", "--stateful", "--output-format", "top", *MODEL])
+    assert rc == 0
+    with h5py.File(tmp_path / "out.hdf5", "r") as out:
+        for i in range(10):
+            for k in range(3):
+                ref = h5py.File(TINY / f"lm_embeddings_{k}.hdf5", "r")[str(i)][...]
+                got = out[str(3 * i + k)][...]
+                np.testing.assert_allclose(got, np.concatenate(ref, axis=-1), atol=1e-5)
+
+
+def test_layout_empty_lines_and_batch_independence(tmp_path, capsys):
+    text = "The bank of the river .\n\nI opened a bank account .\nHi\n"
+    (tmp_path / "in.txt").write_text(text, encoding="utf-8")
+    outs = {}
+    for bs in ("1", "3"):
+        path = tmp_path / f"out{bs}.hdf5"
+        assert main(["embed", str(tmp_path / "in.txt"), str(path), "--batch-size", bs,
+                     *MODEL]) == 0
+        outs[bs] = path
+    assert "1 empty line" in capsys.readouterr().err
+    with h5py.File(outs["1"], "r") as a, h5py.File(outs["3"], "r") as b:
+        assert sorted(a.keys()) == ["0", "1", "2", "3", "sentence_to_index"]
+        assert a["0"].shape == (3, 6, 32) and a["1"].shape == (3, 0, 32)
+        assert a["3"].shape == (3, 1, 32)
+        index = json.loads(a["sentence_to_index"][0])
+        assert index["I opened a bank account ."] == "2" and index[""] == "1"
+        for key in ("0", "2", "3"):
+            np.testing.assert_allclose(a[key][...], b[key][...], atol=1e-5)
+        full = a["0"][...]
+    for fmt, expected in (("top", full[-1]), ("average", full.mean(axis=0))):
+        path = tmp_path / f"{fmt}.hdf5"
+        assert main(["embed", str(tmp_path / "in.txt"), str(path), "--output-format", fmt,
+                     *MODEL]) == 0
+        with h5py.File(path, "r") as f:
+            np.testing.assert_allclose(f["0"][...], expected, atol=1e-5)
+
+
+def test_errors_are_clear(tmp_path, capsys):
+    (tmp_path / "in.txt").write_text("a b\n")
+    assert main(["embed", str(tmp_path / "nope.txt"), str(tmp_path / "o.hdf5"), *MODEL]) == 2
+    assert "nope.txt: input file does not exist" in capsys.readouterr().err
+    assert main(["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5"), "--options",
+                 str(TINY / "options.json"), "--weights", str(TINY / "options.json")]) == 2
+    assert "not an HDF5 file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5")])
