@@ -4,6 +4,7 @@ __version__ = "0.1.0"
 
 from elmo_keras.backbone import ELMo
 from elmo_keras.chars import batch_to_ids
+from elmo_keras.embedding import ELMoEmbedding
 from elmo_keras.io.bilm_hdf5 import (
     WeightFileError,
     load_bilm,
@@ -11,6 +12,7 @@ from elmo_keras.io.bilm_hdf5 import (
     save_bilm,
     save_bilm_weights,
 )
+from elmo_keras.io.saved_model import export_hub, load_exported_elmo
 from elmo_keras.layers import (
     BiLM,
     CharacterEncoder,

@@ -14,6 +14,28 @@ from elmo_keras.layers.sentence_boundaries import (
 from elmo_keras.options import BiLMOptions, load_options
 
 
+def named_outputs(outputs):
+    """The public ELMo hub module's output names, from an `ELMo` output dict.
+
+    Returns a dict with `word_emb` `[batch, time, P]`, `lstm_outputs1` ...
+    `lstm_outputsL` `[batch, time, 2P]`, `elmo` (the first mix), `default` (`elmo`
+    averaged over each row's real tokens, `[batch, 2P]`, zero for an empty row) and
+    `sequence_len` (int32 `[batch]`).
+    """
+    mask = outputs["mask"]
+    lm = outputs["lm_embeddings"]
+    elmo = outputs["elmo_representations"][0]
+    maskf = ops.cast(mask, elmo.dtype)
+    count = ops.maximum(ops.sum(maskf, axis=1, keepdims=True), 1.0)
+    named = {"word_emb": outputs["token_embeddings"]}
+    for k in range(1, lm.shape[1]):
+        named[f"lstm_outputs{k}"] = lm[:, k]
+    named["elmo"] = elmo
+    named["default"] = ops.sum(elmo * maskf[..., None], axis=1) / count
+    named["sequence_len"] = ops.sum(ops.cast(mask, "int32"), axis=1)
+    return named
+
+
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class ELMo(keras.Model):
     """ELMo: deep contextualized token representations (Peters et al., 2018).

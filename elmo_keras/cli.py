@@ -23,6 +23,24 @@ def _embed(args):
     return 0
 
 
+def _export_hub(args):
+    import keras
+
+    from elmo_keras.io.saved_model import export_hub
+
+    if args.model:
+        if args.options or args.weights:
+            raise SystemExit("error: give --model or --options/--weights, not both")
+        if not os.path.isfile(args.model):
+            raise FileNotFoundError(f"{args.model}: model file does not exist")
+        model = keras.models.load_model(args.model)
+    else:
+        model = _load_model(args)
+    export_hub(model, args.outdir, trainable_bilm=args.trainable_bilm)
+    print(f"exported {args.outdir}", file=sys.stderr)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="elmo-keras", description="ELMo contextual word representations (Keras 3).")
@@ -42,6 +60,16 @@ def build_parser():
                         "(bilm-tf's protocol)")
     p.add_argument("--output-format", choices=("all", "top", "average"), default="all")
     p.set_defaults(func=_embed)
+
+    p = sub.add_parser(
+        "export-hub", help="export a TF Hub-style SavedModel (signatures default, tokens)")
+    p.add_argument("outdir", help="directory to write")
+    p.add_argument("--options", help="bilm-tf options.json")
+    p.add_argument("--weights", help="bilm-tf weights.hdf5")
+    p.add_argument("--model", help="a .keras file holding an ELMo model")
+    p.add_argument("--trainable-bilm", action="store_true",
+                   help="list the whole biLM in trainable_variables, not only the mix")
+    p.set_defaults(func=_export_hub)
     return parser
 
 
@@ -53,7 +81,7 @@ def main(argv=None):
 
     try:
         return args.func(args)
-    except (OptionsError, WeightFileError, FileNotFoundError, ValueError) as e:
+    except (OptionsError, WeightFileError, FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

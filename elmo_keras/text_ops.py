@@ -43,13 +43,18 @@ def _flat_tokens_to_ids(tokens, max_characters_per_token):
     return ids + 1
 
 
-def tokens_to_char_ids(tokens, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+def tokens_to_char_ids(tokens, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN,
+                       lengths=None):
     """Token strings -> character ids, in-graph.
 
     Args:
-        tokens: a string tensor of any shape, where `""` marks a padded position (its
-            ids are all 0), or a `tf.RaggedTensor` of strings (every element is a token).
+        tokens: a string tensor, or a `tf.RaggedTensor` of strings (every element is a
+            token). For a dense tensor without `lengths`, `""` marks a padded position
+            (its ids are all 0).
         max_characters_per_token: ids per token.
+        lengths: optional int `[batch]` for a dense `[batch, max_len]` input: position
+            `t` of row `b` is a token iff `t < lengths[b]` (as the hub module's `tokens`
+            signature reads `sequence_len`); then `""` inside a row is an empty token.
 
     Returns:
         int32 ids with a trailing dimension `max_characters_per_token`: dense
@@ -62,19 +67,71 @@ def tokens_to_char_ids(tokens, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN
     tokens = tf.convert_to_tensor(tokens, dtype=tf.string)
     flat = tf.reshape(tokens, [-1])
     ids = _flat_tokens_to_ids(flat, c)
-    ids = tf.where(tf.equal(flat, "")[:, None], 0, ids)
+    if lengths is None:
+        is_token = tf.not_equal(flat, "")
+    else:
+        steps = tf.range(tf.shape(tokens)[1], dtype=tf.int32)[None, :]
+        is_token = tf.reshape(steps < tf.cast(lengths, tf.int32)[:, None], [-1])
+    ids = tf.where(is_token[:, None], ids, 0)
     shape = tf.concat([tf.shape(tokens), [c]], axis=0)
     ids = tf.reshape(ids, shape)
     ids.set_shape(tokens.shape.concatenate([c]))
     return ids
 
 
-def split_sentences(sentences):
-    """1-D string tensor of untokenized sentences -> `RaggedTensor` of whitespace tokens."""
-    import tensorflow_text as tf_text
+def to_char_ids(inputs, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+    """Any supported ELMo input -> dense int32 char ids `[batch, time, c]`.
 
+    Accepts: 1-D strings (untokenized sentences, split on whitespace); 2-D strings
+    (tokens padded with `""`); a ragged string tensor of tokens; int char ids
+    `[batch, time, c]` (returned as they are).
+
+    Raises:
+        ValueError: another dtype or rank, naming what was given.
+    """
+    c = int(max_characters_per_token)
+    if isinstance(inputs, tf.RaggedTensor):
+        if inputs.dtype != tf.string:
+            raise ValueError(f"ELMo: a ragged input must hold strings, got {inputs.dtype.name}")
+        ids = tokens_to_char_ids(inputs, c).to_tensor(default_value=0)
+        ids = tf.reshape(ids, tf.concat([tf.shape(ids)[:2], [c]], axis=0))
+        ids.set_shape([None, None, c])
+        return ids
+    inputs = tf.convert_to_tensor(inputs)
+    rank = inputs.shape.rank
+    if inputs.dtype == tf.string:
+        if rank == 1:
+            return sentences_to_char_ids(inputs, c)
+        if rank == 2:
+            return tokens_to_char_ids(inputs, c)
+        raise ValueError(
+            "ELMo: string input must be 1-D (untokenized sentences) or 2-D (tokens padded "
+            f"with \"\"), got shape {inputs.shape}")
+    if inputs.dtype.is_integer:
+        if rank == 3 and inputs.shape[-1] in (None, c):
+            return tf.cast(inputs, tf.int32)
+        raise ValueError(
+            f"ELMo: integer input must be character ids [batch, time, {c}], got shape "
+            f"{inputs.shape}")
+    raise ValueError(
+        f"ELMo: expected strings (sentences or tokens) or int32 character ids, got dtype "
+        f"{inputs.dtype.name} with shape {inputs.shape}")
+
+
+# Every character Python's `str.split()` treats as whitespace: RE2's \s (ASCII), the
+# Unicode separators \p{Z}, and the controls \v, \x1c-\x1f, \x85.
+_WHITESPACE = r"[\s\p{Z}\x{0b}\x{1c}-\x{1f}\x{85}]+"
+
+
+def split_sentences(sentences):
+    """1-D string tensor of untokenized sentences -> `RaggedTensor` of tokens.
+
+    Splits on whitespace exactly as Python's `str.split()` does (Unicode spaces
+    included), with core TensorFlow ops only, so a SavedModel using it loads without
+    tensorflow-text or this package.
+    """
     sentences = tf.convert_to_tensor(sentences, dtype=tf.string)
-    return tf_text.WhitespaceTokenizer().tokenize(sentences)
+    return tf.strings.split(tf.strings.regex_replace(sentences, _WHITESPACE, " "))
 
 
 def sentences_to_char_ids(sentences, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):

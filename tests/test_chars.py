@@ -86,9 +86,11 @@ def test_tf_function_traces_once():
     assert f.get_concrete_function().structured_outputs.shape.as_list() == [None, None, 50]
 
 
-def test_split_sentences_whitespace():
-    got = split_sentences(tf.constant(["a  b\tc\n", ""])).to_list()
-    assert got == [[b"a", b"b", b"c"], []]
+def test_split_sentences_is_python_str_split():
+    spaces = [chr(i) for i in range(0x110000) if chr(i).isspace()]
+    text = ["a  b\tc\n", "", "  ", "x" + "y".join(spaces) + "z", "\u00a0lead trail\u3000"]
+    got = split_sentences(tf.constant(text)).to_list()
+    assert got == [[t.encode() for t in s.split()] for s in text]
 
 
 def test_reference_vocabulary_agrees():

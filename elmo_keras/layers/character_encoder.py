@@ -107,7 +107,11 @@ class CharacterEncoder(keras.layers.Layer):
         ids = ops.cast(inputs, "int32")
         shape = ops.shape(ids)
         flat = ops.reshape(ids, (-1, self.max_characters_per_token))
-        x = ops.take(self.char_embeddings, flat, axis=0)  # [N, chars, d]
+        n_tokens = ops.shape(flat)[0]
+        # One extra all-padding token: TensorFlow's CPU convolution returns its input
+        # unchanged for an empty batch, so an empty input would get the wrong shape.
+        flat = ops.pad(flat, ((0, 1), (0, 0)))
+        x = ops.take(self.char_embeddings, flat, axis=0)  # [N + 1, chars, d]
         act = ops.relu if self.activation == "relu" else ops.tanh
         pooled = []
         for kernel, bias in zip(self.conv_kernels, self.conv_biases):
@@ -119,7 +123,7 @@ class CharacterEncoder(keras.layers.Layer):
             h = hw(h)
         if self.use_projection:
             h = ops.matmul(h, self.projection_kernel) + self.projection_bias
-        h = ops.reshape(h, (shape[0], shape[1], self.projection_dim))
+        h = ops.reshape(h[:n_tokens], (shape[0], shape[1], self.projection_dim))
         mask = ops.any(ids > 0, axis=-1)
         return h * ops.expand_dims(ops.cast(mask, h.dtype), -1)
 

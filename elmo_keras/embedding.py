@@ -1,0 +1,161 @@
+"""`ELMoEmbedding`: ELMo as one Keras 3 layer from strings to contextual vectors."""
+
+import os
+
+import keras
+from keras import ops
+
+from elmo_keras.backbone import ELMo, named_outputs
+
+REPRESENTATIONS = ("elmo", "word_emb", "lstm_outputs", "default", "all")
+
+
+@keras.saving.register_keras_serializable(package="elmo_keras")
+class ELMoEmbedding(keras.layers.Layer):
+    """ELMo for Keras 3 models: sentences or tokens in, contextual vectors out.
+
+    Args:
+        options: bilm-tf options.json path (with `weights`).
+        weights: bilm-tf weights.hdf5 path.
+        model: instead of options/weights: an `ELMo` instance, a `.keras` file holding
+            one, or a SavedModel directory written by `elmo_keras.export_hub`.
+        output: `"elmo"` (the trainable mix, default), `"word_emb"`,
+            `"lstm_outputs1"` ... `"lstm_outputsL"`, `"default"` (the mix averaged over
+            real tokens, `[batch, 2P]`), or `"all"` (a dict of all of these plus
+            `sequence_len`).
+        trainable_mix: train the mix weights and gamma (default True).
+        trainable_bilm: also fine-tune the char CNN and biLSTMs (default False).
+        dropout: dropout rate on the output (training only).
+        do_layer_norm: layer-normalise each layer inside the mix.
+        l2_coef: L2 penalty on the mix weights, added to the model's losses.
+
+    Call arguments:
+        inputs: 1-D string tensor of untokenized sentences (split on whitespace in the
+            graph), 2-D string tensor of tokens padded with `""`, a ragged string tensor
+            of tokens, or int32 character ids `[batch, time, 50]`.
+
+    Returns:
+        `[batch, time, dim]` with a Keras mask (true for real tokens), or `[batch, 2P]`
+        for `output="default"`, or a dict for `output="all"`. Padded positions are zero.
+
+    Example:
+    ```python
+    inputs = keras.Input(shape=(), dtype="string")
+    x = elmo_keras.ELMoEmbedding(options="options.json", weights="weights.hdf5")(inputs)
+    x = keras.layers.GlobalAveragePooling1D()(x)   # uses the mask
+    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    ```
+    """
+
+    def __init__(self, options=None, weights=None, model=None, output="elmo",
+                 trainable_mix=True, trainable_bilm=False, dropout=0.0, do_layer_norm=False,
+                 l2_coef=None, elmo_config=None, **kwargs):
+        super().__init__(**kwargs)
+        mix_args = dict(do_layer_norm=do_layer_norm, l2_coef=l2_coef)
+        if elmo_config is not None:  # from get_config: weights come from the .keras file
+            self.elmo = ELMo.from_config({**elmo_config, **mix_args})
+        else:
+            self.elmo = _resolve_model(options, weights, model, mix_args)
+        names = self._output_names()
+        if output not in names + ["all"]:
+            raise ValueError(f"output must be one of {names + ['all']}, got {output!r}")
+        self.output_mode = output
+        self.trainable_mix = bool(trainable_mix)
+        self.trainable_bilm = bool(trainable_bilm)
+        self.dropout_rate = float(dropout)
+        self.do_layer_norm = bool(do_layer_norm)
+        self.l2_coef = l2_coef
+        self.elmo.char_encoder.trainable = self.trainable_bilm
+        self.elmo.bilm.trainable = self.trainable_bilm
+        for mix in self.elmo.scalar_mixes:
+            mix.trainable = self.trainable_mix
+        self.dropout = keras.layers.Dropout(self.dropout_rate) if self.dropout_rate else None
+        self.supports_masking = True
+
+    def _output_names(self):
+        return (["elmo", "word_emb"]
+                + [f"lstm_outputs{k}" for k in range(1, self.elmo.n_layers + 1)]
+                + ["default"])
+
+    def build(self, input_shape):
+        pass  # the ELMo model was built when it was made
+
+    def _char_ids(self, inputs):
+        from elmo_keras.text_ops import to_char_ids
+
+        return to_char_ids(inputs, self.elmo.max_characters_per_token)
+
+    def call(self, inputs, training=None):
+        named = named_outputs(self.elmo(self._char_ids(inputs), training=training))
+        if self.output_mode == "all":
+            return named
+        out = named[self.output_mode]
+        if self.dropout is not None:
+            out = self.dropout(out, training=training)
+        return out
+
+    def compute_mask(self, inputs, mask=None):
+        if self.output_mode in ("default", "all"):
+            return None
+        if isinstance(inputs, keras.KerasTensor):
+            # Strings have no symbolic ops; the real mask is set on every real call
+            # and reaches downstream layers when the model runs.
+            return None
+        return ops.any(self._char_ids(inputs) > 0, axis=-1)
+
+    def compute_output_spec(self, inputs, training=None):
+        batch = inputs.shape[0]
+        p = self.elmo.projection_dim
+        seq = lambda d: keras.KerasTensor((batch, None, d), dtype=self.compute_dtype)  # noqa: E731
+        specs = {"word_emb": seq(p)}
+        for k in range(1, self.elmo.n_layers + 1):
+            specs[f"lstm_outputs{k}"] = seq(2 * p)
+        specs["elmo"] = seq(2 * p)
+        specs["default"] = keras.KerasTensor((batch, 2 * p), dtype=self.compute_dtype)
+        specs["sequence_len"] = keras.KerasTensor((batch,), dtype="int32")
+        return specs if self.output_mode == "all" else specs[self.output_mode]
+
+    def get_config(self):
+        config = super().get_config()
+        elmo_config = self.elmo.get_config()
+        for key in ("do_layer_norm", "l2_coef"):
+            elmo_config.pop(key, None)
+        config.update(
+            output=self.output_mode,
+            trainable_mix=self.trainable_mix,
+            trainable_bilm=self.trainable_bilm,
+            dropout=self.dropout_rate,
+            do_layer_norm=self.do_layer_norm,
+            l2_coef=self.l2_coef,
+            elmo_config=elmo_config,
+        )
+        return config
+
+
+def _resolve_model(options, weights, model, mix_args):
+    from elmo_keras.io.bilm_hdf5 import load_bilm
+
+    if model is not None:
+        if options is not None or weights is not None:
+            raise ValueError("give either model=... or options=... and weights=..., not both")
+        if isinstance(model, ELMo):
+            return model
+        path = os.fspath(model)
+        if os.path.isdir(path):
+            from elmo_keras.io.saved_model import load_exported_elmo
+
+            return load_exported_elmo(path, **mix_args)
+        if path.endswith(".keras"):
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"{path}: model file does not exist")
+            loaded = keras.models.load_model(path)
+            if not isinstance(loaded, ELMo):
+                raise ValueError(f"{path}: holds a {type(loaded).__name__}, not an ELMo model")
+            return loaded
+        raise FileNotFoundError(
+            f"{path}: not a SavedModel directory nor a .keras file")
+    if options is None or weights is None:
+        raise ValueError(
+            "ELMoEmbedding needs options=OPTIONS.json and weights=WEIGHTS.hdf5, or model=...")
+    return load_bilm(options, weights, **mix_args)

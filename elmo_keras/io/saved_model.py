@@ -1,0 +1,137 @@
+"""Export to a TF Hub-style SavedModel, and load an `ELMo` back from one.
+
+The SavedModel offers what the public ELMo hub module offers, in TF2 form:
+
+- signatures `default` (input `strings`: 1-D untokenized sentences, split on whitespace)
+  and `tokens` (inputs `tokens` `[batch, max_len]` strings and `sequence_len` int32
+  `[batch]`), each returning `word_emb`, `lstm_outputs1..L`, `elmo`, `default`,
+  `sequence_len`;
+- the TF2 Reusable SavedModel interface: `__call__(inputs, training)` (inputs as for
+  `default`, returns the same dict), `variables`, `trainable_variables` (the mix weights
+  and gamma; the whole biLM too with `trainable_bilm=True`), `regularization_losses`.
+
+It needs neither Keras nor this package to load: `tf.saved_model.load`, `hub.load`,
+`hub.KerasLayer` and `keras.layers.TFSMLayer` all take it. `assets/elmo_config.json`
+records the architecture so `load_exported_elmo` can rebuild an `ELMo` exactly.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+from elmo_keras.backbone import ELMo, named_outputs
+from elmo_keras.text_ops import sentences_to_char_ids, tokens_to_char_ids
+
+CONFIG_ASSET = "elmo_config.json"
+
+
+class _HubModule(tf.__internal__.tracking.AutoTrackable):
+    def __init__(self, elmo, trainable_bilm, config_path):
+
+        weights = list(elmo.weights)
+        mix_ids = {id(w) for m in elmo.scalar_mixes for w in m.weights}
+        # Raw tf.Variables, in `elmo.weights` order (load_exported_elmo relies on it).
+        self.elmo_weights = [w.value for w in weights]
+        self.variables = list(self.elmo_weights)
+        self.trainable_variables = [
+            w.value for w in weights
+            if w.trainable and (trainable_bilm or id(w) in mix_ids)]
+        self.config_file = tf.saved_model.Asset(config_path)
+        c = elmo.max_characters_per_token
+        l2 = elmo.l2_coef
+        mixes = [m.mix_weights.value for m in elmo.scalar_mixes]
+        self.regularization_losses = []
+        if l2:
+            self.regularization_losses.append(tf.function(
+                lambda: l2 * tf.add_n([tf.reduce_sum(tf.square(w)) for w in mixes]),
+                input_signature=[]))
+
+        def run(ids, training=False):
+            return named_outputs(elmo(ids, training=training))
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="strings")])
+        def default(strings):
+            return run(sentences_to_char_ids(strings, c))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens"),
+                                      tf.TensorSpec([None], tf.int32, name="sequence_len")])
+        def tokens(tokens, sequence_len):
+            return run(tokens_to_char_ids(tokens, c, lengths=sequence_len))
+
+        @tf.function
+        def call(inputs, training=False):
+            return run(sentences_to_char_ids(inputs, c), training=training)
+
+        self.default_signature = default
+        self.tokens_signature = tokens
+        self.__call__ = call
+        spec = tf.TensorSpec([None], tf.string)
+        for training in (False, True):
+            call.get_concrete_function(spec, training=training)
+
+
+def export_hub(model, outdir, trainable_bilm=False):
+    """Writes `model` (an `ELMo`) as a TF Hub-style SavedModel directory.
+
+    Args:
+        model: an `elmo_keras.ELMo` (stateless).
+        outdir: directory to write (created; must not hold another SavedModel).
+        trainable_bilm: list the biLM's weights in `trainable_variables` too.
+
+    Returns:
+        `outdir`.
+    """
+    if not isinstance(model, ELMo):
+        raise TypeError(f"export_hub expects an elmo_keras.ELMo, got {type(model).__name__}")
+    if model.stateful:
+        raise ValueError("export a stateless model (stateful=False): a hub module must not "
+                         "depend on earlier calls")
+    outdir = os.fspath(outdir)
+    if os.path.exists(os.path.join(outdir, "saved_model.pb")):
+        raise FileExistsError(f"{outdir}: already holds a SavedModel")
+    os.makedirs(outdir, exist_ok=True)
+    config = model.get_config()
+    staging = os.path.join(outdir, "." + CONFIG_ASSET)
+    with open(staging, "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+    module = _HubModule(model, trainable_bilm, staging)
+    tf.saved_model.save(module, outdir, signatures={
+        "default": module.default_signature,
+        "tokens": module.tokens_signature,
+    })
+    os.replace(os.path.join(outdir, "assets", "." + CONFIG_ASSET),
+               os.path.join(outdir, "assets", CONFIG_ASSET))
+    os.remove(staging)
+    return outdir
+
+
+def load_exported_elmo(path, **kwargs):
+    """Rebuilds an `ELMo` (Keras model) from a directory written by `export_hub`.
+
+    Args:
+        path: the SavedModel directory.
+        **kwargs: `ELMo` arguments to override (e.g. `do_layer_norm`).
+    """
+    path = os.fspath(path)
+    config_path = os.path.join(path, "assets", CONFIG_ASSET)
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise FileNotFoundError(f"{path}: not a SavedModel directory (no saved_model.pb)")
+    if not os.path.isfile(config_path):
+        raise ValueError(f"{path}: a SavedModel, but not one written by elmo_keras.export_hub "
+                         f"(no assets/{CONFIG_ASSET})")
+    with open(config_path) as f:
+        config = json.load(f)
+    config.update({k: v for k, v in kwargs.items() if v is not None})
+    model = ELMo.from_config(config)
+    loaded = tf.saved_model.load(path)
+    saved = list(loaded.elmo_weights)
+    if len(saved) != len(model.weights):
+        raise ValueError(f"{path}: holds {len(saved)} weights, the config needs "
+                         f"{len(model.weights)}")
+    for w, v in zip(model.weights, saved):
+        if tuple(w.shape) != tuple(v.shape):
+            raise ValueError(f"{path}: weight {w.path} has shape {tuple(v.shape)}, "
+                             f"expected {tuple(w.shape)}")
+        w.assign(v.numpy())
+    return model
