@@ -1,0 +1,45 @@
+"""Parity with the original bilm-tf code on option combinations beyond the main fixture.
+
+tests/fixtures/bilm_variants/ holds, for each variant, random weights in bilm-tf's HDF5
+layout and what bilm-tf itself computed from them (see that folder's README and
+make_reference.py): tanh, 0/1/2 highway layers, no skip connections, 1/2/3 layers, no LSTM
+projection, no char-CNN projection, no clipping, binding clips.
+"""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+import elmo_keras
+from tests.conftest import FIXTURES
+
+VARIANTS_DIR = FIXTURES / "bilm_variants"
+VARIANTS = sorted(p.name for p in VARIANTS_DIR.iterdir() if (p / "reference.hdf5").exists())
+
+
+def test_all_variants_present():
+    assert len(VARIANTS) == 9
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_variant_matches_bilm_tf(variant):
+    folder = VARIANTS_DIR / variant
+    batches = json.loads((VARIANTS_DIR / "sentences.json").read_text(encoding="utf-8"))
+    model = elmo_keras.load_bilm(folder / "options.json", folder / "weights.hdf5",
+                                 stateful=True)
+    with h5py.File(folder / "reference.hdf5", "r") as ref:
+        for b, batch in enumerate(batches):
+            out = model(elmo_keras.batch_to_ids(batch))
+            lm = np.asarray(out["lm_embeddings"])
+            ref_lm, ref_mask = ref[f"lm_embeddings_{b}"][...], ref[f"mask_{b}"][...]
+            assert lm.shape == ref_lm.shape, (lm.shape, ref_lm.shape)
+            np.testing.assert_array_equal(np.asarray(out["mask"]), ref_mask)
+            for k, sent in enumerate(batch):
+                n = len(sent)
+                np.testing.assert_allclose(lm[k, :, :n], ref_lm[k, :, :n], atol=1e-5,
+                                           err_msg=f"{variant} batch {b} row {k}")
+                tok = ref[f"token_embeddings_{b}"][k, 1:n + 1]  # bilm-tf keeps <S>, </S>
+                np.testing.assert_allclose(np.asarray(out["token_embeddings"])[k, :n], tok,
+                                           atol=1e-5)
