@@ -120,7 +120,7 @@ class ELMo(keras.Model):
             lstm_dim, projection_dim, n_layers=n_layers, cell_clip=cell_clip,
             proj_clip=proj_clip, use_skip_connections=use_skip_connections,
             stateful=stateful, max_batch_size=max_batch_size, dtype=dtype, name="bilm")
-        self.remove_boundaries = RemoveSentenceBoundaries(name="remove_boundaries")
+        self.remove_boundaries = RemoveSentenceBoundaries(dtype=dtype, name="remove_boundaries")
         self.scalar_mixes = [
             ScalarMix(n_layers + 1, do_layer_norm=do_layer_norm, l2_coef=l2_coef,
                       dtype=dtype, name=f"scalar_mix_{k}")

@@ -221,3 +221,22 @@ def test_elmo_outputs_and_mask_in_a_downstream_model():
         feats["elmo_representations"][0], mask=feats["mask"])
     head = keras.Model(inp, pooled)
     np.testing.assert_allclose(np.asarray(head(ids))[1], rep[1, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype,atol", [("float64", 1e-5), ("mixed_bfloat16", 0.05)])
+def test_dtype_policies(dtype, atol):
+    ref = elmo_keras.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    model = elmo_keras.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5", dtype=dtype)
+    ids = elmo_keras.batch_to_ids([["The", "bank", "of", "the", "river"], ["Hi"]])
+    got = model(ids)["lm_embeddings"]
+    assert got.dtype.name == keras.DTypePolicy(dtype).compute_dtype
+    np.testing.assert_allclose(np.asarray(got, "float64"), np.asarray(ref(ids)["lm_embeddings"]),
+                               atol=atol)
+
+
+@pytest.mark.parametrize("layer", [
+    elmo_keras.layers.AddSentenceBoundaries(20),
+    elmo_keras.layers.RemoveSentenceBoundaries(),
+])
+def test_boundary_layers_config(layer):
+    assert layer.__class__.from_config(layer.get_config()).get_config() == layer.get_config()

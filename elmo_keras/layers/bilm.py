@@ -77,7 +77,7 @@ class BiLM(keras.layers.Layer):
 
         def cell(direction, i):
             return LSTMPCell(self.lstm_dim, self.projection_dim, self.cell_clip,
-                             self.proj_clip, name=f"{direction}_{i}")
+                             self.proj_clip, name=f"{direction}_{i}", dtype=self.dtype_policy)
 
         self.forward_cells = [cell("forward", i) for i in range(self.n_layers)]
         self.backward_cells = [cell("backward", i) for i in range(self.n_layers)]
@@ -126,15 +126,18 @@ class BiLM(keras.layers.Layer):
         outputs, final_h, final_c = [], [], []
         for i in range(self.n_layers):
             fw, bw = self.forward_cells[i], self.backward_cells[i]
-            kernel = ops.stack([fw.kernel.value, bw.kernel.value])  # [2, in, 4H]
-            bias = ops.stack([fw.bias.value, bw.bias.value])[:, None, :]
+            def stacked(name, fw=fw, bw=bw):
+                return ops.stack([ops.cast(getattr(fw, name), x.dtype),
+                                  ops.cast(getattr(bw, name), x.dtype)])
+
+            kernel = stacked("kernel")  # [2, in, 4H]
+            bias = stacked("bias")[:, None, :]
             flat = ops.reshape(layer_input, (2, -1, layer_input.shape[-1]))
             x_gates = ops.matmul(flat, kernel) + bias
             x_gates = ops.reshape(x_gates, (2, batch, steps, 4 * self.lstm_dim))
             x_gates = ops.transpose(x_gates, (2, 0, 1, 3))  # [time, 2, batch, 4H]
-            recurrent = ops.stack([fw.recurrent_kernel.value, bw.recurrent_kernel.value])
-            projection = (None if fw.projection_kernel is None
-                          else ops.stack([fw.projection_kernel.value, bw.projection_kernel.value]))
+            recurrent = stacked("recurrent_kernel")
+            projection = None if fw.projection_kernel is None else stacked("projection_kernel")
 
             def step(gates, h, c, recurrent=recurrent, projection=projection):
                 return lstmp_step(gates, h, c, recurrent, projection,

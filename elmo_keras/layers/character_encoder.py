@@ -67,7 +67,8 @@ class CharacterEncoder(keras.layers.Layer):
                 f"projection_dim={self.projection_dim}"
             )
         self.use_projection = self.n_filters != self.projection_dim
-        self.highways = [Highway(name=f"highway_{i}") for i in range(self.n_highway)]
+        self.highways = [Highway(name=f"highway_{i}", dtype=self.dtype_policy)
+                         for i in range(self.n_highway)]
 
     def build(self, input_shape):
         if input_shape[-1] is not None and input_shape[-1] != self.max_characters_per_token:
