@@ -63,7 +63,11 @@ def tokens_to_char_ids(tokens, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN
     """
     c = int(max_characters_per_token)
     if isinstance(tokens, tf.RaggedTensor):
-        return tokens.with_flat_values(_flat_tokens_to_ids(tokens.flat_values, c))
+        flat = tokens.flat_values  # 1-D unless the ragged tensor has a uniform inner shape
+        ids = _flat_tokens_to_ids(tf.reshape(flat, [-1]), c)
+        ids = tf.reshape(ids, tf.concat([tf.shape(flat), [c]], axis=0))
+        ids.set_shape(flat.shape.concatenate([c]))
+        return tokens.with_flat_values(ids)
     tokens = tf.convert_to_tensor(tokens, dtype=tf.string)
     flat = tf.reshape(tokens, [-1])
     ids = _flat_tokens_to_ids(flat, c)

@@ -21,6 +21,9 @@ def test_hand_checked_ids():
     np.testing.assert_array_equal(bos_char_ids(), _expected([256]))
     np.testing.assert_array_equal(eos_char_ids(), _expected([257]))
     np.testing.assert_array_equal(token_to_char_ids("<S>"), _expected([256]))
+    np.testing.assert_array_equal(token_to_char_ids("</S>"), _expected([257]))
+    assert token_to_char_ids("a")[:3].tolist() == [259, 98, 260]  # bow, 'a', eow (+1)
+    assert token_to_char_ids("a").dtype == np.int32
     long_ascii = "x" * 60
     np.testing.assert_array_equal(token_to_char_ids(long_ascii), _expected([120] * 48))
     cjk = "漢" * 17  # 51 bytes -> the first 48 bytes = 16 whole characters
@@ -28,7 +31,10 @@ def test_hand_checked_ids():
     emoji = "😀" * 13  # 52 bytes -> cut inside the 13th character
     got = token_to_char_ids(emoji)
     np.testing.assert_array_equal(got, _expected(emoji.encode()[:48]))
-    assert got[49] == 260  # eow at position 49
+    assert got[49] == 260  # eow 259 (+1) right after the 48 bytes
+    assert got[45:49].tolist() == [0xF0 + 1, 0x9F + 1, 0x98 + 1, 0x80 + 1]  # 12 whole 😀
+    half = "a" + "😀" * 12  # 49 bytes -> cut after 3 of the last emoji's 4 bytes
+    np.testing.assert_array_equal(token_to_char_ids(half), _expected(half.encode()[:48]))
     assert token_to_char_ids("x", 10).shape == (10,)
 
 
@@ -49,10 +55,24 @@ def test_numpy_and_tf_agree_dense_ragged_and_sentences():
     np.testing.assert_array_equal(tokens_to_char_ids(ragged).to_tensor().numpy(), ref)
     text = [" ".join(s) for s in sents]
     # untokenized text: both sides split on whitespace (the no-break space in "\u00a0x"
-    # counts as whitespace for Python and for tensorflow-text alike)
+    # counts as whitespace for Python's str.split and for split_sentences alike)
     np.testing.assert_array_equal(sentences_to_char_ids(tf.constant(text)).numpy(),
                                   batch_to_ids([t.split() for t in text]))
     assert np.all(ref[2] == 0) and np.all(ref[0, 7:] == 0)
+    assert np.all(ref[0, :7, 0] == 259)  # every real token starts with bow (+1)
+
+
+def test_dense_padding_vs_ragged_empty_token():
+    # dense: "" is a padded position (all zero); ragged: "" is a real (empty) token
+    dense = tokens_to_char_ids(tf.constant([["a", ""], ["", ""]])).numpy()
+    assert dense.dtype == np.int32 and dense.shape == (2, 2, 50)
+    np.testing.assert_array_equal(dense[0, 0], token_to_char_ids("a"))
+    assert np.all(dense[0, 1] == 0) and np.all(dense[1] == 0)
+    ragged = tokens_to_char_ids(tf.ragged.constant([["a", ""], []]))
+    assert isinstance(ragged, tf.RaggedTensor) and ragged.shape.as_list() == [2, None, 50]
+    np.testing.assert_array_equal(ragged[0, 1].numpy(), token_to_char_ids(""))
+    assert token_to_char_ids("")[:3].tolist() == [259, 260, 261]
+    assert np.all(ragged.to_tensor().numpy()[1] == 0)  # the empty sentence pads to zeros
 
 
 def test_boundaries_and_empty_inputs():
@@ -94,7 +114,10 @@ def test_split_sentences_is_python_str_split():
 
 
 def test_reference_vocabulary_agrees():
-    words = [w for w in (TINY / "vocab_test.txt").read_text(encoding="utf-8").split("\n") if w]
+    # one token per line; the file may lack a final newline
+    text = (TINY / "vocab_test.txt").read_text(encoding="utf-8")
+    words = text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
+    assert len(words) > 100 and all(words)
     ref = batch_to_ids([[w] for w in words])[:, 0]
     got = tokens_to_char_ids(tf.constant(words)).numpy()
     np.testing.assert_array_equal(got, ref)

@@ -1,0 +1,180 @@
+"""Inference speed of elmo-keras vs the original bilm-tf, measured in one run.
+
+    python benchmarks/inference.py [--arch original|small|tiny] [--batches 5] [--threads 2]
+
+Writes random weights of the chosen published architecture in bilm-tf's format, then
+runs, each in its own process with the same thread count: this package (in this
+environment) and bilm-tf (`bilm==0.1.post5`, TF1 code run through
+`tensorflow.compat.v1`, installed by this script into `benchmarks/.bilm-venv` on first
+use). Both embed the same batch of 32 sentences of 20-25 tokens after a warm-up; the
+median over `--batches` timed batches gives tokens/s (real tokens, boundaries excluded).
+Peak memory is each process's maximum RSS. It also measures this machine's fp32 matmul
+throughput and the model's FLOPs per token, hence the fraction of the compute limit.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
+BILM_VENV = HERE / ".bilm-venv"
+FILTERS = [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]]
+ARCHS = {  # (lstm dim, projection, highway, filters, char dim)
+    "original": (4096, 512, 2, FILTERS, 16),
+    "small": (1024, 128, 1, FILTERS, 16),
+    "tiny": (64, 16, 2, [[1, 4], [2, 8], [3, 16], [4, 32], [5, 64]], 4),
+}
+WORDS = ("the of and to in a is that for it as was with be by on not he this are or his "
+         "from at which but have an they you were her she there been one all we their "
+         "bank river account money water market government company people year time "
+         "Café naïve reports said would could after before during under").split()
+
+_COMMON = r'''
+import json, os, resource, sys, time
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+cfg = json.loads(sys.argv[1])
+import numpy as np
+def sentences():
+    rng = np.random.default_rng(0)
+    words = cfg["words"]
+    return [[words[i] for i in rng.integers(0, len(words), rng.integers(20, 26))]
+            for _ in range(32)]
+def report(run):
+    sents = sentences()
+    n = sum(len(s) for s in sents)
+    for _ in range(2):
+        run(sents)
+    times = []
+    for _ in range(cfg["batches"]):
+        t = time.perf_counter(); run(sents); times.append(time.perf_counter() - t)
+    print(json.dumps({"tokens_per_s": n / float(np.median(times)),
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+'''
+
+OURS = _COMMON + r'''
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(cfg["threads"])
+tf.config.threading.set_inter_op_parallelism_threads(cfg["threads"])
+import elmo_keras
+from elmo_keras.embed_file import Embedder
+emb = Embedder(elmo_keras.load_bilm(cfg["options"], cfg["weights"]))
+report(emb)
+'''
+
+BILM = _COMMON + r'''
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import tensorflow.compat.v1 as tf1
+tf1.disable_v2_behavior()
+sys.modules["tensorflow"] = tf1
+from bilm import Batcher, BidirectionalLanguageModel
+vocab = os.path.join(os.path.dirname(cfg["options"]), "vocab.txt")
+open(vocab, "w").write("<S>\n</S>\n<UNK>\n")
+batcher = Batcher(vocab, 50)
+ids = tf1.placeholder("int32", shape=(None, None, 50))
+ops = BidirectionalLanguageModel(cfg["options"], cfg["weights"])(ids)
+conf = tf1.ConfigProto(intra_op_parallelism_threads=cfg["threads"],
+                       inter_op_parallelism_threads=cfg["threads"])
+sess = tf1.Session(config=conf)
+sess.run(tf1.global_variables_initializer())
+report(lambda s: sess.run(ops["lm_embeddings"], {ids: batcher.batch_sentences(s)}))
+'''
+
+MATMUL = r'''
+import os, sys, time
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+t = int(sys.argv[1])
+tf.config.threading.set_intra_op_parallelism_threads(t)
+tf.config.threading.set_inter_op_parallelism_threads(t)
+a = tf.random.normal([2048, 2048]); f = tf.function(lambda a: tf.matmul(a, a))
+f(a).numpy(); n = 10; s = time.perf_counter()
+for _ in range(n): f(a).numpy()
+print(2 * 2048 ** 3 * n / (time.perf_counter() - s) / 1e9)
+'''
+
+
+def flops_per_token(dim, proj, n_highway, filters, char_dim):
+    """Multiply-adds x2 of one token through the char CNN, highways, projection, 2x2 LSTMs."""
+    conv = sum(w * char_dim * n * (50 - w + 1) for w, n in filters)
+    f = sum(n for _, n in filters)
+    cnn = conv + n_highway * 2 * f * f + f * proj
+    out = proj if proj < dim else dim
+    lstm_layer = (proj + out) * 4 * dim + (dim * proj if proj < dim else 0)
+    return 2 * (cnn + 2 * 2 * lstm_layer)
+
+
+def ensure_bilm_venv():
+    py = BILM_VENV / "bin" / "python"
+    if not py.exists():
+        print("creating", BILM_VENV, "(bilm-tf under tensorflow.compat.v1) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(BILM_VENV)], check=True)
+        pip = [str(py), "-m", "pip", "install", "-q"]
+        subprocess.run(pip + ["tensorflow==2.21.0", "tf-keras==2.21.0", "h5py==3.14.0"],
+                       check=True)
+        subprocess.run(pip + ["--no-deps", "bilm==0.1.post5"], check=True)
+    return str(py)
+
+
+def write_model(folder, arch):
+    import elmo_keras
+
+    dim, proj, n_highway, filters, char_dim = ARCHS[arch]
+    options = {
+        "char_cnn": {"activation": "relu", "embedding": {"dim": char_dim}, "filters": filters,
+                     "max_characters_per_token": 50, "n_characters": 262,
+                     "n_highway": n_highway},
+        "lstm": {"cell_clip": 3, "dim": dim, "n_layers": 2, "proj_clip": 3,
+                 "projection_dim": proj, "use_skip_connections": True},
+    }
+    model = elmo_keras.ELMo.from_options(options)
+    elmo_keras.save_bilm(model, folder / "options.json", folder / "weights.hdf5")
+
+
+def run_json(python, code, cfg, env=None):
+    proc = subprocess.run([python, "-c", textwrap.dedent(code), json.dumps(cfg)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--arch", choices=sorted(ARCHS), default="original")
+    p.add_argument("--batches", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--skip-bilm", action="store_true", help="measure this package only")
+    args = p.parse_args()
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = pathlib.Path(tmp)
+        write_model(folder, args.arch)
+        cfg = dict(options=str(folder / "options.json"), weights=str(folder / "weights.hdf5"),
+                   batches=args.batches, threads=args.threads, words=WORDS)
+        ours = run_json(sys.executable, OURS, cfg, env)
+        bilm = None if args.skip_bilm else run_json(ensure_bilm_venv(), BILM, cfg)
+    gflops = float(subprocess.run([sys.executable, "-c", MATMUL, str(args.threads)],
+                                  capture_output=True, text=True, check=True).stdout)
+    fpt = flops_per_token(*ARCHS[args.arch])
+    limit = gflops * 1e9 / fpt
+    print(f"arch={args.arch} batch=32x(20-25 tokens) threads={args.threads} "
+          f"matmul={gflops:.0f} GFLOP/s model={fpt / 1e6:.1f} MFLOP/token "
+          f"compute limit={limit:.0f} tokens/s")
+    print(f"{'':12} {'tokens/s':>10} {'of limit':>9} {'peak MB':>9}")
+    rows = [("elmo-keras", ours)] + ([("bilm-tf", bilm)] if bilm else [])
+    for name, r in rows:
+        print(f"{name:12} {r['tokens_per_s']:10.0f} {r['tokens_per_s'] / limit:9.0%} "
+              f"{r['peak_rss_mb']:9.0f}")
+    if bilm:
+        print(f"ratio elmo-keras / bilm-tf: {ours['tokens_per_s'] / bilm['tokens_per_s']:.2f}x "
+              f"speed, {ours['peak_rss_mb'] / bilm['peak_rss_mb']:.2f}x memory")
+
+
+if __name__ == "__main__":
+    main()
