@@ -226,7 +226,8 @@ def test_elmo_outputs_and_mask_in_a_downstream_model():
 @pytest.mark.parametrize("dtype,atol", [("float64", 1e-5), ("mixed_bfloat16", 0.05)])
 def test_dtype_policies(dtype, atol):
     ref = elmo_keras.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
-    model = elmo_keras.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5", dtype=dtype)
+    model = elmo_keras.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5", dtype=dtype,
+                                 stateful=True)
     ids = elmo_keras.batch_to_ids([["The", "bank", "of", "the", "river"], ["Hi"]])
     got = model(ids)["lm_embeddings"]
     assert got.dtype.name == keras.DTypePolicy(dtype).compute_dtype

@@ -121,11 +121,12 @@ class BiLM(keras.layers.Layer):
 
         if self.stateful:
             self._check_batch(batch)
-            init_h = self.state_h[:, :, :batch]
-            init_c = self.state_c[:, :, :batch]
+            init_h = ops.cast(self.state_h[:, :, :batch], x.dtype)
+            init_c = ops.cast(self.state_c[:, :, :batch], x.dtype)
         outputs, final_h, final_c = [], [], []
         for i in range(self.n_layers):
             fw, bw = self.forward_cells[i], self.backward_cells[i]
+
             def stacked(name, fw=fw, bw=bw):
                 return ops.stack([ops.cast(getattr(fw, name), x.dtype),
                                   ops.cast(getattr(bw, name), x.dtype)])
@@ -158,10 +159,9 @@ class BiLM(keras.layers.Layer):
             layer_input = out
 
         if self.stateful:
-            self.state_h.assign(ops.concatenate(
-                [ops.stack(final_h), self.state_h[:, :, batch:]], axis=2))
-            self.state_c.assign(ops.concatenate(
-                [ops.stack(final_c), self.state_c[:, :, batch:]], axis=2))
+            for var, final in ((self.state_h, final_h), (self.state_c, final_c)):
+                var.assign(ops.concatenate(
+                    [ops.cast(ops.stack(final), var.dtype), var[:, :, batch:]], axis=2))
 
         return [ops.concatenate([o[0], reverse_padded(o[1], lengths)], axis=-1)
                 for o in outputs]
