@@ -24,16 +24,13 @@ def _embed(args):
 
 
 def _export_hub(args):
-    import keras
-
+    from elmo_keras.embedding import load_elmo
     from elmo_keras.io.saved_model import export_hub
 
     if args.model:
         if args.options or args.weights:
             raise SystemExit("error: give --model or --options/--weights, not both")
-        if not os.path.isfile(args.model):
-            raise FileNotFoundError(f"{args.model}: model file does not exist")
-        model = keras.models.load_model(args.model)
+        model = load_elmo(args.model)
     else:
         model = _load_model(args)
     export_hub(model, args.outdir, trainable_bilm=args.trainable_bilm)

@@ -7,9 +7,6 @@ from keras import ops
 
 from elmo_keras.backbone import ELMo, named_outputs
 
-REPRESENTATIONS = ("elmo", "word_emb", "lstm_outputs", "default", "all")
-
-
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class ELMoEmbedding(keras.layers.Layer):
     """ELMo for Keras 3 models: sentences or tokens in, contextual vectors out.
@@ -57,9 +54,9 @@ class ELMoEmbedding(keras.layers.Layer):
             self.elmo = ELMo.from_config({**elmo_config, **mix_args})
         else:
             self.elmo = _resolve_model(options, weights, model, mix_args)
-        names = self._output_names()
-        if output not in names + ["all"]:
-            raise ValueError(f"output must be one of {names + ['all']}, got {output!r}")
+        names = [k for k in self._output_specs(None) if k != "sequence_len"] + ["all"]
+        if output not in names:
+            raise ValueError(f"output must be one of {names}, got {output!r}")
         self.output_mode = output
         self.trainable_mix = bool(trainable_mix)
         self.trainable_bilm = bool(trainable_bilm)
@@ -72,11 +69,6 @@ class ELMoEmbedding(keras.layers.Layer):
             mix.trainable = self.trainable_mix
         self.dropout = keras.layers.Dropout(self.dropout_rate) if self.dropout_rate else None
         self.supports_masking = True
-
-    def _output_names(self):
-        return (["elmo", "word_emb"]
-                + [f"lstm_outputs{k}" for k in range(1, self.elmo.n_layers + 1)]
-                + ["default"])
 
     def build(self, input_shape):
         pass  # the ELMo model was built when it was made
@@ -104,8 +96,8 @@ class ELMoEmbedding(keras.layers.Layer):
             return None
         return ops.any(self._char_ids(inputs) > 0, axis=-1)
 
-    def compute_output_spec(self, inputs, training=None):
-        batch = inputs.shape[0]
+    def _output_specs(self, batch):
+        """The outputs `named_outputs` gives, as KerasTensors, by name."""
         p = self.elmo.projection_dim
         seq = lambda d: keras.KerasTensor((batch, None, d), dtype=self.compute_dtype)  # noqa: E731
         specs = {"word_emb": seq(p)}
@@ -114,6 +106,10 @@ class ELMoEmbedding(keras.layers.Layer):
         specs["elmo"] = seq(2 * p)
         specs["default"] = keras.KerasTensor((batch, 2 * p), dtype=self.compute_dtype)
         specs["sequence_len"] = keras.KerasTensor((batch,), dtype="int32")
+        return specs
+
+    def compute_output_spec(self, inputs, training=None):
+        specs = self._output_specs(inputs.shape[0])
         return specs if self.output_mode == "all" else specs[self.output_mode]
 
     def get_config(self):
@@ -133,28 +129,41 @@ class ELMoEmbedding(keras.layers.Layer):
         return config
 
 
+def load_elmo(model, **kwargs):
+    """An `ELMo` from an `ELMo`, a `.keras` file holding one, or an `export_hub` directory.
+
+    Args:
+        model: the `ELMo` itself, or a path.
+        **kwargs: `ELMo` arguments to override when rebuilding from an export directory.
+
+    Raises:
+        FileNotFoundError: the path does not exist or is neither kind.
+        ValueError: the `.keras` file holds another kind of model.
+    """
+    if isinstance(model, ELMo):
+        return model
+    path = os.fspath(model)
+    if os.path.isdir(path):
+        from elmo_keras.io.saved_model import load_exported_elmo
+
+        return load_exported_elmo(path, **kwargs)
+    if path.endswith(".keras"):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: model file does not exist")
+        loaded = keras.models.load_model(path)
+        if not isinstance(loaded, ELMo):
+            raise ValueError(f"{path}: holds a {type(loaded).__name__}, not an ELMo model")
+        return loaded
+    raise FileNotFoundError(f"{path}: not a SavedModel directory nor a .keras file")
+
+
 def _resolve_model(options, weights, model, mix_args):
     from elmo_keras.io.bilm_hdf5 import load_bilm
 
     if model is not None:
         if options is not None or weights is not None:
             raise ValueError("give either model=... or options=... and weights=..., not both")
-        if isinstance(model, ELMo):
-            return model
-        path = os.fspath(model)
-        if os.path.isdir(path):
-            from elmo_keras.io.saved_model import load_exported_elmo
-
-            return load_exported_elmo(path, **mix_args)
-        if path.endswith(".keras"):
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"{path}: model file does not exist")
-            loaded = keras.models.load_model(path)
-            if not isinstance(loaded, ELMo):
-                raise ValueError(f"{path}: holds a {type(loaded).__name__}, not an ELMo model")
-            return loaded
-        raise FileNotFoundError(
-            f"{path}: not a SavedModel directory nor a .keras file")
+        return load_elmo(model, **mix_args)
     if options is None or weights is None:
         raise ValueError(
             "ELMoEmbedding needs options=OPTIONS.json and weights=WEIGHTS.hdf5, or model=...")

@@ -83,6 +83,15 @@ def tokens_to_char_ids(tokens, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN
     return ids
 
 
+def _ragged_ids_to_dense(ragged, c):
+    """Ragged `[batch, (tokens), c]` ids -> dense `[batch, max_tokens, c]`, zero padded,
+    with a static last dimension (also for an empty batch)."""
+    ids = ragged.to_tensor(default_value=0)
+    ids = tf.reshape(ids, tf.concat([tf.shape(ids)[:2], [c]], axis=0))
+    ids.set_shape([None, None, c])
+    return ids
+
+
 def to_char_ids(inputs, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
     """Any supported ELMo input -> dense int32 char ids `[batch, time, c]`.
 
@@ -97,10 +106,7 @@ def to_char_ids(inputs, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
     if isinstance(inputs, tf.RaggedTensor):
         if inputs.dtype != tf.string:
             raise ValueError(f"ELMo: a ragged input must hold strings, got {inputs.dtype.name}")
-        ids = tokens_to_char_ids(inputs, c).to_tensor(default_value=0)
-        ids = tf.reshape(ids, tf.concat([tf.shape(ids)[:2], [c]], axis=0))
-        ids.set_shape([None, None, c])
-        return ids
+        return _ragged_ids_to_dense(tokens_to_char_ids(inputs, c), c)
     inputs = tf.convert_to_tensor(inputs)
     rank = inputs.shape.rank
     if inputs.dtype == tf.string:
@@ -145,8 +151,4 @@ def sentences_to_char_ids(sentences, max_characters_per_token=MAX_CHARACTERS_PER
     batch gives shape `[0, 0, c]`.
     """
     c = int(max_characters_per_token)
-    ragged = tokens_to_char_ids(split_sentences(sentences), c)
-    ids = ragged.to_tensor(default_value=0)
-    ids = tf.reshape(ids, tf.concat([tf.shape(ids)[:2], [c]], axis=0))
-    ids.set_shape([None, None, c])
-    return ids
+    return _ragged_ids_to_dense(tokens_to_char_ids(split_sentences(sentences), c), c)

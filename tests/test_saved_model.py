@@ -148,3 +148,14 @@ def test_export_refuses_stateful_and_existing(hub_dir):
     stateful = elmo_keras.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5", stateful=True)
     with pytest.raises(ValueError, match="stateless"):
         elmo_keras.export_hub(stateful, hub_dir.parent / "x")
+
+
+def test_cli_export_from_keras_file(model, tmp_path, capsys):
+    model.save(tmp_path / "elmo.keras")
+    out = tmp_path / "hub"
+    assert main(["export-hub", str(out), "--model", str(tmp_path / "elmo.keras")]) == 0
+    sig = tf.saved_model.load(str(out)).signatures["default"]
+    np.testing.assert_allclose(sig(strings=tf.constant(BATCH))["elmo"].numpy(),
+                               _expected(model, BATCH)["elmo"], atol=1e-5)
+    assert main(["export-hub", str(tmp_path / "x"), "--model", str(tmp_path / "no.keras")]) == 2
+    assert "no.keras: model file does not exist" in capsys.readouterr().err

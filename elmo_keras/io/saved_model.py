@@ -17,6 +17,7 @@ records the architecture so `load_exported_elmo` can rebuild an `ELMo` exactly.
 
 import json
 import os
+import tempfile
 
 import tensorflow as tf
 
@@ -28,12 +29,10 @@ CONFIG_ASSET = "elmo_config.json"
 
 class _HubModule(tf.__internal__.tracking.AutoTrackable):
     def __init__(self, elmo, trainable_bilm, config_path):
-
         weights = list(elmo.weights)
         mix_ids = {id(w) for m in elmo.scalar_mixes for w in m.weights}
         # Raw tf.Variables, in `elmo.weights` order (load_exported_elmo relies on it).
-        self.elmo_weights = [w.value for w in weights]
-        self.variables = list(self.elmo_weights)
+        self.variables = [w.value for w in weights]
         self.trainable_variables = [
             w.value for w in weights
             if w.trainable and (trainable_bilm or id(w) in mix_ids)]
@@ -91,18 +90,15 @@ def export_hub(model, outdir, trainable_bilm=False):
     if os.path.exists(os.path.join(outdir, "saved_model.pb")):
         raise FileExistsError(f"{outdir}: already holds a SavedModel")
     os.makedirs(outdir, exist_ok=True)
-    config = model.get_config()
-    staging = os.path.join(outdir, "." + CONFIG_ASSET)
-    with open(staging, "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-    module = _HubModule(model, trainable_bilm, staging)
-    tf.saved_model.save(module, outdir, signatures={
-        "default": module.default_signature,
-        "tokens": module.tokens_signature,
-    })
-    os.replace(os.path.join(outdir, "assets", "." + CONFIG_ASSET),
-               os.path.join(outdir, "assets", CONFIG_ASSET))
-    os.remove(staging)
+    with tempfile.TemporaryDirectory() as tmp:
+        config_path = os.path.join(tmp, CONFIG_ASSET)  # copied into OUTDIR/assets/
+        with open(config_path, "w") as f:
+            json.dump(model.get_config(), f, indent=2, sort_keys=True)
+        module = _HubModule(model, trainable_bilm, config_path)
+        tf.saved_model.save(module, outdir, signatures={
+            "default": module.default_signature,
+            "tokens": module.tokens_signature,
+        })
     return outdir
 
 
@@ -125,7 +121,7 @@ def load_exported_elmo(path, **kwargs):
     config.update({k: v for k, v in kwargs.items() if v is not None})
     model = ELMo.from_config(config)
     loaded = tf.saved_model.load(path)
-    saved = list(loaded.elmo_weights)
+    saved = list(loaded.variables)
     if len(saved) != len(model.weights):
         raise ValueError(f"{path}: holds {len(saved)} weights, the config needs "
                          f"{len(model.weights)}")
