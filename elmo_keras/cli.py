@@ -6,10 +6,16 @@ import sys
 
 
 def _load_model(args, **kwargs):
+    from elmo_keras.embedding import load_elmo
     from elmo_keras.io.bilm_hdf5 import load_bilm
 
+    if args.model:
+        if args.options or args.weights:
+            raise SystemExit("error: give --model or --options/--weights, not both")
+        return load_elmo(args.model, **kwargs)
     if not (args.options and args.weights):
-        raise SystemExit("error: give --options OPTIONS.json and --weights WEIGHTS.hdf5")
+        raise SystemExit("error: give --model, or --options OPTIONS.json and "
+                         "--weights WEIGHTS.hdf5")
     return load_bilm(args.options, args.weights, **kwargs)
 
 
@@ -24,17 +30,58 @@ def _embed(args):
 
 
 def _export_hub(args):
-    from elmo_keras.embedding import load_elmo
     from elmo_keras.io.saved_model import export_hub
 
-    if args.model:
-        if args.options or args.weights:
-            raise SystemExit("error: give --model or --options/--weights, not both")
-        model = load_elmo(args.model)
-    else:
-        model = _load_model(args)
+    model = _load_model(args)
     export_hub(model, args.outdir, trainable_bilm=args.trainable_bilm)
     print(f"exported {args.outdir}", file=sys.stderr)
+    return 0
+
+
+MODEL_HELP = ("a trained directory (options.json + weights.hdf5), an exported SavedModel "
+              "directory, or a .keras file holding an ELMo")
+
+
+def _vocab(args):
+    from elmo_keras.training.corpus import iter_sentences, resolve_files
+    from elmo_keras.training.vocabulary import build_vocabulary, count_tokens
+
+    counts = count_tokens(iter_sentences(resolve_files(args.corpus)))
+    vocab = build_vocabulary(counts, args.min_count, args.max_size)
+    vocab.save(args.output)
+    total = sum(counts.values())
+    kept = sum(counts[t] for t in vocab.tokens)
+    print(f"wrote {args.output}: {vocab.size} tokens (3 special), covering "
+          f"{kept / max(total, 1):.2%} of {total} corpus tokens", file=sys.stderr)
+    return 0
+
+
+def _train(args):
+    from elmo_keras.training.trainer import TrainingInterrupted, train
+
+    try:
+        result = train(args.out, args.train, args.options, args.vocab, args.valid,
+                       epochs=args.epochs, batch_size=args.batch_size,
+                       max_steps=args.max_steps, resume=args.resume,
+                       init_weights=args.init_weights, strategy=args.strategy,
+                       mixed_precision=args.mixed_precision,
+                       checkpoint_every=args.checkpoint_every, log_every=args.log_every)
+    except TrainingInterrupted as e:
+        print(f"{e}", file=sys.stderr)
+        return 130
+    print(f"trained {result['step']} steps in {result['seconds']:.0f} s; model in {args.out}",
+          file=sys.stderr)
+    return 0
+
+
+def _evaluate(args):
+    from elmo_keras.training.trainer import evaluate
+
+    r = evaluate(args.model_dir, args.test, batch_size=args.batch_size,
+                 unroll_steps=args.unroll_steps)
+    print(f"tokens={r['n_tokens']}")
+    print(f"perplexity forward={r['forward']:.4f} backward={r['backward']:.4f} "
+          f"average={r['average']:.4f}")
     return 0
 
 
@@ -51,6 +98,7 @@ def build_parser():
     p.add_argument("output", help="HDF5 file to write")
     p.add_argument("--options", help="bilm-tf options.json")
     p.add_argument("--weights", help="bilm-tf weights.hdf5")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--stateful", action="store_true",
                    help="batch in file order and carry LSTM states from batch to batch "
@@ -63,10 +111,51 @@ def build_parser():
     p.add_argument("outdir", help="directory to write")
     p.add_argument("--options", help="bilm-tf options.json")
     p.add_argument("--weights", help="bilm-tf weights.hdf5")
-    p.add_argument("--model", help="a .keras file holding an ELMo model")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--trainable-bilm", action="store_true",
                    help="list the whole biLM in trainable_variables, not only the mix")
     p.set_defaults(func=_export_hub)
+
+    p = sub.add_parser(
+        "vocab", help="write a bilm-tf vocabulary file from a corpus",
+        description="Tokens sorted by decreasing frequency after <S>, </S>, <UNK>.")
+    p.add_argument("corpus", nargs="+", help="corpus files or glob patterns")
+    p.add_argument("output", help="vocabulary file to write")
+    p.add_argument("--min-count", type=int, default=1)
+    p.add_argument("--max-size", type=int, help="entries in all, special tokens included")
+    p.set_defaults(func=_vocab)
+
+    p = sub.add_parser(
+        "train", help="train a biLM on a text corpus (bilm-tf's recipe)",
+        description="Writes checkpoints, TensorBoard logs, history.jsonl, "
+                    "learning_curve.png and the model (options.json, weights.hdf5, "
+                    "softmax.hdf5, vocab.txt) to --out. Ctrl-C stops after writing a "
+                    "checkpoint; --resume continues.")
+    p.add_argument("--options", help="training options file (bilm-tf's options.json "
+                                      "with training keys)")
+    p.add_argument("--vocab", help="vocabulary file (elmo-keras vocab)")
+    p.add_argument("--train", nargs="+", help="training files or glob patterns (quoted)")
+    p.add_argument("--valid", nargs="+", help="validation files: perplexity after each epoch")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="global batch size (rows)")
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--init-weights", help="start from these weights.hdf5 (and softmax)")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                   default="default")
+    p.add_argument("--mixed-precision", choices=("bfloat16",))
+    p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument("--log-every", type=int, default=50)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser(
+        "evaluate", help="test perplexity of a trained directory (full softmax)")
+    p.add_argument("model_dir", help="directory written by elmo-keras train")
+    p.add_argument("--test", nargs="+", required=True, help="test files or glob patterns")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--unroll-steps", type=int, default=1)
+    p.set_defaults(func=_evaluate)
     return parser
 
 
@@ -78,7 +167,8 @@ def main(argv=None):
 
     try:
         return args.func(args)
-    except (OptionsError, WeightFileError, FileNotFoundError, FileExistsError, ValueError) as e:
+    except (OptionsError, WeightFileError, FileNotFoundError, FileExistsError, ValueError,
+            OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -130,7 +130,9 @@ class ELMoEmbedding(keras.layers.Layer):
 
 
 def load_elmo(model, **kwargs):
-    """An `ELMo` from an `ELMo`, a `.keras` file holding one, or an `export_hub` directory.
+    """An `ELMo` from an `ELMo`, a `.keras` file holding one, an `export_hub` directory,
+    or a directory holding bilm-tf's `options.json` + `weights.hdf5` (what
+    `elmo-keras train` writes).
 
     Args:
         model: the `ELMo` itself, or a path.
@@ -143,6 +145,11 @@ def load_elmo(model, **kwargs):
     if isinstance(model, ELMo):
         return model
     path = os.fspath(model)
+    published = [os.path.join(path, f) for f in ("options.json", "weights.hdf5")]
+    if os.path.isdir(path) and all(os.path.isfile(f) for f in published):
+        from elmo_keras.io.bilm_hdf5 import load_bilm
+
+        return load_bilm(*published, **kwargs)
     if os.path.isdir(path):
         from elmo_keras.io.saved_model import load_exported_elmo
 
@@ -154,7 +161,9 @@ def load_elmo(model, **kwargs):
         if not isinstance(loaded, ELMo):
             raise ValueError(f"{path}: holds a {type(loaded).__name__}, not an ELMo model")
         return loaded
-    raise FileNotFoundError(f"{path}: not a SavedModel directory nor a .keras file")
+    raise FileNotFoundError(
+        f"{path}: not a SavedModel directory, a directory with options.json and "
+        "weights.hdf5, nor a .keras file")
 
 
 def _resolve_model(options, weights, model, mix_args):

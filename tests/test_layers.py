@@ -6,7 +6,7 @@ import pytest
 import keras
 
 import elmo_keras
-from elmo_keras.layers import BiLM, CharacterEncoder, Highway, LSTMPCell, ScalarMix
+from elmo_keras.layers import BiLM, CharacterEncoder, Highway, LMSoftmax, LSTMPCell, ScalarMix
 from elmo_keras.layers.bilm import reverse_padded
 from elmo_keras.layers.scalar_mix import masked_layer_norm
 from tests.conftest import TINY
@@ -176,6 +176,7 @@ def test_scalar_mix_l2_loss_and_training_moves_weights():
     LSTMPCell(8, 4, cell_clip=3, proj_clip=None),
     BiLM(8, 4, n_layers=3, use_skip_connections=False, stateful=True, max_batch_size=7),
     ScalarMix(3, do_layer_norm=True, l2_coef=0.01),
+    LMSoftmax(37),
 ])
 def test_get_config_round_trip(layer):
     config = layer.get_config()
@@ -183,6 +184,19 @@ def test_get_config_round_trip(layer):
     assert clone.get_config() == config
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert type(restored) is type(layer) and restored.get_config() == config
+
+
+def test_lm_softmax_keras_file_round_trip_and_mask(tmp_path):
+    inputs = keras.Input((None, 4))
+    masked = keras.layers.Masking()(inputs)
+    outputs = LMSoftmax(11, name="softmax")(masked)
+    model = keras.Model(inputs, outputs)
+    x = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
+    x[1, 2] = 0.0
+    assert outputs._keras_mask is not None
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(loaded(x), model(x))
 
 
 def test_elmo_keras_file_round_trip(tmp_path):

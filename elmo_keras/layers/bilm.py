@@ -114,23 +114,71 @@ class BiLM(keras.layers.Layer):
             mask = ops.ones((batch, steps), dtype="bool")
         mask = ops.cast(mask, "bool")
         lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
-        maskf = ops.cast(mask, x.dtype)
         # [2, batch, time, dim]: forward input, and each row reversed within its length.
-        layer_input = ops.stack([x, reverse_padded(x, lengths)])
-        step_mask = ops.transpose(mask)[:, None, :, None]  # [time, 1, batch, 1]
-
+        stacked = ops.stack([x, reverse_padded(x, lengths)])
+        initial_states = None
         if self.stateful:
             self._check_batch(batch)
-            init_h = ops.cast(self.state_h[:, :, :batch], x.dtype)
-            init_c = ops.cast(self.state_c[:, :, :batch], x.dtype)
+            initial_states = (ops.cast(self.state_h[:, :, :batch], x.dtype),
+                              ops.cast(self.state_c[:, :, :batch], x.dtype))
+        outputs, (final_h, final_c) = self.run_directions(stacked, mask, initial_states)
+        if self.stateful:
+            for var, final in ((self.state_h, final_h), (self.state_c, final_c)):
+                var.assign(ops.concatenate(
+                    [ops.cast(final, var.dtype), var[:, :, batch:]], axis=2))
+        return [ops.concatenate([o[0], reverse_padded(o[1], lengths)], axis=-1)
+                for o in outputs]
+
+    def zero_states(self, batch, dtype=None):
+        """Zero `(h, c)` states of shapes `[n_layers, 2, batch, projection_dim]` and
+        `[n_layers, 2, batch, lstm_dim]` (the layout `run_directions` takes)."""
+        dtype = dtype or self.compute_dtype
+        return (ops.zeros((self.n_layers, 2, batch, self.output_dim), dtype=dtype),
+                ops.zeros((self.n_layers, 2, batch, self.lstm_dim), dtype=dtype))
+
+    def run_directions(self, stacked_inputs, mask=None, initial_states=None,
+                       input_dropout=None):
+        """Runs both LMs on inputs already in each direction's reading order.
+
+        This is the biLM's core: `call` builds its inputs from one text-ordered batch;
+        training feeds a forward and a separate backward token stream (bilm-tf's
+        training data) and carries the states from batch to batch.
+
+        Args:
+            stacked_inputs: `[2, batch, time, dim]`: the forward LM's input, then the
+                backward LM's (already reversed).
+            mask: bool `[batch, time]` (the same for both directions), or None.
+            initial_states: `(h, c)` as `zero_states` lays them out, or None (zeros).
+            input_dropout: optional function applied to each layer's input (bilm-tf's
+                `DropoutWrapper(input_keep_prob)`: the residual adds the dropped input).
+
+        Returns:
+            `(outputs, (h, c))`: `outputs` is a list of `n_layers` tensors
+            `[2, batch, time, projection_dim]` (zero at masked steps), and `(h, c)` the
+            final states in `zero_states`' layout (carried unchanged over masked steps).
+        """
+        layer_input = stacked_inputs
+        dtype = layer_input.dtype
+        batch, steps = ops.shape(layer_input)[1], ops.shape(layer_input)[2]
+        if mask is None:
+            mask = ops.ones((batch, steps), dtype="bool")
+        mask = ops.cast(mask, "bool")
+        maskf = ops.cast(mask, dtype)
+        step_mask = ops.transpose(mask)[:, None, :, None]  # [time, 1, batch, 1]
+        if initial_states is None:
+            initial_states = self.zero_states(batch, dtype)
+        init_h, init_c = (ops.cast(s, dtype) for s in initial_states)
+
         outputs, final_h, final_c = [], [], []
         for i in range(self.n_layers):
             fw, bw = self.forward_cells[i], self.backward_cells[i]
 
             def stacked(name, fw=fw, bw=bw):
-                return ops.stack([ops.cast(getattr(fw, name), x.dtype),
-                                  ops.cast(getattr(bw, name), x.dtype)])
+                return ops.stack([ops.cast(getattr(fw, name), dtype),
+                                  ops.cast(getattr(bw, name), dtype)])
 
+            if input_dropout is not None:
+                layer_input = input_dropout(layer_input)
             kernel = stacked("kernel")  # [2, in, 4H]
             bias = stacked("bias")[:, None, :]
             flat = ops.reshape(layer_input, (2, -1, layer_input.shape[-1]))
@@ -144,12 +192,8 @@ class BiLM(keras.layers.Layer):
                 return lstmp_step(gates, h, c, recurrent, projection,
                                   self.cell_clip, self.proj_clip)
 
-            if self.stateful:
-                h0, c0 = init_h[i], init_c[i]
-            else:
-                h0 = ops.zeros((2, batch, self.output_dim), dtype=x.dtype)
-                c0 = ops.zeros((2, batch, self.lstm_dim), dtype=x.dtype)
-            h_seq, h_last, c_last = run_masked_recurrence(step, x_gates, step_mask, h0, c0)
+            h_seq, h_last, c_last = run_masked_recurrence(
+                step, x_gates, step_mask, init_h[i], init_c[i])
             final_h.append(h_last)
             final_c.append(c_last)
             out = ops.transpose(h_seq, (1, 2, 0, 3)) * maskf[None, :, :, None]
@@ -157,14 +201,7 @@ class BiLM(keras.layers.Layer):
                 out = out + layer_input
             outputs.append(out)
             layer_input = out
-
-        if self.stateful:
-            for var, final in ((self.state_h, final_h), (self.state_c, final_c)):
-                var.assign(ops.concatenate(
-                    [ops.cast(ops.stack(final), var.dtype), var[:, :, batch:]], axis=2))
-
-        return [ops.concatenate([o[0], reverse_padded(o[1], lengths)], axis=-1)
-                for o in outputs]
+        return outputs, (ops.stack(final_h), ops.stack(final_c))
 
     def _check_batch(self, batch):
         if isinstance(batch, int):

@@ -1,0 +1,126 @@
+"""The output layer of a biLM in training: a softmax over the vocabulary."""
+
+import math
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="elmo_keras")
+class LMSoftmax(keras.layers.Layer):
+    """Next-token logits `h @ W^T + b` over a vocabulary, and the LM losses.
+
+    The weights are laid out as bilm-tf's (`softmax/W` `[vocab_size, dim]`, initialised
+    normal with stddev `1/sqrt(dim)`, `softmax/b` zeros), so they read and write
+    unchanged. Logits and losses are computed in float32 whatever the input dtype.
+
+    Args:
+        vocab_size: number of tokens.
+
+    Call arguments:
+        inputs: `[..., dim]` LM outputs.
+
+    Returns:
+        float32 logits `[..., vocab_size]`.
+    """
+
+    def __init__(self, vocab_size, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.vocab_size = int(vocab_size)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel", shape=(self.vocab_size, dim),
+            initializer=keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(dim)))
+        self.bias = self.add_weight(name="bias", shape=(self.vocab_size,), initializer="zeros")
+
+    def call(self, inputs):
+        h = ops.cast(inputs, "float32")
+        return ops.matmul(h, ops.transpose(self.kernel)) + self.bias
+
+    def full_loss(self, inputs, targets):
+        """Cross-entropy of each target under the full softmax.
+
+        Args:
+            inputs: `[n, dim]`. targets: int `[n]`.
+
+        Returns:
+            float32 `[n]`.
+        """
+        return ops.sparse_categorical_crossentropy(
+            ops.cast(targets, "int32"), self(inputs), from_logits=True)
+
+    def sampled_loss(self, inputs, targets, candidates):
+        """Sampled-softmax cross-entropy of each target (Jean et al. 2015).
+
+        The softmax runs over the target and the `candidates` (one draw of
+        `log_uniform_candidates`, shared by the whole batch), each logit corrected by
+        `-log(expected count in the draw)`, a candidate equal to the row's target
+        removed: TF's `sampled_softmax_loss` with `remove_accidental_hits=True`.
+
+        Args:
+            inputs: `[n, dim]`. targets: int `[n]`. candidates: int `[num_sampled]`.
+
+        Returns:
+            float32 `[n]`.
+        """
+        num_sampled = candidates.shape[0]
+        h = ops.cast(inputs, "float32")
+        targets = ops.cast(targets, "int32")
+        candidates = ops.cast(candidates, "int32")
+
+        def log_q(ids):
+            return ops.log(log_uniform_expected_count(ids, num_sampled, self.vocab_size))
+
+        w_true = ops.take(self.kernel, targets, axis=0)  # [n, dim]
+        true_logits = (ops.sum(h * w_true, axis=-1) + ops.take(self.bias, targets)
+                       - log_q(targets))
+        w_s = ops.take(self.kernel, candidates, axis=0)  # [s, dim]
+        s_logits = (ops.matmul(h, ops.transpose(w_s)) + ops.take(self.bias, candidates)
+                    - log_q(candidates))
+        hit = ops.equal(targets[:, None], candidates[None, :])
+        s_logits = ops.where(hit, ops.full_like(s_logits, -3.0e38), s_logits)
+        logits = ops.concatenate([true_logits[:, None], s_logits], axis=-1)
+        return ops.logsumexp(logits, axis=-1) - true_logits
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocab_size=self.vocab_size)
+        return config
+
+
+def log_uniform_expected_count(ids, num_sampled, vocab_size):
+    """Expected number of times each id appears in `num_sampled` log-uniform draws
+    with replacement: `num_sampled * P(k)`, `P(k) = log((k + 2) / (k + 1)) /
+    log(vocab_size + 1)`."""
+    k = ops.cast(ids, "float32")
+    p = (ops.log(k + 2.0) - ops.log(k + 1.0)) / math.log(vocab_size + 1.0)
+    return num_sampled * p
+
+
+def log_uniform_candidates(num_sampled, vocab_size, seed):
+    """Draws `num_sampled` token ids from the log-uniform (Zipf) distribution of
+    `log_uniform_expected_count`, with replacement, from a stateless seed (so a resumed
+    or distributed run draws the same ones).
+
+    This is the proposal of TF's `log_uniform_candidate_sampler` (and so of bilm-tf's
+    sampled softmax), which suits vocabularies sorted by decreasing frequency. bilm-tf
+    draws without replacement; with replacement the expected count is exactly
+    `num_sampled * P(k)` and the estimator is otherwise the same.
+
+    Args:
+        num_sampled: number of candidates.
+        vocab_size: ids are in `[0, vocab_size)`.
+        seed: int32 `[2]` seed for `tf.random.stateless_uniform`.
+
+    Returns:
+        int32 `[num_sampled]`.
+    """
+    import tensorflow as tf
+
+    u = tf.random.stateless_uniform([num_sampled], seed=seed, dtype=tf.float64)
+    ids = tf.cast(tf.floor(tf.exp(u * math.log(vocab_size + 1.0))), tf.int32) - 1
+    return tf.clip_by_value(ids, 0, vocab_size - 1)

@@ -1,0 +1,264 @@
+"""Training text: files checked before training, then streamed as bilm-tf batches.
+
+A corpus is one or more UTF-8 text files, one sentence per line, tokens separated by
+whitespace (bilm-tf's format). Nothing holds the corpus in memory: files are read line
+by line, shuffled within a bounded buffer.
+
+Batches follow bilm-tf's `_get_batch`: each of the `batch_size` rows is its own stream
+of sentences, each framed as `<S> w1 ... wn </S>`; a batch takes the next `unroll_steps`
+inputs of every row (a row that runs out of its sentence takes the next sentence of the
+shared iterator, rows in order), and the target of each input is the token after it in
+the same sentence, so `</S>` is never an input. The backward LM reads the same sentences
+reversed (`</S> wn ... w1 <S>`). The LSTM states are carried from batch to batch, row
+by row (truncated backpropagation through time).
+"""
+
+import dataclasses
+import glob
+import os
+import random
+
+import numpy as np
+
+from elmo_keras.chars import token_to_char_ids
+
+
+class CorpusError(ValueError):
+    """A corpus is empty, unreadable, or breaks a limit of the training options."""
+
+
+def resolve_files(patterns):
+    """Sorted, de-duplicated files matching one or more glob patterns (or paths).
+
+    Raises:
+        CorpusError: a pattern matches no file.
+    """
+    if isinstance(patterns, (str, os.PathLike)):
+        patterns = [patterns]
+    files = []
+    for pattern in patterns:
+        pattern = os.fspath(pattern)
+        matched = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        if not matched:
+            raise CorpusError(f"{pattern}: no file matches")
+        files.extend(matched)
+    return list(dict.fromkeys(files))
+
+
+def _lines(path):
+    """`(line number, tokens)` of the non-blank lines of a file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                tokens = line.split()
+                if tokens:
+                    yield n, tokens
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"{path}: not UTF-8 text ({e})") from None
+
+
+@dataclasses.dataclass
+class CorpusStats:
+    """What `scan_corpus` found: counts of files, sentences, tokens (without the
+    boundaries) and tokens outside the vocabulary, and the longest sentence."""
+
+    n_files: int
+    n_sentences: int
+    n_tokens: int
+    n_oov: int
+    max_sentence_tokens: int
+
+    @property
+    def n_lm_tokens(self):
+        """Predictions per direction per pass: each sentence predicts its tokens and `</S>`."""
+        return self.n_tokens + self.n_sentences
+
+
+def scan_corpus(files, vocab=None, max_sentence_tokens=None):
+    """Reads the corpus once and checks it before any training.
+
+    Args:
+        files: file paths (see `resolve_files`).
+        vocab: a `Vocabulary` to count unknown tokens, or None.
+        max_sentence_tokens: a line with more tokens than this is an error (a corpus
+            that is not one sentence per line), or None for no limit.
+
+    Returns:
+        `CorpusStats`.
+
+    Raises:
+        CorpusError: a file is not UTF-8, a line is too long, or there is no token.
+    """
+    n_sent = n_tok = n_oov = longest = 0
+    for path in files:
+        for n, tokens in _lines(path):
+            k = len(tokens)
+            if max_sentence_tokens is not None and k > max_sentence_tokens:
+                raise CorpusError(
+                    f"{path}:{n}: {k} tokens on one line, more than "
+                    f"max_sentence_tokens={max_sentence_tokens}; the corpus must hold one "
+                    "sentence per line (raise max_sentence_tokens in the options file if "
+                    "such lines are intended)")
+            n_sent += 1
+            n_tok += k
+            longest = max(longest, k)
+            if vocab is not None:
+                n_oov += sum(1 for t in tokens if t not in vocab)
+    if n_tok == 0:
+        raise CorpusError(f"{', '.join(files)}: the corpus holds no token (empty files?)")
+    return CorpusStats(len(files), n_sent, n_tok, n_oov, longest)
+
+
+def iter_sentences(files, shuffle=False, seed=0, epoch=0, shuffle_buffer=100_000,
+                   shard_index=0, num_shards=1):
+    """The sentences (token lists) of one pass over the corpus.
+
+    With `shuffle`, the file order and the sentences (within a buffer of
+    `shuffle_buffer` lines) are shuffled, reproducibly from `(seed, epoch)`. With
+    `num_shards > 1`, only every `num_shards`-th sentence from `shard_index` on (one
+    input pipeline of several workers).
+    """
+    rng = random.Random(f"{seed}:{epoch}")
+    files = list(files)
+    if shuffle:
+        rng.shuffle(files)
+    buffer = []
+    k = 0
+    for path in files:
+        for _, tokens in _lines(path):
+            k += 1
+            if (k - 1) % num_shards != shard_index:
+                continue
+            if not shuffle:
+                yield tokens
+                continue
+            if len(buffer) < shuffle_buffer:
+                buffer.append(tokens)
+                continue
+            i = rng.randrange(len(buffer))
+            yield buffer[i]
+            buffer[i] = tokens
+    rng.shuffle(buffer)
+    yield from buffer
+
+
+class _Row:
+    """One row's current sentence: framed tokens, ids both ways, and the position."""
+
+    __slots__ = ("tokens", "ids", "pos")
+
+    def __init__(self):
+        self.tokens, self.ids, self.pos = None, None, 0
+
+    def remaining(self):
+        return 0 if self.ids is None else self.ids.shape[1] - 1 - self.pos
+
+
+class StreamBatcher:
+    """bilm-tf's batches of `batch_size` rows x `unroll_steps` tokens, both directions.
+
+    Each batch is a dict of NumPy arrays, rows first:
+
+    - `token_ids` int32 `[B, 2, T]`: the inputs' vocabulary ids (forward, backward);
+    - `char_ids` int32 `[B, 2, T, max_chars]` (when `char_inputs`): the inputs'
+      characters, shifted by one as the char CNN reads them (an unknown token keeps its
+      own characters);
+    - `targets` int32 `[B, 2, T]`: the next token's id;
+    - `weights` float32 `[B, 2, T]`: 1 for a real prediction, 0 for padding (only the
+      end of a finite pass pads, with `drop_remainder=False`).
+
+    Args:
+        sentences: iterator of token lists.
+        vocab: a `Vocabulary`.
+        batch_size, unroll_steps: rows and steps of a batch.
+        char_inputs: also build `char_ids`.
+        max_characters_per_token: characters per token.
+        drop_remainder: at the end of `sentences`, drop the incomplete batch (bilm-tf) or
+            pad it and go on until every row's sentence is done (nothing is lost: used
+            for evaluation).
+    """
+
+    def __init__(self, sentences, vocab, batch_size, unroll_steps, char_inputs=True,
+                 max_characters_per_token=50, drop_remainder=True):
+        self.sentences = iter(sentences)
+        self.vocab = vocab
+        self.batch_size = int(batch_size)
+        self.unroll_steps = int(unroll_steps)
+        self.char_inputs = char_inputs
+        self.max_chars = int(max_characters_per_token)
+        self.drop_remainder = drop_remainder
+        self.rows = [_Row() for _ in range(self.batch_size)]
+        self.exhausted = False
+        self._char_table = vocab.char_ids_table(self.max_chars) if char_inputs else None
+        self._unk_token = vocab.tokens[vocab.unk]
+
+    def _refill(self, row):
+        if self.exhausted:
+            return False
+        try:
+            tokens = next(self.sentences)
+        except StopIteration:
+            self.exhausted = True
+            return False
+        ids = self.vocab.encode(tokens)
+        row.tokens = ["<S>"] + list(tokens) + ["</S>"]
+        row.ids = np.stack([ids, ids[::-1]])  # [2, n]: forward, backward
+        row.pos = 0
+        return True
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.next_batch(build=True)
+
+    def skip(self, n):
+        """Advances `n` batches without building their arrays (resuming a run)."""
+        for _ in range(int(n)):
+            self.next_batch(build=False)
+
+    def next_batch(self, build=True):
+        """The next batch (or None when `build` is false); StopIteration at the end."""
+        B, T = self.batch_size, self.unroll_steps
+        if build:
+            ids = np.zeros((B, 2, T), np.int32)
+            targets = np.zeros((B, 2, T), np.int32)
+            weights = np.zeros((B, 2, T), np.float32)
+            oov = []  # (row, direction, step, token) of inputs outside the vocabulary
+        any_real = False
+        for i, row in enumerate(self.rows):
+            t = 0
+            while t < T:
+                if row.remaining() <= 0 and not self._refill(row):
+                    break
+                k = min(row.remaining(), T - t)
+                if build:
+                    a = row.pos
+                    ids[i, :, t:t + k] = row.ids[:, a:a + k]
+                    targets[i, :, t:t + k] = row.ids[:, a + 1:a + k + 1]
+                    weights[i, :, t:t + k] = 1.0
+                    if self.char_inputs:
+                        n = len(row.tokens)
+                        for d in range(2):
+                            for j in np.nonzero(row.ids[d, a:a + k] == self.vocab.unk)[0]:
+                                p = a + j
+                                token = row.tokens[p if d == 0 else n - 1 - p]
+                                if token != self._unk_token:
+                                    oov.append((i, d, t + j, token))
+                row.pos += k
+                t += k
+                any_real = True
+            if t < T and self.exhausted and self.drop_remainder:
+                raise StopIteration
+        if not any_real:
+            raise StopIteration
+        if not build:
+            return None
+        batch = {"token_ids": ids, "targets": targets, "weights": weights}
+        if self.char_inputs:
+            chars = self._char_table[ids]
+            chars[weights == 0] = 0
+            for i, d, t, token in oov:
+                chars[i, d, t] = token_to_char_ids(token, self.max_chars)
+            batch["char_ids"] = chars
+        return batch

@@ -1,0 +1,177 @@
+"""bilm-tf's training options file: options.json plus the training keys.
+
+A bilm-tf training file trains as is; keys it does not know take bilm-tf's defaults.
+The training keys and their defaults:
+
+| key | default | meaning |
+| --- | --- | --- |
+| `batch_size` | 128 | rows of a batch (global, over all devices) |
+| `unroll_steps` | 20 | tokens of a row per batch (truncated BPTT length) |
+| `n_epochs` | 10 | passes over the training corpus |
+| `n_train_tokens` | counted | tokens per epoch (bilm-tf's way to size an epoch) |
+| `learning_rate` | 0.2 | Adagrad learning rate |
+| `initial_accumulator_value` | 1.0 | Adagrad initial accumulator |
+| `all_clip_norm_val` | 10.0 | global gradient norm clip |
+| `dropout` | 0.1 | dropout on each LSTM layer's input and the top layer's output |
+| `sample_softmax` | true | sampled softmax in training (evaluation is always full) |
+| `n_negative_samples_batch` | 8192 | negatives per batch of the sampled softmax |
+| `share_softmax_between_directions` | true | one softmax for both LMs (bilm-tf always shares) |
+| `n_tokens_vocab` | vocabulary size | must equal the vocabulary's size when given |
+| `max_sentence_tokens` | 1000 | longer corpus lines are an error |
+| `shuffle` | true | shuffle files and sentences every pass |
+| `shuffle_buffer` | 100000 | sentences shuffled together |
+| `seed` | 0 | initialisation, shuffling, dropout and sampling |
+"""
+
+import dataclasses
+import json
+import os
+
+from elmo_keras.options import BiLMOptions, OptionsError
+
+_DEFAULTS = {
+    "batch_size": 128,
+    "unroll_steps": 20,
+    "n_epochs": 10,
+    "n_train_tokens": None,
+    "learning_rate": 0.2,
+    "initial_accumulator_value": 1.0,
+    "all_clip_norm_val": 10.0,
+    "dropout": 0.1,
+    "sample_softmax": True,
+    "n_negative_samples_batch": 8192,
+    "share_softmax_between_directions": True,
+    "n_tokens_vocab": None,
+    "max_sentence_tokens": 1000,
+    "shuffle": True,
+    "shuffle_buffer": 100_000,
+    "seed": 0,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingOptions:
+    """The architecture (`model`, a `BiLMOptions`) and the training settings."""
+
+    model: BiLMOptions
+    batch_size: int
+    unroll_steps: int
+    n_epochs: int
+    n_train_tokens: int | None
+    learning_rate: float
+    initial_accumulator_value: float
+    all_clip_norm_val: float
+    dropout: float
+    sample_softmax: bool
+    n_negative_samples_batch: int
+    share_softmax_between_directions: bool
+    n_tokens_vocab: int | None
+    max_sentence_tokens: int | None
+    shuffle: bool
+    shuffle_buffer: int
+    seed: int
+    source: str = "options"
+
+    @classmethod
+    def from_dict(cls, d, source="options"):
+        if not isinstance(d, dict):
+            raise OptionsError(f"{source}: expected a JSON object")
+        if "char_cnn" not in d:
+            raise OptionsError(
+                f"{source}: no 'char_cnn' section: training takes character inputs only "
+                "(bilm-tf's token-input LMs cannot give context-free vectors for new words)")
+        if d.get("bidirectional", True) is not True:
+            raise OptionsError(f"{source}: 'bidirectional' must be true: ELMo needs both LMs")
+        if d.get("share_embedding_softmax"):
+            raise OptionsError(
+                f"{source}: 'share_embedding_softmax' needs token inputs; this is a "
+                "character-input model")
+        model = BiLMOptions.from_dict(d, source=source)
+        values = {k: d.get(k, v) for k, v in _DEFAULTS.items()}
+        try:
+            opts = cls(
+                model=model,
+                batch_size=int(values["batch_size"]),
+                unroll_steps=int(values["unroll_steps"]),
+                n_epochs=int(values["n_epochs"]),
+                n_train_tokens=_opt_int(values["n_train_tokens"]),
+                learning_rate=float(values["learning_rate"]),
+                initial_accumulator_value=float(values["initial_accumulator_value"]),
+                all_clip_norm_val=float(values["all_clip_norm_val"]),
+                dropout=float(values["dropout"]),
+                sample_softmax=bool(values["sample_softmax"]),
+                n_negative_samples_batch=int(values["n_negative_samples_batch"]),
+                share_softmax_between_directions=bool(
+                    values["share_softmax_between_directions"]),
+                n_tokens_vocab=_opt_int(values["n_tokens_vocab"]),
+                max_sentence_tokens=_opt_int(values["max_sentence_tokens"]),
+                shuffle=bool(values["shuffle"]),
+                shuffle_buffer=int(values["shuffle_buffer"]),
+                seed=int(values["seed"]),
+                source=source,
+            )
+        except (TypeError, ValueError) as e:
+            raise OptionsError(f"{source}: bad training value: {e}") from None
+        opts.validate()
+        return opts
+
+    def validate(self):
+        def bad(msg):
+            raise OptionsError(f"{self.source}: {msg}")
+
+        for name in ("batch_size", "unroll_steps", "n_epochs", "shuffle_buffer"):
+            if getattr(self, name) < 1:
+                bad(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            bad(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.learning_rate <= 0 or self.all_clip_norm_val <= 0:
+            bad("learning_rate and all_clip_norm_val must be > 0")
+        if self.initial_accumulator_value < 0:
+            bad("initial_accumulator_value must be >= 0")
+        if self.sample_softmax and self.n_negative_samples_batch < 1:
+            bad("n_negative_samples_batch must be >= 1 with sample_softmax")
+
+    def check_vocabulary(self, vocab):
+        """Raises `OptionsError` if `n_tokens_vocab` disagrees with the vocabulary."""
+        if self.n_tokens_vocab is not None and self.n_tokens_vocab != vocab.size:
+            raise OptionsError(
+                f"{self.source}: n_tokens_vocab={self.n_tokens_vocab} but the vocabulary "
+                f"{vocab.source} has {vocab.size} tokens; fix n_tokens_vocab or remove it "
+                "(it then defaults to the vocabulary's size)")
+
+    def with_updates(self, **changes):
+        """A copy with some training values changed (command-line overrides)."""
+        opts = dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        opts.validate()
+        return opts
+
+    def to_dict(self, vocab_size=None):
+        """The options file: options.json's architecture plus every training key."""
+        d = self.model.to_dict()
+        for k in _DEFAULTS:
+            d[k] = getattr(self, k)
+        d["bidirectional"] = True
+        if vocab_size is not None:
+            d["n_tokens_vocab"] = vocab_size
+        return d
+
+
+def _opt_int(v):
+    return None if v is None else int(v)
+
+
+def load_training_options(path):
+    """Reads a (bilm-tf) training options file; errors name the file and the key."""
+    if isinstance(path, TrainingOptions):
+        return path
+    if isinstance(path, dict):
+        return TrainingOptions.from_dict(path)
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise OptionsError(f"{path}: options file does not exist")
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise OptionsError(f"{path}: not a valid JSON options file ({e})") from None
+    return TrainingOptions.from_dict(d, source=path)

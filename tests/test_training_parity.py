@@ -1,0 +1,62 @@
+"""Training against the original bilm-tf training code (tests/fixtures/bilm_training,
+made by its make_reference.py with bilm-tf's own LanguageModel, data pipeline,
+Adagrad and gradient clipping)."""
+
+import json
+import pathlib
+
+import h5py
+import numpy as np
+
+from elmo_keras.training.corpus import StreamBatcher, iter_sentences
+from elmo_keras.training.trainer import train
+from elmo_keras.training.vocabulary import Vocabulary
+
+FIX = pathlib.Path(__file__).parent / "fixtures" / "bilm_training"
+CORPUS = FIX.parent / "alice" / "train.txt"
+
+
+def test_batches_match_bilm_tf_data_pipeline():
+    ref = np.load(FIX / "batches.npz")
+    opts = json.loads((FIX / "options.json").read_text())
+    vocab = Vocabulary.load(FIX / "vocab.txt")
+    batcher = StreamBatcher(iter_sentences([CORPUS]), vocab, opts["batch_size"],
+                            opts["unroll_steps"])
+    for k in range(ref["token_ids"].shape[0]):
+        b = next(batcher)
+        assert b["weights"].min() == 1.0
+        np.testing.assert_array_equal(b["token_ids"][:, 0], ref["token_ids"][k])
+        np.testing.assert_array_equal(b["token_ids"][:, 1], ref["token_ids_reverse"][k])
+        np.testing.assert_array_equal(b["targets"][:, 0], ref["next_token_id"][k])
+        np.testing.assert_array_equal(b["targets"][:, 1], ref["next_token_id_reverse"][k])
+        # bilm-tf's training char ids have no padding id; ours are shifted by one.
+        np.testing.assert_array_equal(b["char_ids"][:, 0], ref["tokens_characters"][k] + 1)
+        np.testing.assert_array_equal(b["char_ids"][:, 1],
+                                      ref["tokens_characters_reverse"][k] + 1)
+
+
+def test_training_steps_match_bilm_tf(tmp_path):
+    ref_losses = json.loads((FIX / "losses.json").read_text())
+    n = len(ref_losses)
+    train(tmp_path / "run", CORPUS, FIX / "options.json", FIX / "vocab.txt",
+          max_steps=n, init_weights=FIX / "initial_weights.hdf5", log_every=1, verbose=0)
+    history = [json.loads(x) for x in open(tmp_path / "run" / "history.jsonl")]
+    assert [e["step"] for e in history] == list(range(1, n + 1))
+    for ours, ref in zip(history, ref_losses):
+        np.testing.assert_allclose(np.log(ours["train_perplexity_forward"]), ref["forward"],
+                                   atol=1e-5)
+        np.testing.assert_allclose(np.log(ours["train_perplexity_backward"]), ref["backward"],
+                                   atol=1e-5)
+    # After the steps, every weight (softmax included) is where bilm-tf's went.
+    with h5py.File(FIX / "final_weights.hdf5") as ref, \
+            h5py.File(tmp_path / "run" / "weights.hdf5") as w, \
+            h5py.File(tmp_path / "run" / "softmax.hdf5") as s, \
+            h5py.File(FIX / "initial_weights.hdf5") as init:
+        names = []
+        ref.visititems(lambda k, v: names.append(k) if isinstance(v, h5py.Dataset) else None)
+        moved = 0
+        for name in names:
+            ours = (s if name.startswith("softmax") else w)[name][...]
+            np.testing.assert_allclose(ours, ref[name][...], atol=2e-5, err_msg=name)
+            moved += not np.allclose(init[name][...], ref[name][...])
+        assert moved == len(names)
