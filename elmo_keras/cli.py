@@ -13,9 +13,13 @@ def _load_model(args, **kwargs):
         if args.options or args.weights:
             raise SystemExit("error: give --model or --options/--weights, not both")
         return load_elmo(args.model, **kwargs)
+    if not args.options and not args.weights:
+        from elmo_keras.pretrained import default_model_dir
+
+        return load_elmo(default_model_dir(), **kwargs)
     if not (args.options and args.weights):
-        raise SystemExit("error: give --model, or --options OPTIONS.json and "
-                         "--weights WEIGHTS.hdf5")
+        raise SystemExit("error: give --options OPTIONS.json and --weights WEIGHTS.hdf5 "
+                         "together (or --model, or neither for the shipped elmo-small-en)")
     return load_bilm(args.options, args.weights, **kwargs)
 
 
@@ -39,7 +43,8 @@ def _export_hub(args):
 
 
 MODEL_HELP = ("a trained directory (options.json + weights.hdf5), an exported SavedModel "
-              "directory, or a .keras file holding an ELMo")
+              "directory, or a .keras file holding an ELMo (default: the shipped "
+              "saved_models/elmo-small-en)")
 
 
 def _vocab(args):
@@ -85,6 +90,20 @@ def _evaluate(args):
     return 0
 
 
+def _demo(args):
+    from elmo_keras.demo import run_demo
+    from elmo_keras.pretrained import default_model_dir
+    from elmo_keras.training.corpus import iter_sentences
+
+    model = _load_model(args)
+    sample = args.corpus
+    if sample is None and not args.model:
+        sample = default_model_dir() / "test_sample.txt"
+    corpus = list(iter_sentences([sample]))[:args.corpus_sentences] if sample else None
+    run_demo(model, corpus=corpus, plot=args.plot)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="elmo-keras", description="ELMo contextual word representations (Keras 3).")
@@ -105,6 +124,20 @@ def build_parser():
                         "(bilm-tf's protocol)")
     p.add_argument("--output-format", choices=("all", "top", "average"), default="all")
     p.set_defaults(func=_embed)
+
+    p = sub.add_parser(
+        "demo", help="show contextual vectors separating the senses of ambiguous words",
+        description="Cosine similarities of the same word ('bank', 'plant', ...) in "
+                    "sentences of two senses, at each layer, and its nearest neighbours "
+                    "in context.")
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--options", help=argparse.SUPPRESS)
+    p.add_argument("--weights", help=argparse.SUPPRESS)
+    p.add_argument("--corpus", help="tokenized text for the nearest neighbours "
+                                    "(default: the shipped model's test sample)")
+    p.add_argument("--corpus-sentences", type=int, default=400)
+    p.add_argument("--plot", help="also save the similarity matrices as this PNG")
+    p.set_defaults(func=_demo)
 
     p = sub.add_parser(
         "export-hub", help="export a TF Hub-style SavedModel (signatures default, tokens)")

@@ -15,7 +15,9 @@ class ELMoEmbedding(keras.layers.Layer):
         options: bilm-tf options.json path (with `weights`).
         weights: bilm-tf weights.hdf5 path.
         model: instead of options/weights: an `ELMo` instance, a `.keras` file holding
-            one, or a SavedModel directory written by `elmo_keras.export_hub`.
+            one, a SavedModel directory written by `elmo_keras.export_hub`, or a
+            directory with options.json + weights.hdf5. With none of these, the
+            pretrained `saved_models/elmo-small-en` shipped with the repository.
         output: `"elmo"` (the trainable mix, default), `"word_emb"`,
             `"lstm_outputs1"` ... `"lstm_outputsL"`, `"default"` (the mix averaged over
             real tokens, `[batch, 2P]`), or `"all"` (a dict of all of these plus
@@ -173,7 +175,12 @@ def _resolve_model(options, weights, model, mix_args):
         if options is not None or weights is not None:
             raise ValueError("give either model=... or options=... and weights=..., not both")
         return load_elmo(model, **mix_args)
+    if options is None and weights is None:
+        from elmo_keras.pretrained import default_model_dir
+
+        return load_elmo(default_model_dir(), **mix_args)
     if options is None or weights is None:
         raise ValueError(
-            "ELMoEmbedding needs options=OPTIONS.json and weights=WEIGHTS.hdf5, or model=...")
+            "ELMoEmbedding needs options=OPTIONS.json and weights=WEIGHTS.hdf5 together, "
+            "or model=..., or nothing for the shipped elmo-small-en")
     return load_bilm(options, weights, **mix_args)

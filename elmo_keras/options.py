@@ -29,6 +29,10 @@ _ACTIVATIONS = ("relu", "tanh")
 class BiLMOptions:
     """Architecture of a character-input biLM, as bilm-tf's options.json states it.
 
+    A biLM trained on token ids (bilm-tf's options without `char_cnn`) has no
+    convolutions: `filters` is empty and `char_inputs` false. Only training reads such
+    options (`from_dict(..., allow_token_inputs=True)`); `ELMo` needs characters.
+
     Args:
         filters: list of `(width, num_filters)` pairs of the character convolutions.
         char_embedding_dim: size of each character embedding (`char_cnn.embedding.dim`).
@@ -74,6 +78,11 @@ class BiLMOptions:
         return sum(n for _, n in self.filters)
 
     @property
+    def char_inputs(self):
+        """True for a character-input biLM (a `char_cnn` section), False for token ids."""
+        return bool(self.filters)
+
+    @property
     def output_dim(self):
         """Size of each ELMo layer: `2 * projection_dim`."""
         return 2 * self.projection_dim
@@ -85,8 +94,11 @@ class BiLMOptions:
         def bad(msg):
             raise OptionsError(f"{source}: {msg}")
 
-        if not self.filters:
+        if not self.filters and "__token_inputs__" not in self.extra:
             bad("char_cnn.filters is empty; need at least one [width, num_filters] pair")
+        self._validate_lstm(bad)
+        if not self.char_inputs:
+            return
         for w, n in self.filters:
             if w < 1 or n < 1:
                 bad(f"char_cnn.filters has [{w}, {n}]; width and count must be >= 1")
@@ -105,6 +117,13 @@ class BiLMOptions:
             bad("char_cnn.embedding.dim must be >= 1")
         if self.n_highway < 0:
             bad("char_cnn.n_highway must be >= 0")
+        if self.n_filters < self.projection_dim:
+            bad(
+                f"the char CNN has {self.n_filters} filters in all, fewer than "
+                f"lstm.projection_dim={self.projection_dim}; bilm-tf only projects down"
+            )
+
+    def _validate_lstm(self, bad):
         if self.n_layers < 1:
             bad("lstm.n_layers must be >= 1")
         if self.lstm_dim < 1 or self.projection_dim < 1:
@@ -114,11 +133,6 @@ class BiLMOptions:
                 f"lstm.projection_dim={self.projection_dim} is larger than "
                 f"lstm.dim={self.lstm_dim}; bilm-tf only projects down"
             )
-        if self.n_filters < self.projection_dim:
-            bad(
-                f"the char CNN has {self.n_filters} filters in all, fewer than "
-                f"lstm.projection_dim={self.projection_dim}; bilm-tf only projects down"
-            )
         for name in ("cell_clip", "proj_clip"):
             v = getattr(self, name)
             if v is not None and v <= 0:
@@ -126,16 +140,29 @@ class BiLMOptions:
 
     # ------------------------------------------------------------- conversions
     @classmethod
-    def from_dict(cls, d, source="options"):
-        """Builds options from a parsed options.json dict (bilm-tf layout)."""
+    def from_dict(cls, d, source="options", allow_token_inputs=False):
+        """Builds options from a parsed options.json dict (bilm-tf layout).
+
+        Args:
+            d: the dict. source: the file, for error messages.
+            allow_token_inputs: accept options without `char_cnn` (a token-input biLM,
+                for training only).
+        """
         if not isinstance(d, dict):
             raise OptionsError(f"{source}: expected a JSON object, found {type(d).__name__}")
-        if "char_cnn" not in d:
+        if "char_cnn" not in d and not allow_token_inputs:
             raise OptionsError(
                 f"{source}: missing key 'char_cnn'; only character-input biLMs are supported"
+                " here (a token-input biLM trains and evaluates with elmo_keras.training, but"
+                " ELMo embeddings need characters)"
             )
         if "lstm" not in d:
             raise OptionsError(f"{source}: missing key 'lstm'")
+        if "char_cnn" not in d:
+            d = dict(d, char_cnn={"activation": "relu", "embedding": {"dim": 1},
+                                  "filters": [], "max_characters_per_token": 50,
+                                  "n_characters": 262, "n_highway": 0},
+                     __token_inputs__=True)
         cnn, lstm = d["char_cnn"], d["lstm"]
 
         def need(section, sec_name, key):
@@ -184,16 +211,18 @@ class BiLMOptions:
         extra = dict(self.extra)
         cnn_extra = extra.pop("__char_cnn__", {})
         lstm_extra = extra.pop("__lstm__", {})
+        extra.pop("__token_inputs__", None)
         d = dict(extra)
-        d["char_cnn"] = {
-            "activation": self.activation,
-            "embedding": {"dim": self.char_embedding_dim},
-            "filters": [[w, n] for w, n in self.filters],
-            "max_characters_per_token": self.max_characters_per_token,
-            "n_characters": 262,
-            "n_highway": self.n_highway,
-            **cnn_extra,
-        }
+        if self.char_inputs:
+            d["char_cnn"] = {
+                "activation": self.activation,
+                "embedding": {"dim": self.char_embedding_dim},
+                "filters": [[w, n] for w, n in self.filters],
+                "max_characters_per_token": self.max_characters_per_token,
+                "n_characters": 262,
+                "n_highway": self.n_highway,
+                **cnn_extra,
+            }
         d["lstm"] = {
             "cell_clip": self.cell_clip,
             "dim": self.lstm_dim,
@@ -207,6 +236,9 @@ class BiLMOptions:
 
     def model_kwargs(self):
         """Constructor arguments of `elmo_keras.ELMo` for this architecture."""
+        if not self.char_inputs:
+            raise OptionsError("a token-input biLM (no char_cnn) cannot make an ELMo model; "
+                               "ELMo needs character inputs")
         return dict(
             filters=[list(f) for f in self.filters],
             char_embedding_dim=self.char_embedding_dim,
@@ -233,6 +265,18 @@ def _opt_float(v):
     return None if v is None else float(v)
 
 
+def read_options_json(path):
+    """The parsed JSON object of an options file, with errors that name the file."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise OptionsError(f"{path}: options file does not exist")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise OptionsError(f"{path}: not a valid JSON options file ({e})") from None
+
+
 def load_options(path):
     """Reads and validates an options.json file.
 
@@ -250,15 +294,7 @@ def load_options(path):
         return path
     if isinstance(path, dict):
         return BiLMOptions.from_dict(path)
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise OptionsError(f"{path}: options file does not exist")
-    try:
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise OptionsError(f"{path}: not a valid JSON options file ({e})") from None
-    return BiLMOptions.from_dict(d, source=path)
+    return BiLMOptions.from_dict(read_options_json(path), source=os.fspath(path))
 
 
 def save_options(options, path):

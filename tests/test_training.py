@@ -20,7 +20,7 @@ from elmo_keras.cli import main
 from elmo_keras.options import OptionsError
 from elmo_keras.training.corpus import CorpusError, iter_sentences
 from elmo_keras.training.trainer import TrainingError, evaluate, evaluate_lm, load_trained, train
-from elmo_keras.training.vocabulary import (Vocabulary, VocabularyError, build_vocabulary,
+from elmo_keras.training.vocabulary import (Vocabulary, VocabularyError,
                                             count_tokens)
 from tests.conftest import FIXTURES
 
@@ -182,10 +182,10 @@ def test_evaluate_command_prints_perplexity_line(tmp_path, vocab_file, capsys):
     assert (tmp_path / "hub" / "saved_model.pb").exists()
 
 
-def _run_cli(args, **kwargs):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+def _run_cli(args, env=None):
+    env = env or dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.Popen([sys.executable, "-m", "elmo_keras.cli", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _wait_for_steps(run, n, proc, timeout=120):
@@ -281,3 +281,54 @@ def test_bfloat16_training_runs_and_learns(tmp_path, vocab_file):
     assert ppl[-1] < 0.5 * ppl[0], ppl
     with h5py.File(os.path.join(run, "weights.hdf5")) as f:
         assert f["char_embed"].dtype == np.float32
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_multiworker_strategy_with_two_local_workers(tmp_path, vocab_file):
+    """Two processes on this machine form a `MultiWorkerMirroredStrategy` cluster."""
+    opts = _options(tmp_path, batch_size=8, unroll_steps=10)
+    ports = [_free_port(), _free_port()]
+    run = str(tmp_path / "run")
+    procs = []
+    for i in range(2):
+        config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                  "task": {"type": "worker", "index": i}}
+        procs.append(_run_cli(["train", "--options", opts, "--vocab", vocab_file, "--train",
+                               TRAIN, "--out", run, "--max-steps", "8", "--log-every", "4",
+                               "--strategy", "multiworker"],
+                              env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+                                       TF_CONFIG=json.dumps(config))))
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()[-3000:]
+    assert [e["step"] for e in _history(run)] == [4, 8]  # written once, by the chief
+    load_bilm(os.path.join(run, "options.json"), os.path.join(run, "weights.hdf5"))
+
+
+def test_token_input_bilm_trains_evaluates_and_says_it_cannot_embed(tmp_path, vocab_file,
+                                                                       capsys):
+    d = json.loads(json.dumps(TINY))
+    del d["char_cnn"]
+    d["share_embedding_softmax"] = True
+    opts = tmp_path / "token.json"
+    opts.write_text(json.dumps(d))
+    run = str(tmp_path / "run")
+    result = train(run, TRAIN, str(opts), vocab_file, max_steps=20, log_every=10, verbose=0)
+    assert result["elmo"] is None
+    ppl = [e["train_perplexity"] for e in _history(run)]
+    assert ppl[-1] < ppl[0]
+    with h5py.File(os.path.join(run, "weights.hdf5")) as f:
+        assert f["embedding"].shape == (1449, 64) and "char_embed" not in f
+    assert evaluate(run, TEST, verbose=0)["n_tokens"] == 3429 + 143
+    (tmp_path / "in.txt").write_text("Hello world .\n")
+    assert main(["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5"),
+                 "--model", run]) == 2
+    assert "ELMo embeddings need characters" in capsys.readouterr().err

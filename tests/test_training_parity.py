@@ -7,6 +7,7 @@ import pathlib
 
 import h5py
 import numpy as np
+import pytest
 
 from elmo_keras.training.corpus import StreamBatcher, iter_sentences
 from elmo_keras.training.trainer import train
@@ -16,12 +17,17 @@ FIX = pathlib.Path(__file__).parent / "fixtures" / "bilm_training"
 CORPUS = FIX.parent / "alice" / "train.txt"
 
 
-def test_batches_match_bilm_tf_data_pipeline():
-    ref = np.load(FIX / "batches.npz")
-    opts = json.loads((FIX / "options.json").read_text())
+REFERENCES = [FIX, FIX / "token_inputs"]  # character inputs; token ids with tied softmax
+
+
+@pytest.mark.parametrize("ref_dir", REFERENCES, ids=["chars", "tokens"])
+def test_batches_match_bilm_tf_data_pipeline(ref_dir):
+    ref = np.load(ref_dir / "batches.npz")
+    opts = json.loads((ref_dir / "options.json").read_text())
+    char_inputs = "char_cnn" in opts
     vocab = Vocabulary.load(FIX / "vocab.txt")
     batcher = StreamBatcher(iter_sentences([CORPUS]), vocab, opts["batch_size"],
-                            opts["unroll_steps"])
+                            opts["unroll_steps"], char_inputs=char_inputs)
     for k in range(ref["token_ids"].shape[0]):
         b = next(batcher)
         assert b["weights"].min() == 1.0
@@ -29,17 +35,21 @@ def test_batches_match_bilm_tf_data_pipeline():
         np.testing.assert_array_equal(b["token_ids"][:, 1], ref["token_ids_reverse"][k])
         np.testing.assert_array_equal(b["targets"][:, 0], ref["next_token_id"][k])
         np.testing.assert_array_equal(b["targets"][:, 1], ref["next_token_id_reverse"][k])
+        if not char_inputs:
+            assert "char_ids" not in b
+            continue
         # bilm-tf's training char ids have no padding id; ours are shifted by one.
         np.testing.assert_array_equal(b["char_ids"][:, 0], ref["tokens_characters"][k] + 1)
         np.testing.assert_array_equal(b["char_ids"][:, 1],
                                       ref["tokens_characters_reverse"][k] + 1)
 
 
-def test_training_steps_match_bilm_tf(tmp_path):
-    ref_losses = json.loads((FIX / "losses.json").read_text())
+@pytest.mark.parametrize("ref_dir", REFERENCES, ids=["chars", "tokens"])
+def test_training_steps_match_bilm_tf(tmp_path, ref_dir):
+    ref_losses = json.loads((ref_dir / "losses.json").read_text())
     n = len(ref_losses)
-    train(tmp_path / "run", CORPUS, FIX / "options.json", FIX / "vocab.txt",
-          max_steps=n, init_weights=FIX / "initial_weights.hdf5", log_every=1, verbose=0)
+    train(tmp_path / "run", CORPUS, ref_dir / "options.json", FIX / "vocab.txt",
+          max_steps=n, init_weights=ref_dir / "initial_weights.hdf5", log_every=1, verbose=0)
     history = [json.loads(x) for x in open(tmp_path / "run" / "history.jsonl")]
     assert [e["step"] for e in history] == list(range(1, n + 1))
     for ours, ref in zip(history, ref_losses):
@@ -48,10 +58,10 @@ def test_training_steps_match_bilm_tf(tmp_path):
         np.testing.assert_allclose(np.log(ours["train_perplexity_backward"]), ref["backward"],
                                    atol=1e-5)
     # After the steps, every weight (softmax included) is where bilm-tf's went.
-    with h5py.File(FIX / "final_weights.hdf5") as ref, \
+    with h5py.File(ref_dir / "final_weights.hdf5") as ref, \
             h5py.File(tmp_path / "run" / "weights.hdf5") as w, \
             h5py.File(tmp_path / "run" / "softmax.hdf5") as s, \
-            h5py.File(FIX / "initial_weights.hdf5") as init:
+            h5py.File(ref_dir / "initial_weights.hdf5") as init:
         names = []
         ref.visititems(lambda k, v: names.append(k) if isinstance(v, h5py.Dataset) else None)
         moved = 0

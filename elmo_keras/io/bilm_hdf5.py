@@ -33,6 +33,13 @@ def _cell_prefix(direction, layer):
     return f"RNN_{direction}/RNN/MultiRNNCell/Cell{layer}/LSTMCell"
 
 
+def _plain(name, var, to_file=lambda v: v, from_file=lambda v: v):
+    """A weight-map entry for a variable stored as is (up to a reshape)."""
+    shape = to_file(np.zeros(var.shape, "float32")).shape
+    return (name, lambda: to_file(np.asarray(var.numpy(), "float32")),
+            lambda v: var.assign(from_file(v)), shape)
+
+
 def bilm_weight_map(model):
     """Pairs of `(dataset name, getter, setter, file shape)` for every weight of `model`.
 
@@ -41,32 +48,37 @@ def bilm_weight_map(model):
     so reading and writing cannot disagree.
     """
     enc = model.char_encoder
-    entries = []
-
-    def plain(name, var, to_file=lambda v: v, from_file=lambda v: v):
-        shape = to_file(np.zeros(var.shape, "float32")).shape
-        entries.append((name, lambda: to_file(np.asarray(var.numpy(), "float32")),
-                        lambda v: var.assign(from_file(v)), shape))
-
     emb = enc.char_embeddings
-    entries.append((
+    entries = [(
         "char_embed",
         lambda: np.asarray(emb.numpy()[1:], "float32"),
         lambda v: emb.assign(np.concatenate([np.zeros((1, v.shape[1]), v.dtype), v])),
         (emb.shape[0] - 1, emb.shape[1]),
-    ))
+    )]
     for i, (k, b) in enumerate(zip(enc.conv_kernels, enc.conv_biases)):
-        plain(f"CNN/W_cnn_{i}", k, lambda v: v[None], lambda v: v[0])
-        plain(f"CNN/b_cnn_{i}", b)
+        entries.append(_plain(f"CNN/W_cnn_{i}", k, lambda v: v[None], lambda v: v[0]))
+        entries.append(_plain(f"CNN/b_cnn_{i}", b))
     for i, hw in enumerate(enc.highways):
-        plain(f"CNN_high_{i}/W_carry", hw.carry_kernel)
-        plain(f"CNN_high_{i}/b_carry", hw.carry_bias)
-        plain(f"CNN_high_{i}/W_transform", hw.transform_kernel)
-        plain(f"CNN_high_{i}/b_transform", hw.transform_bias)
+        entries.append(_plain(f"CNN_high_{i}/W_carry", hw.carry_kernel))
+        entries.append(_plain(f"CNN_high_{i}/b_carry", hw.carry_bias))
+        entries.append(_plain(f"CNN_high_{i}/W_transform", hw.transform_kernel))
+        entries.append(_plain(f"CNN_high_{i}/b_transform", hw.transform_bias))
     if enc.use_projection:
-        plain("CNN_proj/W_proj", enc.projection_kernel)
-        plain("CNN_proj/b_proj", enc.projection_bias)
-    for d, cells in enumerate((model.bilm.forward_cells, model.bilm.backward_cells)):
+        entries.append(_plain("CNN_proj/W_proj", enc.projection_kernel))
+        entries.append(_plain("CNN_proj/b_proj", enc.projection_bias))
+    return entries + lstm_weight_map(model.bilm)
+
+
+def token_bilm_weight_map(embeddings, bilm):
+    """The weight map of a token-input biLM: bilm-tf's `embedding` `[vocab, P]` (the
+    token embedding variable) and the LSTMs."""
+    return [_plain("embedding", embeddings)] + lstm_weight_map(bilm)
+
+
+def lstm_weight_map(bilm):
+    """The weight-map entries of a `BiLM` layer's LSTM cells."""
+    entries = []
+    for d, cells in enumerate((bilm.forward_cells, bilm.backward_cells)):
         for l, cell in enumerate(cells):
             prefix = _cell_prefix(d, l)
             n_in = cell.kernel.shape[0]
@@ -81,9 +93,9 @@ def bilm_weight_map(model):
 
             entries.append((f"{prefix}/W_0", get_w, set_w,
                             (n_in + cell.recurrent_kernel.shape[0], cell.kernel.shape[1])))
-            plain(f"{prefix}/B", cell.bias)
+            entries.append(_plain(f"{prefix}/B", cell.bias))
             if cell.projection_kernel is not None:
-                plain(f"{prefix}/W_P_0", cell.projection_kernel)
+                entries.append(_plain(f"{prefix}/W_P_0", cell.projection_kernel))
     return entries
 
 
@@ -124,14 +136,13 @@ def _check_no_extras(f, path, model):
                         "not match")
 
 
-def load_bilm_weights(model, weights_path):
-    """Assigns the weights of a bilm-tf `weights.hdf5` to a built `ELMo` model.
+def read_weight_file(entries, weights_path, check=None):
+    """Assigns the datasets of `weights_path` through a weight map (`bilm_weight_map`).
 
-    Every dataset is checked before any is assigned: a missing one or a shape that
-    differs raises `WeightFileError` naming the file, the dataset and both shapes.
-    Datasets of other parts (e.g. `softmax/*`) are ignored.
+    Every dataset is checked before any is assigned: a missing one, a shape that
+    differs, or NaN/inf raises `WeightFileError` naming the file, the dataset and both
+    shapes. `check(file, path)` may reject the file further. Other datasets are ignored.
     """
-    entries = bilm_weight_map(model)
     with _open(weights_path) as f:
         values = []
         for name, _, setter, shape in entries:
@@ -149,17 +160,33 @@ def load_bilm_weights(model, weights_path):
             if not np.all(np.isfinite(v)):
                 raise WeightFileError(f"{weights_path}: dataset '{name}' holds NaN or inf")
             values.append((setter, v))
-        _check_no_extras(f, weights_path, model)
+        if check is not None:
+            check(f, weights_path)
     for setter, v in values:
         setter(v)
+
+
+def write_weight_file(entries, weights_path):
+    """Writes the weights of a weight map as an HDF5 file."""
+    with h5py.File(weights_path, "w") as f:
+        for name, getter, _, _ in entries:
+            f.create_dataset(name, data=getter())
+
+
+def load_bilm_weights(model, weights_path):
+    """Assigns the weights of a bilm-tf `weights.hdf5` to a built `ELMo` model.
+
+    Raises `WeightFileError` (see `read_weight_file`), also for layers the file has but
+    the options do not. Datasets of other parts (e.g. `softmax/*`) are ignored.
+    """
+    read_weight_file(bilm_weight_map(model), weights_path,
+                     check=lambda f, path: _check_no_extras(f, path, model))
     return model
 
 
 def save_bilm_weights(model, weights_path):
     """Writes an `ELMo` model's weights as a bilm-tf `weights.hdf5`."""
-    with h5py.File(weights_path, "w") as f:
-        for name, getter, _, _ in bilm_weight_map(model):
-            f.create_dataset(name, data=getter())
+    write_weight_file(bilm_weight_map(model), weights_path)
 
 
 def load_bilm(options_path, weights_path, **kwargs):

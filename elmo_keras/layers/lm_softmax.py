@@ -30,8 +30,20 @@ class LMSoftmax(keras.layers.Layer):
         self.vocab_size = int(vocab_size)
         self.supports_masking = True
 
+    def tie_kernel(self, variable):
+        """Uses `variable` (`[vocab_size, dim]`, e.g. the input token embeddings) as the
+        kernel instead of a weight of its own (bilm-tf's `share_embedding_softmax`).
+        Call before `build`."""
+        self._tied_kernel = variable
+
     def build(self, input_shape):
         dim = input_shape[-1]
+        tied = getattr(self, "_tied_kernel", None)
+        if tied is not None:
+            self.kernel = tied
+            self.bias = self.add_weight(name="bias", shape=(self.vocab_size,),
+                                        initializer="zeros")
+            return
         self.kernel = self.add_weight(
             name="kernel", shape=(self.vocab_size, dim),
             initializer=keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(dim)))

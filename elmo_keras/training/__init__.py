@@ -7,3 +7,12 @@
 - `language_model`: the training graph: token encoder, biLM, softmax and loss.
 - `trainer`: the loop (checkpoints, resume, tf.distribute, logs) and evaluation.
 """
+
+from elmo_keras.training.trainer import (
+    TrainingError,
+    TrainingInterrupted,
+    evaluate,
+    train,
+)
+from elmo_keras.training.training_options import TrainingOptions, load_training_options
+from elmo_keras.training.vocabulary import Vocabulary, VocabularyError, build_vocabulary

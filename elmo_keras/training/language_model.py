@@ -1,9 +1,11 @@
-"""The biLM training graph: char CNN -> forward and backward LSTM stacks -> softmax.
+"""The biLM training graph: token encoder -> forward and backward LSTM stacks -> softmax.
 
-This is bilm-tf's `LanguageModel` in training mode. The token encoder and LSTMs are
-the layers of an `elmo_keras.ELMo` (so a trained model *is* an ELMo and saves to the
-published format directly); the softmax is an `LMSoftmax`, shared by both directions
-unless the options say otherwise. Dropout (bilm-tf's `DropoutWrapper` on each LSTM
+This is bilm-tf's `LanguageModel` in training mode. For a character-input biLM the
+token encoder and LSTMs are the layers of an `elmo_keras.ELMo` (so a trained model *is*
+an ELMo and saves to the published format directly); a token-input biLM (options
+without `char_cnn`) embeds token ids instead. The softmax is an `LMSoftmax`, shared by
+both directions unless the options say otherwise, and tied to the token embeddings with
+`share_embedding_softmax`. Dropout (bilm-tf's `DropoutWrapper` on each LSTM
 layer's input, then on the top layer's output) and the sampled softmax draw from
 stateless seeds derived from the training step, so a resumed run repeats exactly the
 random numbers of an uninterrupted one.
@@ -14,6 +16,8 @@ import tensorflow as tf
 from keras import ops
 
 from elmo_keras.backbone import ELMo
+from elmo_keras.io.bilm_hdf5 import bilm_weight_map, token_bilm_weight_map
+from elmo_keras.layers.bilm import BiLM
 from elmo_keras.layers.lm_softmax import LMSoftmax, log_uniform_candidates
 
 
@@ -23,43 +27,65 @@ class BiLMLanguageModel(keras.layers.Layer):
     Args:
         options: `TrainingOptions`.
         vocab_size: size of the softmax.
-        elmo: an existing `ELMo` to train (default: a new one from `options.model`).
-        dtype: dtype policy of the ELMo layers (e.g. `"mixed_bfloat16"`); the softmax
-            is float32.
+        elmo: an existing `ELMo` to train (default: a new one from `options.model`;
+            character inputs only).
+        dtype: dtype policy of the encoder and LSTMs (e.g. `"mixed_bfloat16"`); the
+            softmax is float32.
     """
 
     def __init__(self, options, vocab_size, elmo=None, dtype=None, **kwargs):
         super().__init__(autocast=False, **kwargs)
         self.options = options
         self.vocab_size = int(vocab_size)
-        self.elmo = elmo or ELMo.from_options(options.model, dtype=dtype, name="elmo")
+        m = options.model
+        self.char_inputs = m.char_inputs
+        if self.char_inputs:
+            self.elmo = elmo or ELMo.from_options(m, dtype=dtype, name="elmo")
+            self.encoder, self.bilm = self.elmo.char_encoder, self.elmo.bilm
+        else:
+            self.elmo = None
+            self.encoder = keras.layers.Embedding(
+                self.vocab_size, m.projection_dim, embeddings_initializer="glorot_uniform",
+                dtype=dtype, name="embedding")
+            self.encoder.build((None,))
+            self.bilm = BiLM(m.lstm_dim, m.projection_dim, n_layers=m.n_layers,
+                             cell_clip=m.cell_clip, proj_clip=m.proj_clip,
+                             use_skip_connections=m.use_skip_connections, dtype=dtype,
+                             name="bilm")
+            self.bilm.build((None, None, m.projection_dim))
         n_softmax = 1 if options.share_softmax_between_directions else 2
         names = ["softmax", "softmax_backward"][:n_softmax]
         self.softmaxes = [LMSoftmax(self.vocab_size, name=n) for n in names]
-        dim = options.model.projection_dim
         for s in self.softmaxes:
-            s.build((None, dim))
-
-    @property
-    def bilm(self):
-        return self.elmo.bilm
+            if options.share_embedding_softmax:
+                s.tie_kernel(self.encoder.embeddings)
+            s.build((None, m.projection_dim))
 
     @property
     def lm_variables(self):
-        """The variables training updates: char CNN, LSTMs and softmax (not the ELMo's
-        scalar mix, which only downstream tasks train)."""
-        return (self.elmo.char_encoder.trainable_variables + self.bilm.trainable_variables
-                + [v for s in self.softmaxes for v in s.trainable_variables])
+        """The variables training updates: token encoder, LSTMs and softmax (not an
+        ELMo's scalar mix, which only downstream tasks train), each once."""
+        found = {}
+        for layer in [self.encoder, self.bilm] + self.softmaxes:
+            for v in layer.trainable_variables:
+                found.setdefault(id(v), v)
+        return list(found.values())
+
+    def weight_map(self):
+        """The published weight file's datasets (see `elmo_keras.io.bilm_hdf5`)."""
+        if self.char_inputs:
+            return bilm_weight_map(self.elmo)
+        return token_bilm_weight_map(self.encoder.embeddings, self.bilm)
 
     def zero_states(self, batch):
-        return self.bilm.zero_states(batch, self.elmo.char_encoder.compute_dtype)
+        return self.bilm.zero_states(batch, self.bilm.compute_dtype)
 
     def call(self, batch, states, training=False, seed=None, sampled=None):
         """Runs both LMs on a batch of `corpus.StreamBatcher`.
 
         Args:
-            batch: dict with `char_ids` `[B, 2, T, C]`, `targets` `[B, 2, T]`,
-                `weights` `[B, 2, T]`.
+            batch: dict with `char_ids` `[B, 2, T, C]` (character inputs) or
+                `token_ids` `[B, 2, T]`, and `targets` `[B, 2, T]`, `weights` `[B, 2, T]`.
             states: `(h, c)` initial LSTM states (`zero_states` layout).
             training: apply dropout.
             seed: int32 `[2]` stateless seed for dropout (needed when training with
@@ -72,15 +98,18 @@ class BiLMLanguageModel(keras.layers.Layer):
             the forward and backward LM, the number of predictions per direction, and
             the final states.
         """
-        chars = ops.convert_to_tensor(batch["char_ids"])
         weights = ops.cast(batch["weights"], "float32")
         targets = batch["targets"]
-        b, t = ops.shape(chars)[0], ops.shape(chars)[2]
-        # Both streams through the char CNN at once: [2B, T, C] -> [2, B, T, P].
-        streams = ops.reshape(ops.transpose(chars, (1, 0, 2, 3)),
-                              (2 * b, t, chars.shape[-1]))
-        x = self.elmo.char_encoder(streams)
-        x = ops.reshape(x, (2, b, t, x.shape[-1]))
+        if self.char_inputs:
+            chars = ops.convert_to_tensor(batch["char_ids"])
+            b, t = ops.shape(chars)[0], ops.shape(chars)[2]
+            # Both streams through the char CNN at once: [2B, T, C] -> [2, B, T, P].
+            streams = ops.reshape(ops.transpose(chars, (1, 0, 2, 3)),
+                                  (2 * b, t, chars.shape[-1]))
+            x = self.encoder(streams)
+            x = ops.reshape(x, (2, b, t, x.shape[-1]))
+        else:
+            x = self.encoder(ops.transpose(batch["token_ids"], (1, 0, 2)))  # [2, B, T, P]
         mask = weights[:, 0, :] > 0
         rate = self.options.dropout if training else 0.0
         calls = [0]

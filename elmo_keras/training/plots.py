@@ -1,5 +1,7 @@
 """Pictures of a training run."""
 
+import os
+
 
 def plot_learning_curve(history, path):
     """Saves training (and validation, when present) perplexity against step as a PNG.
@@ -28,5 +30,7 @@ def plot_learning_curve(history, path):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    tmp = f"{path}.tmp.png"  # written whole, then renamed: an interruption leaves the old one
+    fig.savefig(tmp)
     plt.close(fig)
+    os.replace(tmp, path)

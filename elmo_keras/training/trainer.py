@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from elmo_keras.io.bilm_hdf5 import load_bilm, save_bilm_weights
+from elmo_keras.io.bilm_hdf5 import load_bilm_weights, read_weight_file, write_weight_file
 from elmo_keras.training.corpus import (StreamBatcher, iter_sentences, resolve_files,
                                         scan_corpus)
 from elmo_keras.training.language_model import BiLMLanguageModel
@@ -78,8 +78,10 @@ class _Run:
 
     train_files: list
     valid_files: list | None
-    total_steps: int
     steps_per_epoch: int
+
+
+_RUN_KEYS = {f.name for f in dataclasses.fields(_Run)}
 
 
 def _paths(out_dir):
@@ -138,12 +140,12 @@ class _StopSignals:
                 signal.signal(s, h)
 
 
-def _batch_signature(rows, opts, char_inputs=True):
+def _batch_signature(rows, opts):
     t, c = opts.unroll_steps, opts.model.max_characters_per_token
     sig = {"token_ids": tf.TensorSpec((rows, 2, t), tf.int32),
            "targets": tf.TensorSpec((rows, 2, t), tf.int32),
            "weights": tf.TensorSpec((rows, 2, t), tf.float32)}
-    if char_inputs:
+    if opts.model.char_inputs:
         sig["char_ids"] = tf.TensorSpec((rows, 2, t, c), tf.int32)
     return sig
 
@@ -161,6 +163,7 @@ def training_batches(files, vocab, opts, rows, start_step=0, shard_index=0, num_
             epoch += 1
 
     batcher = StreamBatcher(sentences(), vocab, rows, opts.unroll_steps,
+                            char_inputs=opts.model.char_inputs,
                             max_characters_per_token=opts.model.max_characters_per_token)
     batcher.skip(start_step)
     return batcher
@@ -202,11 +205,12 @@ def _seed(base, step, *salts):
 
 def export_trained(lm, opts, vocab, out_dir):
     """Writes `options.json` + `weights.hdf5` (bilm-tf's published format, loadable by
-    `elmo-keras embed`, `export-hub`, bilm-tf and AllenNLP) and `softmax.hdf5`."""
+    `elmo-keras embed`, `export-hub`, bilm-tf and AllenNLP; a token-input biLM's file
+    holds its `embedding` as bilm-tf's does) and `softmax.hdf5`."""
     p = _paths(out_dir)
     _atomic_json(opts.to_dict(vocab.size), p["model_options"])
     tmp = p["weights"] + ".tmp"
-    save_bilm_weights(lm.elmo, tmp)
+    write_weight_file(lm.weight_map(), tmp)
     os.replace(tmp, p["weights"])
     tmp = p["softmax"] + ".tmp"
     with h5py.File(tmp, "w") as f:
@@ -216,7 +220,7 @@ def export_trained(lm, opts, vocab, out_dir):
     os.replace(tmp, p["softmax"])
 
 
-def load_trained(model_dir, **elmo_kwargs):
+def load_trained(model_dir):
     """The `BiLMLanguageModel`, options and vocabulary of a trained directory (its
     published-format files)."""
     p = _paths(model_dir)
@@ -227,19 +231,30 @@ def load_trained(model_dir, **elmo_kwargs):
     opts = load_training_options(p["model_options"])
     vocab = Vocabulary.load(p["vocab"])
     opts.check_vocabulary(vocab)
-    elmo = load_bilm(p["model_options"], p["weights"], name="elmo", **elmo_kwargs)
-    lm = BiLMLanguageModel(opts, vocab.size, elmo=elmo)
+    lm = BiLMLanguageModel(opts, vocab.size)
+    _read_lm_weights(lm, p["weights"])
     load_softmax(lm, p["softmax"])
     return lm, opts, vocab
 
 
+def _read_lm_weights(lm, path):
+    if lm.char_inputs:
+        load_bilm_weights(lm.elmo, path)  # also rejects layers the options lack
+    else:
+        read_weight_file(lm.weight_map(), path)
+
+
 def load_softmax(lm, path):
     """Assigns `softmax/W`, `softmax/b` (and `softmax_backward/*` when the directions
-    do not share one) from an HDF5 file."""
+    do not share one) from an HDF5 file; `W` is optional when it is tied to the token
+    embeddings (bilm-tf's `share_embedding_softmax` files have no `softmax/W`)."""
+    tied = lm.options.share_embedding_softmax
     with h5py.File(path, "r") as f:
         for s in lm.softmaxes:
             for var, key in ((s.kernel, "W"), (s.bias, "b")):
                 name = f"{s.name}/{key}"
+                if tied and key == "W" and name not in f:
+                    continue
                 if name not in f or tuple(f[name].shape) != tuple(var.shape):
                     found = tuple(f[name].shape) if name in f else "missing"
                     raise TrainingError(
@@ -251,9 +266,7 @@ def load_softmax(lm, path):
 def _load_initial_weights(lm, path):
     """Starts training from published weights (and their softmax, from the same file
     or a `softmax.hdf5` beside it; without one the softmax starts random)."""
-    from elmo_keras.io.bilm_hdf5 import load_bilm_weights
-
-    load_bilm_weights(lm.elmo, path)
+    _read_lm_weights(lm, path)
     with h5py.File(path, "r") as f:
         has_softmax = "softmax" in f
     beside = os.path.join(os.path.dirname(os.path.abspath(path)), "softmax.hdf5")
@@ -274,6 +287,7 @@ def evaluate_lm(lm, vocab, files, batch_size=256, unroll_steps=1, verbose=1):
     """
     opts = dataclasses.replace(lm.options, unroll_steps=int(unroll_steps))
     batcher = StreamBatcher(iter_sentences(files), vocab, batch_size, opts.unroll_steps,
+                            char_inputs=opts.model.char_inputs,
                             max_characters_per_token=opts.model.max_characters_per_token,
                             drop_remainder=False)
 
@@ -336,7 +350,7 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
     Returns:
         dict: `step`, `train_perplexity` (of the last log interval), `valid` (last
         validation perplexities or None), `tokens_per_sec`, `seconds`, and `elmo`, the
-        trained `ELMo`.
+        trained `ELMo` (None for a token-input biLM).
 
     Raises:
         TrainingError, OptionsError, VocabularyError, CorpusError: before any step.
@@ -363,8 +377,13 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
         raise TrainingError(f"mixed_precision must be None or 'bfloat16', got {mixed_precision!r}")
 
     if resume:
+        saved = load_training_options(p["options"])
+        if opts.batch_size != saved.batch_size or opts.unroll_steps != saved.unroll_steps:
+            raise TrainingError(
+                f"{out_dir}: the run's batches are {saved.batch_size}x{saved.unroll_steps}; "
+                "a resumed run cannot change batch_size or unroll_steps")
         with open(p["run"], encoding="utf-8") as f:
-            run = _Run(**json.load(f))
+            run = _Run(**{k: v for k, v in json.load(f).items() if k in _RUN_KEYS})
         if train_files is not None and resolve_files(train_files) != run.train_files:
             raise TrainingError(f"{out_dir}: --resume must train on the run's own files "
                                 f"{run.train_files}")
@@ -378,17 +397,10 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
             scan_corpus(valid, vocab, opts.max_sentence_tokens)
         tokens_per_epoch = opts.n_train_tokens or stats.n_lm_tokens
         steps_per_epoch = max(1, tokens_per_epoch // (opts.batch_size * opts.unroll_steps))
-        run = _Run(files, valid, opts.n_epochs * steps_per_epoch, steps_per_epoch)
+        run = _Run(files, valid, steps_per_epoch)
     total_steps = opts.n_epochs * run.steps_per_epoch
     if max_steps is not None:
         total_steps = min(total_steps, int(max_steps))
-
-    if not resume:
-        os.makedirs(out_dir, exist_ok=True)
-        if chief:
-            _atomic_json(opts.to_dict(vocab.size), p["options"])
-            vocab.save(p["vocab"])
-            _atomic_json(dataclasses.asdict(run), p["run"])
 
     dtype = "mixed_bfloat16" if mixed_precision == "bfloat16" else None
     with strategy.scope():
@@ -402,6 +414,12 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
         if init_weights and not resume:
             _load_initial_weights(lm, init_weights)
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    if not resume:  # everything checked: the run directory can be written
+        os.makedirs(out_dir, exist_ok=True)
+        if chief:
+            _atomic_json(opts.to_dict(vocab.size), p["options"])
+            vocab.save(p["vocab"])
+            _atomic_json(dataclasses.asdict(run), p["run"])
     h0, c0 = lm.zero_states(opts.batch_size // _n_workers(strategy))
     state_h = tf.Variable(h0, trainable=False, name="state_h")
     state_c = tf.Variable(c0, trainable=False, name="state_c")

@@ -1,6 +1,8 @@
 """bilm-tf's training options file: options.json plus the training keys.
 
 A bilm-tf training file trains as is; keys it does not know take bilm-tf's defaults.
+Without a `char_cnn` section the biLM reads token ids (an embedding of
+`lstm.projection_dim` per vocabulary entry), as bilm-tf's token-input models do.
 The training keys and their defaults:
 
 | key | default | meaning |
@@ -16,6 +18,7 @@ The training keys and their defaults:
 | `sample_softmax` | true | sampled softmax in training (evaluation is always full) |
 | `n_negative_samples_batch` | 8192 | negatives per batch of the sampled softmax |
 | `share_softmax_between_directions` | true | one softmax for both LMs (bilm-tf always shares) |
+| `share_embedding_softmax` | false | token inputs: the softmax weights are the token embeddings |
 | `n_tokens_vocab` | vocabulary size | must equal the vocabulary's size when given |
 | `max_sentence_tokens` | 1000 | longer corpus lines are an error |
 | `shuffle` | true | shuffle files and sentences every pass |
@@ -24,10 +27,9 @@ The training keys and their defaults:
 """
 
 import dataclasses
-import json
 import os
 
-from elmo_keras.options import BiLMOptions, OptionsError
+from elmo_keras.options import BiLMOptions, OptionsError, read_options_json
 
 _DEFAULTS = {
     "batch_size": 128,
@@ -41,6 +43,7 @@ _DEFAULTS = {
     "sample_softmax": True,
     "n_negative_samples_batch": 8192,
     "share_softmax_between_directions": True,
+    "share_embedding_softmax": False,
     "n_tokens_vocab": None,
     "max_sentence_tokens": 1000,
     "shuffle": True,
@@ -65,6 +68,7 @@ class TrainingOptions:
     sample_softmax: bool
     n_negative_samples_batch: int
     share_softmax_between_directions: bool
+    share_embedding_softmax: bool
     n_tokens_vocab: int | None
     max_sentence_tokens: int | None
     shuffle: bool
@@ -76,17 +80,13 @@ class TrainingOptions:
     def from_dict(cls, d, source="options"):
         if not isinstance(d, dict):
             raise OptionsError(f"{source}: expected a JSON object")
-        if "char_cnn" not in d:
-            raise OptionsError(
-                f"{source}: no 'char_cnn' section: training takes character inputs only "
-                "(bilm-tf's token-input LMs cannot give context-free vectors for new words)")
         if d.get("bidirectional", True) is not True:
             raise OptionsError(f"{source}: 'bidirectional' must be true: ELMo needs both LMs")
-        if d.get("share_embedding_softmax"):
+        if d.get("share_embedding_softmax") and "char_cnn" in d:
             raise OptionsError(
-                f"{source}: 'share_embedding_softmax' needs token inputs; this is a "
-                "character-input model")
-        model = BiLMOptions.from_dict(d, source=source)
+                f"{source}: 'share_embedding_softmax' needs token inputs (no 'char_cnn' "
+                "section); this is a character-input model")
+        model = BiLMOptions.from_dict(d, source=source, allow_token_inputs=True)
         values = {k: d.get(k, v) for k, v in _DEFAULTS.items()}
         try:
             opts = cls(
@@ -103,6 +103,7 @@ class TrainingOptions:
                 n_negative_samples_batch=int(values["n_negative_samples_batch"]),
                 share_softmax_between_directions=bool(
                     values["share_softmax_between_directions"]),
+                share_embedding_softmax=bool(values["share_embedding_softmax"]),
                 n_tokens_vocab=_opt_int(values["n_tokens_vocab"]),
                 max_sentence_tokens=_opt_int(values["max_sentence_tokens"]),
                 shuffle=bool(values["shuffle"]),
@@ -166,12 +167,4 @@ def load_training_options(path):
         return path
     if isinstance(path, dict):
         return TrainingOptions.from_dict(path)
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise OptionsError(f"{path}: options file does not exist")
-    try:
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise OptionsError(f"{path}: not a valid JSON options file ({e})") from None
-    return TrainingOptions.from_dict(d, source=path)
+    return TrainingOptions.from_dict(read_options_json(path), source=os.fspath(path))

@@ -1,0 +1,136 @@
+"""Training speed of elmo-keras vs the original bilm-tf training code, in one run.
+
+    python benchmarks/training.py [--arch small|tiny|original] [--batch-size 32] [--steps 20]
+
+Both train the same architecture (random initialisation) with the same options (unroll
+20, dropout 0.1, sampled softmax with 1024 negatives, Adagrad, clip 10) and batch on the
+same text (`tests/fixtures/alice/train.txt`, vocabulary of all its tokens), each in its
+own process with the same thread count: this package through `elmo_keras.training.train`
+(its whole loop: data, step, logging), and bilm-tf (`bilm==0.1.post5`, installed by
+`benchmarks/inference.py`'s helper into `benchmarks/.bilm-venv`) through its
+`LanguageModel(is_training=True)`, `BidirectionalLMDataset` and the optimizer lines of
+`bilm.training.train`. Tokens/s is batch x unroll over the median step time after a
+warm-up (elmo-keras: median of its logged intervals).
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+from inference import ARCHS, ensure_bilm_venv, run_json  # noqa: E402
+
+CORPUS = HERE.parent / "tests" / "fixtures" / "alice" / "train.txt"
+
+OURS = r'''
+import json, os, statistics, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+cfg = json.loads(sys.argv[1])
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(cfg["threads"])
+tf.config.threading.set_inter_op_parallelism_threads(cfg["threads"])
+from elmo_keras.training.trainer import train
+w = cfg["warmup"]
+train(cfg["dir"] + "/run", cfg["corpus"], cfg["options"], cfg["vocab"],
+      max_steps=w + cfg["steps"], log_every=w, checkpoint_every=10**9, verbose=0)
+rates = [json.loads(l)["tokens_per_sec"] for l in open(cfg["dir"] + "/run/history.jsonl")]
+print(json.dumps({"tokens_per_s": statistics.median(rates[1:])}))
+'''
+
+BILM = r'''
+import json, os, statistics, sys, time
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+cfg = json.loads(sys.argv[1])
+import numpy as np
+import tensorflow.compat.v1 as tf1
+tf1.disable_v2_behavior()
+sys.modules["tensorflow"] = tf1
+from bilm.data import BidirectionalLMDataset, UnicodeCharsVocabulary
+from bilm.training import LanguageModel, average_gradients, clip_grads
+options = json.load(open(cfg["options"]))
+vocab = UnicodeCharsVocabulary(cfg["vocab"], 50, validate_file=True)
+options["n_tokens_vocab"] = vocab.size
+data = BidirectionalLMDataset(cfg["corpus"], vocab, test=False, shuffle_on_load=True)
+b, t = options["batch_size"], options["unroll_steps"]
+with tf1.variable_scope("lm"):
+    model = LanguageModel(options, True)
+opt = tf1.train.AdagradOptimizer(learning_rate=0.2, initial_accumulator_value=1.0)
+step = tf1.get_variable("global_step", [], initializer=tf1.constant_initializer(0),
+                        trainable=False)
+grads = average_gradients([opt.compute_gradients(model.total_loss * t)], b, options)
+grads, _ = clip_grads(grads, options, False, step)
+train_op = opt.apply_gradients(grads, global_step=step)
+conf = tf1.ConfigProto(intra_op_parallelism_threads=cfg["threads"],
+                       inter_op_parallelism_threads=cfg["threads"])
+times = []
+with tf1.Session(config=conf) as sess:
+    sess.run(tf1.global_variables_initializer())
+    feed = {model.tokens_characters: np.zeros([b, t, 50], np.int32),
+            model.tokens_characters_reverse: np.zeros([b, t, 50], np.int32)}
+    states = sess.run(model.init_lstm_state, feed_dict=feed)
+    for i, X in enumerate(data.iter_batches(b, t)):
+        if i == cfg["warmup"] + cfg["steps"]:
+            break
+        s = time.perf_counter()
+        feed = dict(zip(tf1.nest.flatten(model.init_lstm_state), tf1.nest.flatten(states)))
+        feed.update({model.tokens_characters: X["tokens_characters"],
+                     model.tokens_characters_reverse: X["tokens_characters_reverse"],
+                     model.next_token_id: X["next_token_id"],
+                     model.next_token_id_reverse: X["next_token_id_reverse"]})
+        _, states = sess.run([train_op, model.final_lstm_state], feed_dict=feed)
+        if i >= cfg["warmup"]:
+            times.append(time.perf_counter() - s)
+print(json.dumps({"tokens_per_s": b * t / statistics.median(times)}))
+'''
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--arch", choices=sorted(ARCHS), default="small")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--skip-bilm", action="store_true", help="measure this package only")
+    args = p.parse_args()
+    dim, proj, n_highway, filters, char_dim = ARCHS[args.arch]
+    options = {
+        "char_cnn": {"activation": "relu", "embedding": {"dim": char_dim}, "filters": filters,
+                     "max_characters_per_token": 50, "n_characters": 261,
+                     "n_highway": n_highway},
+        "lstm": {"cell_clip": 3, "dim": dim, "n_layers": 2, "proj_clip": 3,
+                 "projection_dim": proj, "use_skip_connections": True},
+        "bidirectional": True, "batch_size": args.batch_size, "unroll_steps": 20,
+        "dropout": 0.1, "all_clip_norm_val": 10.0, "n_epochs": 1,
+        "n_negative_samples_batch": 1024, "sample_softmax": True,
+    }
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    with tempfile.TemporaryDirectory() as tmp:
+        (pathlib.Path(tmp) / "options.json").write_text(json.dumps(options))
+        vocab = pathlib.Path(tmp) / "vocab.txt"
+        subprocess.run([sys.executable, "-m", "elmo_keras.cli", "vocab", str(CORPUS),
+                        str(vocab)], check=True, env=env, capture_output=True)
+        cfg = dict(dir=tmp, options=str(pathlib.Path(tmp) / "options.json"), vocab=str(vocab),
+                   corpus=str(CORPUS), steps=args.steps, warmup=args.warmup,
+                   threads=args.threads)
+        results = {"elmo-keras": run_json(sys.executable, OURS, cfg, env)}
+        if not args.skip_bilm:
+            results["bilm-tf"] = run_json(ensure_bilm_venv(), BILM, cfg)
+    print(f"training step, arch={args.arch} batch={args.batch_size}x20 tokens, "
+          f"threads={args.threads}, sampled softmax 1024 negatives")
+    for name, r in results.items():
+        print(f"{name:12} {r['tokens_per_s']:10.0f} tokens/s")
+    if "bilm-tf" in results:
+        print(f"ratio elmo-keras / bilm-tf: "
+              f"{results['elmo-keras']['tokens_per_s'] / results['bilm-tf']['tokens_per_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
