@@ -19,7 +19,9 @@ from elmo_keras import batch_to_ids, load_bilm
 from elmo_keras.cli import main
 from elmo_keras.options import OptionsError
 from elmo_keras.training.corpus import CorpusError, iter_sentences
-from elmo_keras.training.trainer import TrainingError, evaluate, evaluate_lm, load_trained, train
+from elmo_keras.training.language_model import BiLMLanguageModel
+from elmo_keras.training.trainer import (TrainingError, evaluate, evaluate_lm,
+                                         load_checkpoint_weights, load_trained, train)
 from elmo_keras.training.vocabulary import (Vocabulary, VocabularyError,
                                             count_tokens)
 from tests.conftest import FIXTURES
@@ -154,8 +156,6 @@ def test_tiny_model_learns_alice_and_round_trips_the_published_format(tmp_path, 
     np.testing.assert_array_equal(a["lm_embeddings"].numpy(), b["lm_embeddings"].numpy())
     # ... and evaluate (from the files) agrees with the in-memory model.
     lm, _, _ = load_trained(run)
-    from elmo_keras.training.language_model import BiLMLanguageModel
-
     in_memory = BiLMLanguageModel(lm.options, vocab.size, elmo=trained)
     for s_mem, s_file in zip(in_memory.softmaxes, lm.softmaxes):
         s_mem.kernel.assign(s_file.kernel)
@@ -225,6 +225,12 @@ def test_resume_after_interruption_repeats_the_uninterrupted_run(tmp_path, vocab
     result = train(run, resume=True, max_steps=50, log_every=1, checkpoint_every=10,
                    verbose=0)
     assert result["step"] == 50
+    # A checkpoint's weights load alone (no optimizer) into a fresh model.
+    lm, _, _ = load_trained(run)
+    fresh = BiLMLanguageModel(lm.options, lm.vocab_size)
+    load_checkpoint_weights(fresh, tf.train.latest_checkpoint(os.path.join(run, "checkpoints")))
+    for a, b in zip(fresh.lm_variables, lm.lm_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
     got, want = _history(run), _history(ref)
     assert [e["step"] for e in got] == list(range(1, 51))
     for g, w in zip(got, want):

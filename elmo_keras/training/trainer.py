@@ -203,6 +203,22 @@ def _seed(base, step, *salts):
     return s
 
 
+def _named_weights(lm):
+    """The trained variables by their Keras path: how checkpoints name them (Keras
+    layers kept in Python lists are invisible to TensorFlow's object graph, so the
+    checkpoint lists the variables itself)."""
+    return {v.path.replace("/", "."): v for v in lm.lm_variables}
+
+
+def load_checkpoint_weights(lm, checkpoint):
+    """Assigns a training checkpoint's weights (not the optimizer's state) to a
+    `BiLMLanguageModel` of the same options: e.g. to export or evaluate an
+    intermediate checkpoint."""
+    tf.train.Checkpoint(weights=_named_weights(lm)).restore(checkpoint).expect_partial() \
+        .assert_existing_objects_matched()
+    return lm
+
+
 def export_trained(lm, opts, vocab, out_dir):
     """Writes `options.json` + `weights.hdf5` (bilm-tf's published format, loadable by
     `elmo-keras embed`, `export-hub`, bilm-tf and AllenNLP; a token-input biLM's file
@@ -423,7 +439,7 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
     h0, c0 = lm.zero_states(opts.batch_size // _n_workers(strategy))
     state_h = tf.Variable(h0, trainable=False, name="state_h")
     state_c = tf.Variable(c0, trainable=False, name="state_c")
-    ckpt = tf.train.Checkpoint(lm=lm, optimizer=optimizer,
+    ckpt = tf.train.Checkpoint(weights=_named_weights(lm), optimizer=optimizer,
                                step=step_var, state_h=state_h, state_c=state_c)
     ckpt_dir = p["checkpoints"] if chief else os.path.join(
         out_dir, f".worker_{strategy.cluster_resolver.task_id}", "checkpoints")
