@@ -28,7 +28,7 @@ def _embed(args):
 
     model = _load_model(args, stateful=args.stateful, max_batch_size=max(args.batch_size, 1))
     embed_file(model, args.input, args.output, batch_size=args.batch_size,
-                       stateful=args.stateful, output_format=args.output_format)
+               stateful=args.stateful, output_format=args.output_format, resume=args.resume)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
@@ -123,6 +123,8 @@ def build_parser():
                    help="batch in file order and carry LSTM states from batch to batch "
                         "(bilm-tf's protocol)")
     p.add_argument("--output-format", choices=("all", "top", "average"), default="all")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the chunks an interrupted run finished (OUTPUT.parts/)")
     p.set_defaults(func=_embed)
 
     p = sub.add_parser(

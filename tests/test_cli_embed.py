@@ -68,3 +68,40 @@ def test_errors_are_clear(tmp_path, capsys):
     with pytest.raises(SystemExit, match="--weights WEIGHTS.hdf5 together"):
         main(["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5"), "--options",
               str(TINY / "options.json")])
+
+
+def test_interrupted_embedding_resumes_without_redoing_chunks(tmp_path, monkeypatch):
+    import elmo_keras.embed_file as ef
+    from elmo_keras import load_bilm
+
+    model = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    lines = [" ".join(s) for g in _groups() for s in g][:9] + ["", "The bank ."]
+    (tmp_path / "in.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ef.embed_file(model, tmp_path / "in.txt", tmp_path / "ref.hdf5", batch_size=2,
+                  chunk_lines=3, progress=False)
+
+    real, calls = ef._embed_chunk, []
+
+    def interrupted(*args):
+        calls.append(args[2])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        real(*args)
+
+    monkeypatch.setattr(ef, "_embed_chunk", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ef.embed_file(model, tmp_path / "in.txt", tmp_path / "out.hdf5", batch_size=2,
+                      chunk_lines=3, progress=False)
+    assert not (tmp_path / "out.hdf5").exists()
+    assert len(list((tmp_path / "out.hdf5.parts").glob("*.hdf5"))) == 2
+    calls.clear()
+    ef.embed_file(model, tmp_path / "in.txt", tmp_path / "out.hdf5", batch_size=2,
+                  chunk_lines=3, progress=False, resume=True)
+    assert calls == [6, 9]  # only the chunks not finished before
+    assert not (tmp_path / "out.hdf5.parts").exists()
+    with h5py.File(tmp_path / "ref.hdf5") as ref, h5py.File(tmp_path / "out.hdf5") as out:
+        assert sorted(ref) == sorted(out) and len(out) == len(lines) + 1
+        for key in ref:
+            if key != "sentence_to_index":
+                np.testing.assert_array_equal(ref[key][...], out[key][...])
+        assert ref["sentence_to_index"][0] == out["sentence_to_index"][0]
