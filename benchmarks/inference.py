@@ -8,7 +8,8 @@ environment) and bilm-tf (`bilm==0.1.post5`, TF1 code run through
 `tensorflow.compat.v1`, installed by this script into `benchmarks/.bilm-venv` on first
 use). Both embed the same batch of 32 sentences of 20-25 tokens after a warm-up; the
 median over `--batches` timed batches gives tokens/s (real tokens, boundaries excluded).
-Peak memory is each process's maximum RSS. It also measures this machine's fp32 matmul
+Peak memory is each process's maximum RSS. A third process measures this package with
+every word in the token-embedding cache (`Embedder(model, vocab=...)`). It also measures this machine's fp32 matmul
 throughput and the model's FLOPs per token, hence the fraction of the compute limit.
 """
 
@@ -63,8 +64,8 @@ tf.config.threading.set_intra_op_parallelism_threads(cfg["threads"])
 tf.config.threading.set_inter_op_parallelism_threads(cfg["threads"])
 import elmo_keras
 from elmo_keras.embed_file import Embedder
-emb = Embedder(elmo_keras.load_bilm(cfg["options"], cfg["weights"]))
-report(emb)
+model = elmo_keras.load_bilm(cfg["options"], cfg["weights"])
+report(Embedder(model, vocab=cfg["words"] if cfg.get("cache") else None))
 '''
 
 BILM = _COMMON + r'''
@@ -158,6 +159,7 @@ def main():
         cfg = dict(options=str(folder / "options.json"), weights=str(folder / "weights.hdf5"),
                    batches=args.batches, threads=args.threads, words=WORDS)
         ours = run_json(sys.executable, OURS, cfg, env)
+        cached = run_json(sys.executable, OURS, dict(cfg, cache=True), env)
         bilm = None if args.skip_bilm else run_json(ensure_bilm_venv(), BILM, cfg)
     gflops = float(subprocess.run([sys.executable, "-c", MATMUL, str(args.threads)],
                                   capture_output=True, text=True, check=True).stdout)
@@ -167,10 +169,11 @@ def main():
           f"matmul={gflops:.0f} GFLOP/s model={fpt / 1e6:.1f} MFLOP/token "
           f"compute limit={limit:.0f} tokens/s")
     print(f"{'':12} {'tokens/s':>10} {'of limit':>9} {'peak MB':>9}")
-    rows = [("elmo-keras", ours)] + ([("bilm-tf", bilm)] if bilm else [])
+    rows = [("elmo-keras", ours), ("+ cache", cached)] + ([("bilm-tf", bilm)] if bilm else [])
     for name, r in rows:
         print(f"{name:12} {r['tokens_per_s']:10.0f} {r['tokens_per_s'] / limit:9.0%} "
               f"{r['peak_rss_mb']:9.0f}")
+    print(f"token cache (every word cached): {cached['tokens_per_s'] / ours['tokens_per_s']:.2f}x")
     if bilm:
         print(f"ratio elmo-keras / bilm-tf: {ours['tokens_per_s'] / bilm['tokens_per_s']:.2f}x "
               f"speed, {ours['peak_rss_mb'] / bilm['peak_rss_mb']:.2f}x memory")

@@ -134,10 +134,7 @@ class ELMo(keras.Model):
         framed = self.sentence_boundaries(char_ids)
         framed_mask = token_mask(framed)
         tokens = self.char_encoder(framed)
-        lstm_layers = self.bilm(tokens, mask=framed_mask)
-        token_embeddings = self.remove_boundaries(tokens, mask=mask)
-        layers = [ops.concatenate([token_embeddings, token_embeddings], axis=-1)]
-        layers += [self.remove_boundaries(h, mask=mask) for h in lstm_layers]
+        token_embeddings, layers = self.contextualize(tokens, framed_mask, mask)
         outputs = {
             "token_embeddings": token_embeddings,
             "lm_embeddings": ops.stack(layers, axis=1),
@@ -163,6 +160,25 @@ class ELMo(keras.Model):
         self.l2_coef = l2_coef
         self.stateful = stateful
         self.max_batch_size = max_batch_size
+
+    def contextualize(self, token_vectors, framed_mask, mask):
+        """The biLM over context-free token vectors, boundaries removed after.
+
+        Args:
+            token_vectors: `[batch, time + 2, P]` char-CNN vectors of the framed
+                sentences (`<S>` first, `</S>` after each row's last token).
+            framed_mask: bool `[batch, time + 2]`. mask: bool `[batch, time]`.
+
+        Returns:
+            `(token_embeddings [batch, time, P], layers)`: `layers` is the list of
+            `n_layers + 1` tensors `[batch, time, 2P]` (layer 0 is the token embedding
+            twice), the `lm_embeddings` once stacked.
+        """
+        lstm_layers = self.bilm(token_vectors, mask=framed_mask)
+        token_embeddings = self.remove_boundaries(token_vectors, mask=mask)
+        layers = [ops.concatenate([token_embeddings, token_embeddings], axis=-1)]
+        layers += [self.remove_boundaries(h, mask=mask) for h in lstm_layers]
+        return token_embeddings, layers
 
     @property
     def output_dim(self):

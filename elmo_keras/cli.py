@@ -27,8 +27,13 @@ def _embed(args):
     from elmo_keras.embed_file import embed_file
 
     model = _load_model(args, stateful=args.stateful, max_batch_size=max(args.batch_size, 1))
+    vocab = None
+    if args.vocab_cache:
+        with open(args.vocab_cache, encoding="utf-8") as f:
+            vocab = [line.strip() for line in f if line.strip()]
     embed_file(model, args.input, args.output, batch_size=args.batch_size,
-               stateful=args.stateful, output_format=args.output_format, resume=args.resume)
+               stateful=args.stateful, output_format=args.output_format, resume=args.resume,
+               vocab=vocab)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
@@ -125,6 +130,8 @@ def build_parser():
     p.add_argument("--output-format", choices=("all", "top", "average"), default="all")
     p.add_argument("--resume", action="store_true",
                    help="keep the chunks an interrupted run finished (OUTPUT.parts/)")
+    p.add_argument("--vocab-cache", help="vocabulary file (one token a line): their char-CNN "
+                                         "vectors are computed once and looked up")
     p.set_defaults(func=_embed)
 
     p = sub.add_parser(

@@ -7,6 +7,7 @@ import h5py
 import numpy as np
 
 from elmo_keras.chars import batch_to_ids
+from elmo_keras.layers.sentence_boundaries import token_mask
 
 OUTPUT_FORMATS = ("all", "top", "average")
 
@@ -14,8 +15,14 @@ OUTPUT_FORMATS = ("all", "top", "average")
 class Embedder:
     """Runs an `ELMo` model on batches of tokenized sentences, traced once.
 
+    With `vocab`, the char-CNN vectors of those tokens (and of `<S>`, `</S>`) are
+    computed once and looked up (AllenNLP's `vocab_to_cache`); the char CNN runs only
+    for the tokens of a batch that are not in the cache. Results are the same.
+
     Args:
         model: an `elmo_keras.ELMo`.
+        vocab: optional list of tokens to cache.
+        cache_batch_size: tokens per char-CNN call when filling the cache.
 
     Example:
     ```python
@@ -24,16 +31,39 @@ class Embedder:
     ```
     """
 
-    def __init__(self, model):
+    def __init__(self, model, vocab=None, cache_batch_size=4096):
         import tensorflow as tf
 
         self.model = model
-        spec = tf.TensorSpec([None, None, model.max_characters_per_token], tf.int32)
+        c = model.max_characters_per_token
+        spec = tf.TensorSpec([None, None, c], tf.int32)
+        self.cache = None
+        if vocab is None:
+            @tf.function(input_signature=[spec])
+            def run(ids):
+                return model(ids, training=False)["lm_embeddings"]
+        else:
+            tokens = ["<S>", "</S>"] + [t for t in dict.fromkeys(vocab) if t not in ("<S>", "</S>")]
+            self.cache = {t: i for i, t in enumerate(tokens)}
+            ids = batch_to_ids([[t] for t in tokens], c)
+            table = np.concatenate([
+                np.asarray(model.char_encoder(ids[i:i + cache_batch_size]))[:, 0]
+                for i in range(0, len(tokens), cache_batch_size)])
+            table = tf.constant(table)
 
-        @tf.function(input_signature=[spec])
-        def run(ids):
-            out = model(ids, training=False)
-            return out["lm_embeddings"]
+            @tf.function(input_signature=[spec, tf.TensorSpec([None, None], tf.int32)])
+            def run(ids, rows):
+                # rows: the cache row of each framed position, -1 where not cached.
+                framed = model.sentence_boundaries(ids)
+                framed_mask = token_mask(framed)
+                missing = tf.logical_and(rows < 0, framed_mask)
+                where = tf.where(missing)
+                computed = model.char_encoder(tf.gather_nd(framed, where)[None])[0]
+                cached = tf.gather(table, tf.maximum(rows, 0))
+                vectors = tf.tensor_scatter_nd_update(cached, where, computed)
+                vectors *= tf.cast(framed_mask, vectors.dtype)[..., None]
+                _, layers = model.contextualize(vectors, framed_mask, token_mask(ids))
+                return tf.stack(layers, axis=1)
 
         self._run = run
 
@@ -41,7 +71,16 @@ class Embedder:
         """Embeds a batch of token lists: a list of `[L + 1, n_tokens, 2P]` float32 arrays."""
         if not sentences:
             return []
-        layers = self._run(batch_to_ids(sentences, self.model.max_characters_per_token))
+        ids = batch_to_ids(sentences, self.model.max_characters_per_token)
+        if self.cache is None:
+            layers = self._run(ids)
+        else:
+            rows = np.full((len(sentences), ids.shape[1] + 2), -1, np.int32)
+            for k, s in enumerate(sentences):
+                rows[k, 0] = 0  # <S>
+                rows[k, 1:len(s) + 1] = [self.cache.get(t, -1) for t in s]
+                rows[k, len(s) + 1] = 1  # </S>
+            layers = self._run(ids, rows)
         layers = np.asarray(layers)
         return [layers[k, :, :len(s)] for k, s in enumerate(sentences)]
 
@@ -77,7 +116,8 @@ def _chunks(lines, size):
 
 
 def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
-               output_format="all", progress=True, resume=False, chunk_lines=10_000):
+               output_format="all", progress=True, resume=False, chunk_lines=10_000,
+               vocab=None):
     """Embeds every line of `input_path` (tokens separated by whitespace) into HDF5.
 
     One dataset per line, named by the line's 0-based index: `[L + 1, n_tokens, 2P]`
@@ -101,6 +141,7 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
         progress: show a progress bar on stderr.
         resume: keep the finished chunks of an earlier, interrupted run.
         chunk_lines: lines per chunk.
+        vocab: optional tokens whose char-CNN vectors are cached (see `Embedder`).
 
     Returns:
         The indices of empty lines.
@@ -131,7 +172,7 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
     os.makedirs(parts, exist_ok=True)
     with open(input_path, "rb") as f:
         total = sum(1 for _ in f)
-    embedder = Embedder(model)
+    embedder = Embedder(model, vocab=vocab)
     index, empty, names = {}, [], []
     with tqdm(total=total, unit="sent", disable=not progress, file=sys.stderr,
               desc="embedding") as bar:

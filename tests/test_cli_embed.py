@@ -105,3 +105,27 @@ def test_interrupted_embedding_resumes_without_redoing_chunks(tmp_path, monkeypa
             if key != "sentence_to_index":
                 np.testing.assert_array_equal(ref[key][...], out[key][...])
         assert ref["sentence_to_index"][0] == out["sentence_to_index"][0]
+
+
+def test_token_cache_gives_the_same_vectors(tmp_path):
+    from elmo_keras import load_bilm
+    from elmo_keras.embed_file import Embedder
+
+    model = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    sentences = [["The", "bank", "of", "the", "river", "."], [],
+                 ["Café", "naïve", "unseen-word", "<S>"], ["the"]]
+    plain = Embedder(model)(sentences)
+    vocab = ["the", "The", "bank", ".", "river", "Café", "of"]  # "naïve" etc. not cached
+    cached = Embedder(model, vocab=vocab)(sentences)
+    full = Embedder(model, vocab=[t for s in sentences for t in s])(sentences)
+    for a, b, c in zip(plain, cached, full):
+        np.testing.assert_allclose(b, a, atol=1e-6)
+        np.testing.assert_allclose(c, a, atol=1e-6)
+    # Through the command line, with a vocabulary file.
+    (tmp_path / "in.txt").write_text("The bank of the river .\nCafé naïve\n", encoding="utf-8")
+    (tmp_path / "vocab.txt").write_text("the\nbank\n.\n", encoding="utf-8")
+    for extra, out in (([], "a.hdf5"), (["--vocab-cache", str(tmp_path / "vocab.txt")], "b.hdf5")):
+        assert main(["embed", str(tmp_path / "in.txt"), str(tmp_path / out), *MODEL, *extra]) == 0
+    with h5py.File(tmp_path / "a.hdf5") as a, h5py.File(tmp_path / "b.hdf5") as b:
+        for key in ("0", "1"):
+            np.testing.assert_allclose(a[key][...], b[key][...], atol=1e-6)
