@@ -157,9 +157,15 @@ def training_batches(files, vocab, opts, rows, start_step=0, shard_index=0, num_
     def sentences():
         epoch = 0
         while True:
-            yield from iter_sentences(files, shuffle=opts.shuffle, seed=opts.seed, epoch=epoch,
-                                      shuffle_buffer=opts.shuffle_buffer,
-                                      shard_index=shard_index, num_shards=num_shards)
+            n = 0
+            for n, tokens in enumerate(iter_sentences(
+                    files, shuffle=opts.shuffle, seed=opts.seed, epoch=epoch,
+                    shuffle_buffer=opts.shuffle_buffer, shard_index=shard_index,
+                    num_shards=num_shards), 1):
+                yield tokens
+            if n == 0:
+                raise TrainingError(f"input pipeline {shard_index} of {num_shards} gets no "
+                                    "sentence: the corpus has fewer sentences than workers")
             epoch += 1
 
     batcher = StreamBatcher(sentences(), vocab, rows, opts.unroll_steps,
