@@ -9,7 +9,8 @@ environment) and bilm-tf (`bilm==0.1.post5`, TF1 code run through
 use). Both embed the same batch of 32 sentences of 20-25 tokens after a warm-up; the
 median over `--batches` timed batches gives tokens/s (real tokens, boundaries excluded).
 Peak memory is each process's maximum RSS. A third process measures this package with
-every word in the token-embedding cache (`Embedder(model, vocab=...)`). It also measures this machine's fp32 matmul
+every word in the token-embedding cache (`Embedder(model, vocab=...)`), a fourth with
+XLA (`Embedder(model, jit_compile=True)`). It also measures this machine's fp32 matmul
 throughput and the model's FLOPs per token, hence the fraction of the compute limit.
 """
 
@@ -65,7 +66,8 @@ tf.config.threading.set_inter_op_parallelism_threads(cfg["threads"])
 import elmo_keras
 from elmo_keras.embed_file import Embedder
 model = elmo_keras.load_bilm(cfg["options"], cfg["weights"])
-report(Embedder(model, vocab=cfg["words"] if cfg.get("cache") else None))
+report(Embedder(model, vocab=cfg["words"] if cfg.get("cache") else None,
+                jit_compile=cfg.get("xla", False)))
 '''
 
 BILM = _COMMON + r'''
@@ -160,6 +162,7 @@ def main():
                    batches=args.batches, threads=args.threads, words=WORDS)
         ours = run_json(sys.executable, OURS, cfg, env)
         cached = run_json(sys.executable, OURS, dict(cfg, cache=True), env)
+        xla = run_json(sys.executable, OURS, dict(cfg, xla=True), env)
         bilm = None if args.skip_bilm else run_json(ensure_bilm_venv(), BILM, cfg)
     gflops = float(subprocess.run([sys.executable, "-c", MATMUL, str(args.threads)],
                                   capture_output=True, text=True, check=True).stdout)
@@ -169,7 +172,8 @@ def main():
           f"matmul={gflops:.0f} GFLOP/s model={fpt / 1e6:.1f} MFLOP/token "
           f"compute limit={limit:.0f} tokens/s")
     print(f"{'':12} {'tokens/s':>10} {'of limit':>9} {'peak MB':>9}")
-    rows = [("elmo-keras", ours), ("+ cache", cached)] + ([("bilm-tf", bilm)] if bilm else [])
+    rows = [("elmo-keras", ours), ("+ cache", cached), ("+ XLA", xla)] + (
+        [("bilm-tf", bilm)] if bilm else [])
     for name, r in rows:
         print(f"{name:12} {r['tokens_per_s']:10.0f} {r['tokens_per_s'] / limit:9.0%} "
               f"{r['peak_rss_mb']:9.0f}")

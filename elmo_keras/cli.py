@@ -33,7 +33,7 @@ def _embed(args):
             vocab = [line.strip() for line in f if line.strip()]
     embed_file(model, args.input, args.output, batch_size=args.batch_size,
                stateful=args.stateful, output_format=args.output_format, resume=args.resume,
-               vocab=vocab)
+               vocab=vocab, jit_compile=args.jit_compile)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
@@ -130,6 +130,8 @@ def build_parser():
     p.add_argument("--output-format", choices=("all", "top", "average"), default="all")
     p.add_argument("--resume", action="store_true",
                    help="keep the chunks an interrupted run finished (OUTPUT.parts/)")
+    p.add_argument("--jit-compile", action="store_true",
+                   help="compile the model with XLA (faster on CPU for small models)")
     p.add_argument("--vocab-cache", help="vocabulary file (one token a line): their char-CNN "
                                          "vectors are computed once and looked up")
     p.set_defaults(func=_embed)

@@ -19,10 +19,14 @@ class Embedder:
     computed once and looked up (AllenNLP's `vocab_to_cache`); the char CNN runs only
     for the tokens of a batch that are not in the cache. Results are the same.
 
+    With `jit_compile`, the model is compiled with XLA; batches are padded to a multiple
+    of 8 tokens and to the largest batch seen so far, so that few shapes are compiled.
+
     Args:
         model: an `elmo_keras.ELMo`.
         vocab: optional list of tokens to cache.
         cache_batch_size: tokens per char-CNN call when filling the cache.
+        jit_compile: compile with XLA (not with `vocab`).
 
     Example:
     ```python
@@ -31,15 +35,22 @@ class Embedder:
     ```
     """
 
-    def __init__(self, model, vocab=None, cache_batch_size=4096):
+    def __init__(self, model, vocab=None, cache_batch_size=4096, jit_compile=False):
         import tensorflow as tf
 
         self.model = model
         c = model.max_characters_per_token
         spec = tf.TensorSpec([None, None, c], tf.int32)
         self.cache = None
+        self.jit_compile = bool(jit_compile)
+        if self.jit_compile and vocab is not None:
+            raise ValueError("jit_compile and a token cache (vocab) do not combine")
+        if self.jit_compile and model.stateful:
+            raise ValueError("jit_compile pads batches with rows; a stateful model "
+                             "would carry their states")
+        self._rows = 0
         if vocab is None:
-            @tf.function(input_signature=[spec])
+            @tf.function(input_signature=[spec], jit_compile=self.jit_compile)
             def run(ids):
                 return model(ids, training=False)["lm_embeddings"]
         else:
@@ -72,6 +83,11 @@ class Embedder:
         if not sentences:
             return []
         ids = batch_to_ids(sentences, self.model.max_characters_per_token)
+        if self.jit_compile:  # few distinct shapes: pad rows and steps (empty rows)
+            self._rows = max(self._rows, ids.shape[0])
+            steps = -(-ids.shape[1] // 8) * 8
+            ids = np.pad(ids, ((0, self._rows - ids.shape[0]), (0, steps - ids.shape[1]),
+                               (0, 0)))
         if self.cache is None:
             layers = self._run(ids)
         else:
@@ -117,7 +133,7 @@ def _chunks(lines, size):
 
 def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
                output_format="all", progress=True, resume=False, chunk_lines=10_000,
-               vocab=None):
+               vocab=None, jit_compile=False):
     """Embeds every line of `input_path` (tokens separated by whitespace) into HDF5.
 
     One dataset per line, named by the line's 0-based index: `[L + 1, n_tokens, 2P]`
@@ -142,6 +158,7 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
         resume: keep the finished chunks of an earlier, interrupted run.
         chunk_lines: lines per chunk.
         vocab: optional tokens whose char-CNN vectors are cached (see `Embedder`).
+        jit_compile: compile the model with XLA (see `Embedder`).
 
     Returns:
         The indices of empty lines.
@@ -172,7 +189,7 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
     os.makedirs(parts, exist_ok=True)
     with open(input_path, "rb") as f:
         total = sum(1 for _ in f)
-    embedder = Embedder(model, vocab=vocab)
+    embedder = Embedder(model, vocab=vocab, jit_compile=jit_compile)
     index, empty, names = {}, [], []
     with tqdm(total=total, unit="sent", disable=not progress, file=sys.stderr,
               desc="embedding") as bar:

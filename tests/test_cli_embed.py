@@ -129,3 +129,17 @@ def test_token_cache_gives_the_same_vectors(tmp_path):
     with h5py.File(tmp_path / "a.hdf5") as a, h5py.File(tmp_path / "b.hdf5") as b:
         for key in ("0", "1"):
             np.testing.assert_allclose(a[key][...], b[key][...], atol=1e-6)
+
+
+def test_xla_compiled_embedder_gives_the_same_vectors():
+    from elmo_keras import load_bilm
+    from elmo_keras.embed_file import Embedder
+
+    model = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    batches = [[["The", "bank", "of", "the", "river", "."], [], ["Café", "naïve"]],
+               [["a"] * 11]]
+    plain, xla = Embedder(model), Embedder(model, jit_compile=True)
+    for batch in batches:
+        for a, b in zip(plain(batch), xla(batch)):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(b, a, atol=1e-5)
