@@ -1,0 +1,41 @@
+"""examples/classify.py end to end on a small sample (made here) with the reference biLM."""
+
+import sys
+
+import pytest
+
+from elmo_keras import load_bilm
+from tests.conftest import FIXTURES, TINY
+
+sys.path.insert(0, str(FIXTURES.parent.parent / "examples"))
+import classify  # noqa: E402
+
+
+def _splits():
+    good = ["a good fine film", "good and fine", "a fine good day", "fine fine good",
+            "so good", "fine work"]
+    bad = ["a bad awful film", "bad and awful", "an awful bad day", "awful bad bad",
+           "so bad", "awful work"]
+    rows = [(s, 1) for s in good] + [(s, 0) for s in bad]
+    return {"train": rows, "dev": rows[::3], "test": rows[1::3]}
+
+
+def test_classification_table_runs_end_to_end():
+    elmo = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    results = classify.run(_splits(), elmo, seeds=2, epochs=3)
+    assert list(results) == list(classify.CONFIGS)
+    assert all(len(a) == 2 and all(0.0 <= x <= 1.0 for x in a) for a in results.values())
+    table = classify.format_table(results, "toy")
+    assert "| ELMo mix |" in table and "±" in table
+
+
+def test_bad_labels_and_empty_texts_are_clear():
+    elmo = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    splits = _splits()
+    splits["test"] = splits["test"] + [("odd one", 7)]
+    with pytest.raises(ValueError, match=r"test split has labels not in train: \[7\]"):
+        classify.run(splits, elmo, seeds=1, epochs=1)
+    splits = _splits()
+    splits["dev"] = splits["dev"] + [("   ", 1)]
+    with pytest.raises(ValueError, match="dev split has an empty text"):
+        classify.run(splits, elmo, seeds=1, epochs=1)
