@@ -39,3 +39,21 @@ def test_bad_labels_and_empty_texts_are_clear():
     splits["dev"] = splits["dev"] + [("   ", 1)]
     with pytest.raises(ValueError, match="dev split has an empty text"):
         classify.run(splits, elmo, seeds=1, epochs=1)
+
+
+def test_answer_selection_runs_end_to_end_and_bm25_is_right():
+    import answer_selection
+
+    qa = [("how do I exit a program", "call sys exit to exit the program"),
+          ("what is a list", "a list is a mutable sequence of items"),
+          ("how do I read a file", "open the file and read its lines"),
+          ("why is float inexact", "a binary float cannot represent most decimals exactly")]
+    splits = {"train": qa, "dev": qa[:2], "test": qa}
+    # BM25 ranks each right answer first here: they share the rare words.
+    assert answer_selection.rank_metrics(answer_selection.bm25_scores(
+        [q.split() for q, _ in qa], [a.split() for _, a in qa])) == (1.0, 1.0)
+    assert answer_selection.rank_metrics([[1, 2], [0, 3]]) == (0.5, 0.75)
+    elmo = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    results = answer_selection.run(splits, elmo, seeds=1)
+    assert list(results) == ["BM25", "ELMo cosine", "ELMo trained"]
+    assert "| BM25 | 100.0 | 100.0 |" in answer_selection.format_table(results, "toy")
