@@ -1,0 +1,155 @@
+"""Writes the notebooks of this folder, without outputs: edit them here, then run
+`python notebooks/make_notebooks.py`."""
+
+import os
+
+import nbformat as nbf
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+INSTALL = '''# Colab: install elmo-keras (does nothing when it is already installed).
+import importlib.util, subprocess, sys
+REPO = "https://github.com/elmo-keras/elmo-keras"  # this repository
+if importlib.util.find_spec("elmo_keras") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPO}"], check=True)'''
+
+
+def nb(cells):
+    n = nbf.v4.new_notebook()
+    n.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    out = []
+    for kind, src, *tags in cells:
+        c = nbf.v4.new_markdown_cell(src) if kind == "md" else nbf.v4.new_code_cell(src)
+        if tags:
+            c.metadata["tags"] = tags
+        out.append(c)
+    n.cells = out
+    return n
+
+
+quickstart = nb([
+    ("md", "# ELMo quickstart\n\nEmbed sentences with the pretrained English ELMo that ships "
+           "with elmo-keras, and see how the same word gets different vectors in different "
+           "contexts."),
+    ("code", INSTALL),
+    ("code", "# Parameters (CI runs this notebook with a small reference model)\nMODEL = None  # None: the shipped elmo-small-en", "parameters"),
+    ("code", '''import numpy as np
+import elmo_keras
+from elmo_keras.embedding import load_elmo
+from elmo_keras.pretrained import default_model_dir
+
+elmo = load_elmo(MODEL or default_model_dir())
+ids = elmo_keras.batch_to_ids([["The", "river", "bank", "was", "muddy", "."],
+                               ["She", "opened", "a", "bank", "account", "."]])
+out = elmo(ids)
+print("lm_embeddings:", out["lm_embeddings"].shape, "(batch, layers, tokens, dim)")'''),
+    ("md", "## The same word in two contexts\n\nLayer 0 (the character CNN) does not see the "
+           "context: both \"bank\"s get the same vector. The LSTM layers do."),
+    ("code", '''lm = np.asarray(out["lm_embeddings"])
+a, b = lm[0, :, 2], lm[1, :, 3]  # "bank" in each sentence, every layer
+for layer in range(lm.shape[1]):
+    cos = a[layer] @ b[layer] / np.linalg.norm(a[layer]) / np.linalg.norm(b[layer])
+    print(f"layer {layer}: cosine(bank_river, bank_money) = {cos:.3f}")'''),
+    ("code", '''%matplotlib inline
+import matplotlib.pyplot as plt
+from elmo_keras.demo import EXAMPLES, cosine_matrix, word_vectors
+from elmo_keras.embed_file import Embedder
+
+rows = [(sense, s.split()) for w, sense, s in EXAMPLES if w == "bank"]
+vectors = word_vectors(Embedder(elmo), [t for _, t in rows], "bank")
+fig, axes = plt.subplots(1, len(vectors), figsize=(3 * len(vectors), 3))
+for j, ax in enumerate(axes):
+    ax.imshow(cosine_matrix(vectors[j]), vmin=0, vmax=1)
+    ax.set_title(f"layer {j}")
+    ax.set_yticks(range(len(rows)), [s for s, _ in rows])
+plt.show()'''),
+    ("md", "## In a Keras model\n\n`ELMoEmbedding` takes raw sentences and gives ELMo vectors "
+           "with a mask; see the fine-tuning notebook."),
+    ("code", '''import keras
+layer = elmo_keras.ELMoEmbedding(model=elmo)
+vectors = layer(keras.ops.convert_to_tensor(["The river bank was muddy .", "Hello"]))
+print(vectors.shape)'''),
+])
+
+sentiment = nb([
+    ("md", "# Fine-tuning a sentiment classifier on ELMo\n\nMovie-review sentences with "
+           "human ratings (Hutto & Gilbert 2014, shipped in `vaderSentiment`'s source "
+           "archive), positive vs negative. The ELMo mix (layer weights and gamma) is "
+           "trained with the classifier; the biLM stays frozen."),
+    ("code", INSTALL),
+    ("code", "# Parameters\nMODEL = None      # None: the shipped elmo-small-en\nDATA = \"vader\"    # \"vader\" (fetched from PyPI) or \"toy\"\nSAMPLE = 2000     # training sentences\nEPOCHS = 5", "parameters"),
+    ("code", '''import numpy as np
+from elmo_keras.embedding import load_elmo
+from elmo_keras.pretrained import default_model_dir
+
+if DATA == "vader":
+    import os, sys
+    import elmo_keras  # the repository's examples/ (in Colab: git clone it first)
+    sys.path.insert(0, os.path.join(os.path.dirname(elmo_keras.__file__), "..", "examples"))
+    import task_data
+    splits = task_data.sentiment("data/packages")
+else:
+    good = ["a good fine film", "good and fine", "a fine good day", "so good", "fine work"]
+    bad = ["a bad awful film", "bad and awful", "an awful bad day", "so bad", "awful work"]
+    rows = [(s, 1) for s in good] + [(s, 0) for s in bad]
+    splits = {"train": rows * 4, "dev": rows, "test": rows}
+train = splits["train"][:SAMPLE]
+x_train = np.array([s for s, _ in train], dtype=object)
+y_train = np.array([y for _, y in train])
+x_test = np.array([s for s, _ in splits["test"]], dtype=object)
+y_test = np.array([y for _, y in splits["test"]])
+print(len(x_train), "training sentences;", len(x_test), "test sentences")'''),
+    ("code", '''import keras
+from elmo_keras.classifier import ScalarMixHistory, text_classifier
+
+model = text_classifier(2, model=load_elmo(MODEL or default_model_dir()), encoder="pooling")
+model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+mix = ScalarMixHistory()
+model.fit(x_train, y_train, epochs=EPOCHS, batch_size=32, validation_split=0.1, callbacks=[mix])
+print("test accuracy:", model.evaluate(x_test, y_test, verbose=0)[1])'''),
+    ("code", '''%matplotlib inline
+mix.plot("mix.png")
+from IPython.display import Image
+Image("mix.png")'''),
+])
+
+train_bilm = nb([
+    ("md", "# Training a small biLM\n\nTrains a tiny character-input biLM on *Alice's "
+           "Adventures in Wonderland* (shipped with the tests), with bilm-tf's recipe, then "
+           "evaluates its perplexity and uses it as an ELMo."),
+    ("code", INSTALL),
+    ("code", "# Parameters\nMAX_STEPS = 300\nOUT = \"runs/alice\"\n# The text: tests/fixtures/alice of the repository (in Colab: git clone it, set this)\nCORPUS_DIR = None", "parameters"),
+    ("code", '''import json, os, shutil
+import elmo_keras
+from elmo_keras.training import build_vocabulary, train, evaluate
+from elmo_keras.training.vocabulary import count_tokens
+
+ALICE = CORPUS_DIR or os.path.join(os.path.dirname(elmo_keras.__file__), "..", "tests",
+                                   "fixtures", "alice")
+vocab = build_vocabulary(count_tokens(open(os.path.join(ALICE, "train.txt"))), min_count=2)
+os.makedirs("runs", exist_ok=True)
+vocab.save("runs/vocab.txt")
+options = {
+    "char_cnn": {"activation": "relu", "embedding": {"dim": 8},
+                 "filters": [[1, 16], [2, 16], [3, 32], [4, 32]],
+                 "max_characters_per_token": 50, "n_characters": 261, "n_highway": 1},
+    "lstm": {"cell_clip": 3, "dim": 128, "n_layers": 2, "proj_clip": 3,
+             "projection_dim": 64, "use_skip_connections": True},
+    "batch_size": 16, "unroll_steps": 20, "n_epochs": 4, "n_negative_samples_batch": 256,
+}
+json.dump(options, open("runs/options.json", "w"))
+shutil.rmtree(OUT, ignore_errors=True)
+result = train(OUT, os.path.join(ALICE, "train.txt"), "runs/options.json", "runs/vocab.txt",
+               valid_files=os.path.join(ALICE, "valid.txt"), max_steps=MAX_STEPS, log_every=10)
+print(result["valid"])'''),
+    ("code", '''from IPython.display import Image
+Image(os.path.join(OUT, "learning_curve.png"))'''),
+    ("code", '''print(evaluate(OUT, os.path.join(ALICE, "test.txt"), verbose=0))
+elmo = elmo_keras.embedding.load_elmo(OUT)   # the trained biLM as an ELMo
+out = elmo(elmo_keras.batch_to_ids([["Alice", "was", "tired", "."]]))
+print(out["lm_embeddings"].shape)'''),
+])
+
+for name, n in (("quickstart", quickstart), ("sentiment_finetuning", sentiment),
+                ("train_bilm", train_bilm)):
+    nbf.write(n, os.path.join(HERE, f"{name}.ipynb"))
