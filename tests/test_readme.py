@@ -22,3 +22,10 @@ def test_readme_main_command_files_exist():
     main = _readme_commands()[0]
     for path in re.findall(r"(?:examples|tests)/\S+", main):
         assert (ROOT / path).is_file(), path
+
+
+def test_readme_main_command_is_the_demo_on_the_shipped_model():
+    assert _readme_commands()[0].endswith("pip install -e . && elmo-keras demo")
+    model = ROOT / "saved_models" / "elmo-small-en"
+    for name in ("options.json", "weights.hdf5", "MODEL_CARD.md", "saved_model/saved_model.pb"):
+        assert (model / name).is_file(), name

@@ -28,7 +28,8 @@ class CorpusError(ValueError):
 
 
 def resolve_files(patterns):
-    """Sorted, de-duplicated files matching one or more glob patterns (or paths).
+    """Sorted, de-duplicated absolute paths of the files matching one or more glob
+    patterns (or paths).
 
     Raises:
         CorpusError: a pattern matches no file.
@@ -38,7 +39,7 @@ def resolve_files(patterns):
     files = []
     for pattern in patterns:
         pattern = os.fspath(pattern)
-        matched = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        matched = sorted(os.path.abspath(p) for p in glob.glob(pattern) if os.path.isfile(p))
         if not matched:
             raise CorpusError(f"{pattern}: no file matches")
         files.extend(matched)
