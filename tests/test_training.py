@@ -338,3 +338,18 @@ def test_token_input_bilm_trains_evaluates_and_says_it_cannot_embed(tmp_path, vo
     assert main(["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5"),
                  "--model", run]) == 2
     assert "ELMo embeddings need characters" in capsys.readouterr().err
+
+
+def test_state_reset_prob_zeroes_carried_states(tmp_path, vocab_file):
+    """With `state_reset_prob` 1 every batch starts from zero states: the first step
+    (zero states anyway) is unchanged, the next ones differ from carried states."""
+    runs = {}
+    for p in (0.0, 1.0):
+        opts = _options(tmp_path, dropout=0.0, sample_softmax=False, state_reset_prob=p)
+        run = str(tmp_path / f"run{p}")
+        train(run, TRAIN, opts, vocab_file, max_steps=3, log_every=1, verbose=0)
+        runs[p] = [e["train_perplexity"] for e in _history(run)]
+    assert math.isclose(runs[0.0][0], runs[1.0][0], rel_tol=1e-6)
+    assert not math.isclose(runs[0.0][1], runs[1.0][1], rel_tol=1e-4)
+    with pytest.raises(OptionsError, match="state_reset_prob must be in"):
+        train(str(tmp_path / "bad"), TRAIN, _options(tmp_path, state_reset_prob=2), vocab_file)

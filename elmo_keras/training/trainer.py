@@ -482,6 +482,12 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
         ctx = tf.distribute.get_replica_context()
         sampled = lm.sample_candidates(_seed(opts.seed, step, 1)) if opts.sample_softmax else None
         drop_seed = _seed(opts.seed, step, 2, ctx.replica_id_in_sync_group)
+        if opts.state_reset_prob > 0:  # some rows start this batch from zero states
+            rows = tf.shape(states[0])[2]
+            keep = tf.random.stateless_uniform(
+                [rows], seed=_seed(opts.seed, step, 3, ctx.replica_id_in_sync_group))
+            keep = tf.cast(keep >= opts.state_reset_prob, states[0].dtype)[None, None, :, None]
+            states = tuple(s * keep for s in states)
         with tf.GradientTape() as tape:
             sums, _, new_states = lm(batch, states, training=True, seed=drop_seed,
                                      sampled=sampled)

@@ -21,6 +21,7 @@ The training keys and their defaults:
 | `share_embedding_softmax` | false | token inputs: the softmax weights are the token embeddings |
 | `n_tokens_vocab` | vocabulary size | must equal the vocabulary's size when given |
 | `max_sentence_tokens` | 1000 | longer corpus lines are an error |
+| `state_reset_prob` | 0.0 | chance that a row's LSTM states are zeroed before a batch (not in bilm-tf): the biLM then also learns to start from zero states, as stateless ELMo embeddings do |
 | `shuffle` | true | shuffle files and sentences every pass |
 | `shuffle_buffer` | 100000 | sentences shuffled together |
 | `seed` | 0 | initialisation, shuffling, dropout and sampling |
@@ -46,6 +47,7 @@ _DEFAULTS = {
     "share_embedding_softmax": False,
     "n_tokens_vocab": None,
     "max_sentence_tokens": 1000,
+    "state_reset_prob": 0.0,
     "shuffle": True,
     "shuffle_buffer": 100_000,
     "seed": 0,
@@ -71,6 +73,7 @@ class TrainingOptions:
     share_embedding_softmax: bool
     n_tokens_vocab: int | None
     max_sentence_tokens: int | None
+    state_reset_prob: float
     shuffle: bool
     shuffle_buffer: int
     seed: int
@@ -106,6 +109,7 @@ class TrainingOptions:
                 share_embedding_softmax=bool(values["share_embedding_softmax"]),
                 n_tokens_vocab=_opt_int(values["n_tokens_vocab"]),
                 max_sentence_tokens=_opt_int(values["max_sentence_tokens"]),
+                state_reset_prob=float(values["state_reset_prob"]),
                 shuffle=bool(values["shuffle"]),
                 shuffle_buffer=int(values["shuffle_buffer"]),
                 seed=int(values["seed"]),
@@ -123,6 +127,8 @@ class TrainingOptions:
         for name in ("batch_size", "unroll_steps", "n_epochs", "shuffle_buffer"):
             if getattr(self, name) < 1:
                 bad(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.state_reset_prob <= 1.0:
+            bad(f"state_reset_prob must be in [0, 1], got {self.state_reset_prob}")
         if not 0.0 <= self.dropout < 1.0:
             bad(f"dropout must be in [0, 1), got {self.dropout}")
         if self.learning_rate <= 0 or self.all_clip_norm_val <= 0:
