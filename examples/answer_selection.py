@@ -7,6 +7,9 @@ Each held-out question is ranked against all held-out answers; reported: accurac
 
   BM25              lexical overlap (k1 = 1.2, b = 0.75, idf from the candidate answers);
   ELMo cosine       cosine of the token-averaged ELMo layers (no training);
+  ELMo token match  BM25's idf-weighted mean, over the question's tokens, of each one's
+                    best cosine with an answer token, at layer 0 or the top layer (a soft
+                    lexical match on the biLM's vectors; no training);
   ELMo trained      a linear map of the question's vector, trained on the training pairs
                     to score the right answer above the others (softmax over the batch),
                     with the learned layer mix; mean ± sd over seeds.
@@ -55,6 +58,27 @@ def bm25_scores(questions, answers, k1=1.2, b=0.75):
     return scores
 
 
+def token_match_scores(questions, answers, question_tokens, answer_tokens, layer):
+    """ELMo token-match score of every answer for every question.
+
+    Args:
+        questions, answers: lists of `[L + 1, n_tokens, D]` biLM layers.
+        question_tokens, answer_tokens: the same texts as token lists (for the idf).
+        layer: which biLM layer to compare.
+    """
+    df = collections.Counter(t for a in answer_tokens for t in {t.lower() for t in a})
+    n = len(answer_tokens)
+    scores = np.zeros((len(questions), len(answers)))
+    answer_vectors = [_normalize(a[layer]) for a in answers]
+    for i, (q, tokens) in enumerate(zip(questions, question_tokens)):
+        idf = np.array([math.log(1 + (n - df[t.lower()] + 0.5) / (df[t.lower()] + 0.5))
+                        for t in tokens])
+        qv = _normalize(q[layer])
+        for j, av in enumerate(answer_vectors):
+            scores[i, j] = idf @ (qv @ av.T).max(axis=1) / idf.sum()
+    return scores
+
+
 def _normalize(x):
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
@@ -96,7 +120,7 @@ def trained_scores(train_q, train_a, test_q, test_a, seed, epochs=200):
 
 def run(splits, elmo, seeds=3):
     """Rows of the results table: `{ranker: [(acc@1, mrr) per seed]}`."""
-    from classify import pooled_layers
+    from classify import embedded_batches, pooled_layers
 
     for name, rows in splits.items():
         if any(not q.split() or not a.split() for q, a in rows):
@@ -106,6 +130,13 @@ def run(splits, elmo, seeds=3):
     tq, ta = feats["test"]
     results = {"BM25": [rank_metrics(bm25_scores(*tok["test"]))],
                "ELMo cosine": [rank_metrics(_normalize(tq.mean(1)) @ _normalize(ta.mean(1)).T)]}
+    layers = [[None] * len(texts) for texts in tok["test"]]
+    for texts, out in zip(tok["test"], layers):
+        for i, lay in embedded_batches(elmo, texts, 64):
+            out[i] = lay
+    for name, layer in (("layer 0", 0), ("top layer", elmo.n_layers)):
+        results[f"ELMo token match, {name}"] = [rank_metrics(
+            token_match_scores(*layers, *tok["test"], layer))]
     train_q = np.concatenate([feats["train"][0], feats["dev"][0]])
     train_a = np.concatenate([feats["train"][1], feats["dev"][1]])
     results["ELMo trained"] = [rank_metrics(trained_scores(train_q, train_a, tq, ta, seed))

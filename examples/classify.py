@@ -1,19 +1,21 @@
 """Does ELMo help? Text classification with and without it, on real labelled data.
 
-    python examples/classify.py sentiment|bbc [--model DIR] [--seeds 3] [--epochs 30]
+    python examples/classify.py sentiment|bbc [--model DIR] [--seeds 3] [--epochs 10]
 
-The same classifier (mean over the tokens -> dropout -> softmax layer) is trained on:
+The same classifier (token vectors -> dropout -> dense ReLU layer on every token ->
+masked mean and max over the tokens -> dropout -> softmax layer) is trained on:
 
-  (a) none       token embeddings learned from scratch (no pretraining);
-  (b) layer 0    the char-CNN vectors (context-free);
-  (c) top layer  the last biLSTM layer;
-  (d) ELMo mix   gamma * sum_j softmax(w)_j h_j with w and gamma learned with the task;
-  (e) frozen mix the same mix left at its start (the plain average of the layers).
+  (a) none             token embeddings learned from scratch (no pretraining);
+  (b) layer 0          the char-CNN vectors (context-free);
+  (c) top layer        the last biLSTM layer;
+  (d) ELMo mix         gamma * sum_j softmax(w)_j h_j, w and gamma learned with the task;
+  (e) frozen mix       the same mix left at its start (the plain average of the layers);
+  (f) none + ELMo mix  (a) and (d) concatenated, the way the ELMo paper adds ELMo to a
+                       task model's own embeddings.
 
-The biLM itself is frozen: its layers are computed once per sentence and averaged over
-the tokens (a mean commutes with the mix, so (d) is exact). Each row is trained with
-`--seeds` seeds; the table gives test accuracy (at the epoch of best dev accuracy),
-mean and standard deviation. Data: `examples/task_data.py`.
+The biLM itself is frozen: its layers are computed once per sentence. Each row is
+trained with `--seeds` seeds; the table gives test accuracy (at the epoch of best dev
+accuracy), mean and standard deviation. Data: `examples/task_data.py`.
 """
 
 import argparse
@@ -26,65 +28,86 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-CONFIGS = ("none", "layer 0", "top layer", "ELMo mix", "frozen mix")
+CONFIGS = ("none", "layer 0", "top layer", "ELMo mix", "frozen mix", "none + ELMo mix")
 
 
-def pooled_layers(elmo, sentences, batch_size=64):
-    """`[n, L + 1, 2P]`: each sentence's biLM layers averaged over its tokens."""
+def embedded_batches(elmo, sentences, batch_size):
+    """Yields `(index, [L + 1, n_tokens, 2P] layers)` for every sentence, batched by length."""
     from elmo_keras.embed_file import Embedder
 
     embed = Embedder(elmo)
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-    out = np.zeros((len(sentences), elmo.n_layers + 1, 2 * elmo.projection_dim), np.float32)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        for i, layers in zip(idx, embed([sentences[i] for i in idx])):
-            out[i] = layers.mean(axis=1) if layers.shape[1] else 0.0
+        yield from zip(idx, embed([sentences[i] for i in idx]))
+
+
+def pooled_layers(elmo, sentences, batch_size=64):
+    """`[n, L + 1, 2P]`: each sentence's biLM layers averaged over its tokens."""
+    out = np.zeros((len(sentences), elmo.n_layers + 1, 2 * elmo.projection_dim), np.float32)
+    for i, layers in embedded_batches(elmo, sentences, batch_size):
+        out[i] = layers.mean(axis=1) if layers.shape[1] else 0.0
     return out
 
 
-def _classifier(config, n_classes, n_layers, dim, vocab_size, seed, dropout=0.3):
+def token_layers(elmo, sentences, steps, batch_size=64):
+    """`[n, steps, L + 1, 2P]` float16: each token's biLM layers, zero past the end.
+    Sentences must hold at most `steps` tokens."""
+    out = np.zeros((len(sentences), steps, elmo.n_layers + 1, 2 * elmo.projection_dim),
+                   np.float16)
+    for i, layers in embedded_batches(elmo, sentences, batch_size):
+        out[i, :layers.shape[1]] = layers.transpose(1, 0, 2)
+    return out
+
+
+def _classifier(config, n_classes, steps, n_layers, dim, vocab_size, seed, hidden=128,
+                dropout=0.3):
     import keras
+    from keras import ops
+
+    from elmo_keras.layers import ScalarMix
 
     keras.utils.set_random_seed(seed)
-    if config == "none":
-        ids = keras.Input((None,), dtype="int32")
-        x = keras.layers.Embedding(vocab_size, dim, mask_zero=True)(ids)
-        x = keras.layers.GlobalAveragePooling1D()(x)
-        inputs = ids
-    else:
-        inputs = keras.Input((n_layers, dim))
-        if config == "layer 0":
-            x = inputs[:, 0]
-        elif config == "top layer":
-            x = inputs[:, -1]
-        else:
-            from elmo_keras.layers import ScalarMix
-
-            mix = ScalarMix(n_layers, trainable=config == "ELMo mix", name="mix")
-            x = mix([inputs[:, j][:, None] for j in range(n_layers)])[:, 0]
+    ids = keras.Input((steps,), dtype="int32", name="token_ids")  # 0 = padding
+    layers = keras.Input((steps, n_layers, dim), name="elmo_layers")
+    parts = []
+    if config in ("none", "none + ELMo mix"):
+        parts.append(keras.layers.Embedding(vocab_size, dim, name="own_embeddings")(ids))
+    if config == "layer 0":
+        parts.append(layers[:, :, 0])
+    elif config == "top layer":
+        parts.append(layers[:, :, -1])
+    elif config.endswith("mix"):
+        mix = ScalarMix(n_layers, trainable=config != "frozen mix", name="mix")
+        parts.append(mix([layers[:, :, j] for j in range(n_layers)]))
+    x = parts[0] if len(parts) == 1 else keras.layers.Concatenate()(parts)
     x = keras.layers.Dropout(dropout)(x)
+    x = keras.layers.Dense(hidden, activation="relu")(x)
+    mask = ops.expand_dims(ops.cast(ops.greater(ids, 0), x.dtype), -1)
+    mean = ops.sum(x * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
+    top = ops.max(x * mask - 1e4 * (1.0 - mask), axis=1)
+    x = keras.layers.Dropout(dropout)(keras.layers.Concatenate()([mean, top]))
     outputs = keras.layers.Dense(n_classes, activation="softmax")(x)
-    model = keras.Model(inputs, outputs)
+    model = keras.Model([ids, layers], outputs)
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     return model
 
 
-def _token_ids(sentences, vocab, length=64):
-    ids = np.zeros((len(sentences), length), np.int32)
+def _token_ids(sentences, vocab, steps):
+    ids = np.zeros((len(sentences), steps), np.int32)
     for i, s in enumerate(sentences):
-        row = [vocab.get(t.lower(), 1) for t in s[:length]]
-        ids[i, :len(row)] = row
+        ids[i, :len(s)] = [vocab.get(t.lower(), 1) for t in s]
     return ids
 
 
-def run(splits, elmo, seeds=3, epochs=30, batch_size=32, verbose=0):
+def run(splits, elmo, seeds=3, epochs=10, batch_size=32, max_tokens=64, verbose=0):
     """The results table rows: `{config: [test accuracy per seed]}`.
 
     Args:
         splits: `{"train"|"dev"|"test": [(sentence, label)]}` (`task_data` readers).
         elmo: an `ELMo`.
+        max_tokens: texts are cut to this many tokens.
     """
     import keras
 
@@ -95,27 +118,31 @@ def run(splits, elmo, seeds=3, epochs=30, batch_size=32, verbose=0):
             raise ValueError(f"{name} split has labels not in train: {sorted(unknown)}")
         if any(not s.split() for s, _ in rows):
             raise ValueError(f"{name} split has an empty text")
-    data = {k: ([s.split() for s, _ in v], np.array([labels.index(y) for _, y in v]))
-            for k, v in splits.items()}
+    data = {k: ([s.split()[:max_tokens] for s, _ in v],
+                np.array([labels.index(y) for _, y in v])) for k, v in splits.items()}
+    steps = max(len(s) for sentences, _ in data.values() for s in sentences)
     counts = collections.Counter(t.lower() for s in data["train"][0] for t in s)
     vocab = {t: i + 2 for i, (t, _) in enumerate(counts.most_common(20000))}
-    feats = {k: pooled_layers(elmo, v[0]) for k, v in data.items()}
-    ids = {k: _token_ids(v[0], vocab) for k, v in data.items()}
-    n_layers, dim = feats["train"].shape[1:]
+    x = {k: [_token_ids(v[0], vocab, steps), token_layers(elmo, v[0], steps)]
+         for k, v in data.items()}
+    n_layers, dim = x["train"][1].shape[2:]
+    weights_file = os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                f"clf_{os.getpid()}.weights.h5")
     results = {}
     for config in CONFIGS:
-        x = ids if config == "none" else feats
         accs = []
         for seed in range(seeds):
-            model = _classifier(config, len(labels), n_layers, dim, len(vocab) + 2, seed)
-            best = keras.callbacks.ModelCheckpoint(
-                os.path.join(os.environ.get("TMPDIR", "/tmp"), f"clf_{os.getpid()}.weights.h5"),
-                monitor="val_accuracy", save_best_only=True, save_weights_only=True)
+            model = _classifier(config, len(labels), steps, n_layers, dim, len(vocab) + 2,
+                                seed)
+            best = keras.callbacks.ModelCheckpoint(weights_file, monitor="val_accuracy",
+                                                   save_best_only=True, save_weights_only=True)
             model.fit(x["train"], data["train"][1], validation_data=(x["dev"], data["dev"][1]),
                       epochs=epochs, batch_size=batch_size, verbose=verbose, callbacks=[best])
-            model.load_weights(best.filepath)
+            model.load_weights(weights_file)
             accs.append(model.evaluate(x["test"], data["test"][1], verbose=0)[1])
         results[config] = accs
+    if os.path.exists(weights_file):
+        os.remove(weights_file)
     return results
 
 
@@ -134,7 +161,8 @@ def main():
     p.add_argument("--model", help="ELMo directory (default: the shipped elmo-small-en)")
     p.add_argument("--cache", default="data/packages")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--max-tokens", type=int, default=64, help="texts are cut to this length")
     p.add_argument("--sample", type=int, help="at most this many items per split")
     args = p.parse_args()
     import task_data
@@ -145,7 +173,8 @@ def main():
     if args.sample:
         splits = {k: v[:args.sample] for k, v in splits.items()}
     elmo = load_elmo(args.model or default_model_dir())
-    results = run(splits, elmo, seeds=args.seeds, epochs=args.epochs)
+    results = run(splits, elmo, seeds=args.seeds, epochs=args.epochs,
+                  max_tokens=args.max_tokens)
     sizes = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
     print(format_table(results, f"{args.task} ({sizes}); model {args.model or 'elmo-small-en'}"))
 

@@ -2,6 +2,7 @@
 
 import sys
 
+import numpy as np
 import pytest
 
 from elmo_keras import load_bilm
@@ -55,5 +56,17 @@ def test_answer_selection_runs_end_to_end_and_bm25_is_right():
     assert answer_selection.rank_metrics([[1, 2], [0, 3]]) == (0.5, 0.75)
     elmo = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
     results = answer_selection.run(splits, elmo, seeds=1)
-    assert list(results) == ["BM25", "ELMo cosine", "ELMo trained"]
+    assert list(results) == ["BM25", "ELMo cosine", "ELMo token match, layer 0",
+                             "ELMo token match, top layer", "ELMo trained"]
     assert "| BM25 | 100.0 | 100.0 |" in answer_selection.format_table(results, "toy")
+
+
+def test_token_match_scores_a_text_against_itself_as_one():
+    import answer_selection
+
+    rng = np.random.default_rng(0)
+    texts = [["how", "do", "I", "exit"], ["what", "is", "a", "list", "of"]]
+    layers = [rng.normal(size=(3, len(t), 8)) for t in texts]
+    scores = answer_selection.token_match_scores(layers, layers, texts, texts, layer=1)
+    np.testing.assert_allclose(np.diag(scores), 1.0)
+    assert scores[0, 1] < 1.0 and scores[1, 0] < 1.0
