@@ -6,11 +6,14 @@ Writes random weights of the chosen published architecture in bilm-tf's format, 
 runs, each in its own process with the same thread count: this package (in this
 environment) and bilm-tf (`bilm==0.1.post5`, TF1 code run through
 `tensorflow.compat.v1`, installed by this script into `benchmarks/.bilm-venv` on first
-use). Both embed the same batch of 32 sentences of 20-25 tokens after a warm-up; the
-median over `--batches` timed batches gives tokens/s (real tokens, boundaries excluded).
-Peak memory is each process's maximum RSS. A third process measures this package with
-every word in the token-embedding cache (`Embedder(model, vocab=...)`), a fourth with
-XLA (`Embedder(model, jit_compile=True)`). It also measures this machine's fp32 matmul
+use). Both embed the same batch of 32 real sentences of 20-25 tokens (the first ones in
+`tests/fixtures/alice/train.txt`) after a warm-up; the median over `--batches` timed
+batches gives tokens/s (real tokens, boundaries excluded).
+Peak memory is each process's maximum RSS. "elmo-keras" is `Embedder` (what
+`elmo-keras embed` runs: the char CNN once per distinct token); more processes measure
+the model's own call (`ELMo(ids)`, every token through the char CNN, as in
+`ELMoEmbedding`), every word in the token-embedding cache (`Embedder(model, vocab=...)`),
+and XLA (`Embedder(model, jit_compile=True)`). It also measures this machine's fp32 matmul
 throughput and the model's FLOPs per token, hence the fraction of the compute limit.
 """
 
@@ -32,23 +35,28 @@ ARCHS = {  # (lstm dim, projection, highway, filters, char dim)
     "small": (1024, 128, 1, FILTERS, 16),
     "tiny": (64, 16, 2, [[1, 4], [2, 8], [3, 16], [4, 32], [5, 64]], 4),
 }
-WORDS = ("the of and to in a is that for it as was with be by on not he this are or his "
-         "from at which but have an they you were her she there been one all we their "
-         "bank river account money water market government company people year time "
-         "Café naïve reports said would could after before during under").split()
+CORPUS = HERE.parent / "tests" / "fixtures" / "alice" / "train.txt"
+
+
+def real_sentences(n=32, lengths=(20, 25)):
+    """The first `n` sentences of 20-25 tokens of real English (the Alice fixture)."""
+    found = []
+    for line in CORPUS.read_text(encoding="utf-8").splitlines():
+        tokens = line.split()
+        if lengths[0] <= len(tokens) <= lengths[1]:
+            found.append(tokens)
+            if len(found) == n:
+                return found
+    raise ValueError(f"{CORPUS}: fewer than {n} sentences of {lengths} tokens")
+
 
 _COMMON = r'''
 import json, os, resource, sys, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 cfg = json.loads(sys.argv[1])
 import numpy as np
-def sentences():
-    rng = np.random.default_rng(0)
-    words = cfg["words"]
-    return [[words[i] for i in rng.integers(0, len(words), rng.integers(20, 26))]
-            for _ in range(32)]
 def report(run):
-    sents = sentences()
+    sents = cfg["sentences"]
     n = sum(len(s) for s in sents)
     for _ in range(2):
         run(sents)
@@ -66,7 +74,13 @@ tf.config.threading.set_inter_op_parallelism_threads(cfg["threads"])
 import elmo_keras
 from elmo_keras.embed_file import Embedder
 model = elmo_keras.load_bilm(cfg["options"], cfg["weights"])
-report(Embedder(model, vocab=cfg["words"] if cfg.get("cache") else None,
+words = sorted({t for s in cfg["sentences"] for t in s})
+if cfg.get("model_call"):  # the layer's own call (ELMoEmbedding's path): every token
+    from elmo_keras.chars import batch_to_ids
+    run = tf.function(lambda ids: model(ids, training=False)["lm_embeddings"])
+    report(lambda s: run(tf.constant(batch_to_ids(s, 50))).numpy())
+    sys.exit()
+report(Embedder(model, vocab=words if cfg.get("cache") else None,
                 jit_compile=cfg.get("xla", False)))
 '''
 
@@ -159,8 +173,10 @@ def main():
         folder = pathlib.Path(tmp)
         write_model(folder, args.arch)
         cfg = dict(options=str(folder / "options.json"), weights=str(folder / "weights.hdf5"),
-                   batches=args.batches, threads=args.threads, words=WORDS)
+                   batches=args.batches, threads=args.threads,
+                   sentences=real_sentences())
         ours = run_json(sys.executable, OURS, cfg, env)
+        model_call = run_json(sys.executable, OURS, dict(cfg, model_call=True), env)
         cached = run_json(sys.executable, OURS, dict(cfg, cache=True), env)
         xla = run_json(sys.executable, OURS, dict(cfg, xla=True), env)
         bilm = None if args.skip_bilm else run_json(ensure_bilm_venv(), BILM, cfg)
@@ -171,8 +187,13 @@ def main():
     print(f"arch={args.arch} batch=32x(20-25 tokens) threads={args.threads} "
           f"matmul={gflops:.0f} GFLOP/s model={fpt / 1e6:.1f} MFLOP/token "
           f"compute limit={limit:.0f} tokens/s")
+    sents = cfg["sentences"]
+    print(f"batch: {sum(map(len, sents))} tokens, "
+          f"{len({t for s in sents for t in s})} distinct (the char CNN runs once per distinct "
+          "token in elmo-keras)")
     print(f"{'':12} {'tokens/s':>10} {'of limit':>9} {'peak MB':>9}")
-    rows = [("elmo-keras", ours), ("+ cache", cached), ("+ XLA", xla)] + (
+    rows = [("elmo-keras", ours), ("model call", model_call), ("+ cache", cached),
+            ("+ XLA", xla)] + (
         [("bilm-tf", bilm)] if bilm else [])
     for name, r in rows:
         print(f"{name:12} {r['tokens_per_s']:10.0f} {r['tokens_per_s'] / limit:9.0%} "

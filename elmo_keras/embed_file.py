@@ -7,6 +7,7 @@ import h5py
 import numpy as np
 
 from elmo_keras.chars import batch_to_ids
+from elmo_keras.distinct_tokens import encode_distinct
 from elmo_keras.layers.sentence_boundaries import token_mask
 
 OUTPUT_FORMATS = ("all", "top", "average")
@@ -15,8 +16,9 @@ OUTPUT_FORMATS = ("all", "top", "average")
 class Embedder:
     """Runs an `ELMo` model on batches of tokenized sentences, traced once.
 
-    With `vocab`, the char-CNN vectors of those tokens (and of `<S>`, `</S>`) are
-    computed once and looked up (AllenNLP's `vocab_to_cache`); the char CNN runs only
+    The char CNN runs once per distinct token of a batch (real text repeats many), never
+    on padding. With `vocab`, the char-CNN vectors of those tokens (and of `<S>`, `</S>`)
+    are computed once and looked up (AllenNLP's `vocab_to_cache`); the char CNN runs only
     for the tokens of a batch that are not in the cache. Results are the same.
 
     With `jit_compile`, the model is compiled with XLA; batches are padded to a multiple
@@ -49,10 +51,22 @@ class Embedder:
             raise ValueError("jit_compile pads batches with rows; a stateful model "
                              "would carry their states")
         self._rows = 0
-        if vocab is None:
-            @tf.function(input_signature=[spec], jit_compile=self.jit_compile)
+        if self.jit_compile:
+            @tf.function(input_signature=[spec], jit_compile=True)
             def run(ids):
                 return model(ids, training=False)["lm_embeddings"]
+        elif vocab is None:
+            @tf.function(input_signature=[spec])
+            def run(ids):
+                # The char CNN runs once per distinct token of the batch, never on padding.
+                framed = model.sentence_boundaries(ids)
+                framed_mask = token_mask(framed)
+                where = tf.where(framed_mask)
+                vectors = tf.scatter_nd(where, encode_distinct(model.char_encoder, tf.gather_nd(framed, where)),
+                                        tf.concat([tf.shape(framed, tf.int64)[:2],
+                                                   [model.projection_dim]], 0))
+                _, layers = model.contextualize(vectors, framed_mask, token_mask(ids))
+                return tf.stack(layers, axis=1)
         else:
             tokens = ["<S>", "</S>"] + [t for t in dict.fromkeys(vocab) if t not in ("<S>", "</S>")]
             self.cache = {t: i for i, t in enumerate(tokens)}
@@ -69,7 +83,7 @@ class Embedder:
                 framed_mask = token_mask(framed)
                 missing = tf.logical_and(rows < 0, framed_mask)
                 where = tf.where(missing)
-                computed = model.char_encoder(tf.gather_nd(framed, where)[None])[0]
+                computed = encode_distinct(model.char_encoder, tf.gather_nd(framed, where))
                 cached = tf.gather(table, tf.maximum(rows, 0))
                 vectors = tf.tensor_scatter_nd_update(cached, where, computed)
                 vectors *= tf.cast(framed_mask, vectors.dtype)[..., None]

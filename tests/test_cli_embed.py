@@ -109,12 +109,17 @@ def test_interrupted_embedding_resumes_without_redoing_chunks(tmp_path, monkeypa
 
 def test_token_cache_gives_the_same_vectors(tmp_path):
     from elmo_keras import load_bilm
+    from elmo_keras.chars import batch_to_ids
     from elmo_keras.embed_file import Embedder
 
     model = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
     sentences = [["The", "bank", "of", "the", "river", "."], [],
                  ["Café", "naïve", "unseen-word", "<S>"], ["the"]]
     plain = Embedder(model)(sentences)
+    # The plain embedder (char CNN once per distinct token) equals the model's own call.
+    whole = np.asarray(model(batch_to_ids(sentences, 50), training=False)["lm_embeddings"])
+    for k, s in enumerate(sentences):
+        np.testing.assert_allclose(plain[k], whole[k, :, :len(s)], atol=1e-6)
     vocab = ["the", "The", "bank", ".", "river", "Café", "of"]  # "naïve" etc. not cached
     cached = Embedder(model, vocab=vocab)(sentences)
     full = Embedder(model, vocab=[t for s in sentences for t in s])(sentences)

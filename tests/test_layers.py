@@ -102,6 +102,20 @@ def test_bilm_padding_never_changes_real_outputs(skip, n_layers):
             assert np.all(o_all[b, n:] == 0)
 
 
+def test_bilm_fused_and_per_direction_loops_agree_with_states_and_masks():
+    layer = _bilm(n_layers=2)
+    x = RNG.normal(size=(2, 3, 6, 6)).astype("float32")  # [direction, batch, time, dim]
+    m = _mask([6, 3, 0], 6)
+    h0, c0 = (RNG.normal(size=s.shape).astype("float32") for s in layer.zero_states(3))
+    a, (ha, ca) = layer.run_directions(x, m, (h0, c0))
+    b, (hb, cb) = layer.run_directions(x, m, (h0, c0), fused_directions=True)
+    for u, v in zip(a + [ha, ca], b + [hb, cb]):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), atol=1e-6)
+    # the empty row keeps its initial states; padded outputs are zero
+    np.testing.assert_allclose(np.asarray(ha)[:, :, 2], h0[:, :, 2])
+    assert np.all(np.asarray(a[-1])[:, 1, 3:] == 0)
+
+
 def test_bilm_forward_half_matches_keras_rnn_and_backward_reads_from_last_token():
     layer = _bilm(n_layers=1)
     x = RNG.normal(size=(1, 5, 6)).astype("float32")

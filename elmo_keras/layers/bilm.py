@@ -137,7 +137,7 @@ class BiLM(keras.layers.Layer):
                 ops.zeros((self.n_layers, 2, batch, self.lstm_dim), dtype=dtype))
 
     def run_directions(self, stacked_inputs, mask=None, initial_states=None,
-                       input_dropout=None):
+                       input_dropout=None, fused_directions=False):
         """Runs both LMs on inputs already in each direction's reading order.
 
         This is the biLM's core: `call` builds its inputs from one text-ordered batch;
@@ -151,55 +151,72 @@ class BiLM(keras.layers.Layer):
             initial_states: `(h, c)` as `zero_states` lays them out, or None (zeros).
             input_dropout: optional function applied to each layer's input (bilm-tf's
                 `DropoutWrapper(input_keep_prob)`: the residual adds the dropped input).
+            fused_directions: compute both directions' steps as one batched matmul over
+                `[2, batch, ...]` (fewer ops per step: faster when the loop is also
+                differentiated, as in training) instead of a plain matmul per direction
+                (faster forward only: `benchmarks/inference.py`, `training.py`). The
+                results are the same.
 
         Returns:
             `(outputs, (h, c))`: `outputs` is a list of `n_layers` tensors
             `[2, batch, time, projection_dim]` (zero at masked steps), and `(h, c)` the
             final states in `zero_states`' layout (carried unchanged over masked steps).
         """
-        layer_input = stacked_inputs
-        dtype = layer_input.dtype
-        batch, steps = ops.shape(layer_input)[1], ops.shape(layer_input)[2]
+        dtype = stacked_inputs.dtype
+        batch, steps = ops.shape(stacked_inputs)[1], ops.shape(stacked_inputs)[2]
         if mask is None:
             mask = ops.ones((batch, steps), dtype="bool")
         mask = ops.cast(mask, "bool")
         maskf = ops.cast(mask, dtype)
-        step_mask = ops.transpose(mask)[:, None, :, None]  # [time, 1, batch, 1]
+        keep = ops.transpose(mask)[:, :, None]  # [time, batch, 1]
         if initial_states is None:
             initial_states = self.zero_states(batch, dtype)
         init_h, init_c = (ops.cast(s, dtype) for s in initial_states)
 
+        # Time-major [2, time, batch, dim]: each step reads a contiguous slice.
+        layer_input = ops.transpose(stacked_inputs, (0, 2, 1, 3))
         outputs, final_h, final_c = [], [], []
         for i in range(self.n_layers):
-            fw, bw = self.forward_cells[i], self.backward_cells[i]
-
-            def stacked(name, fw=fw, bw=bw):
-                return ops.stack([ops.cast(getattr(fw, name), dtype),
-                                  ops.cast(getattr(bw, name), dtype)])
-
+            cells = (self.forward_cells[i], self.backward_cells[i])
             if input_dropout is not None:
                 layer_input = input_dropout(layer_input)
-            kernel = stacked("kernel")  # [2, in, 4H]
-            bias = stacked("bias")[:, None, :]
-            flat = ops.reshape(layer_input, (2, -1, layer_input.shape[-1]))
-            x_gates = ops.matmul(flat, kernel) + bias
-            x_gates = ops.reshape(x_gates, (2, batch, steps, 4 * self.lstm_dim))
-            x_gates = ops.transpose(x_gates, (2, 0, 1, 3))  # [time, 2, batch, 4H]
-            recurrent = stacked("recurrent_kernel")
-            projection = None if fw.projection_kernel is None else stacked("projection_kernel")
+            weights = {name: [None if getattr(cell, name) is None
+                              else ops.cast(getattr(cell, name), dtype) for cell in cells]
+                       for name in ("kernel", "bias", "recurrent_kernel", "projection_kernel")}
+            if fused_directions:
+                weights = {name: [None if w[0] is None else ops.stack(w)]
+                           for name, w in weights.items()}
+                flat = ops.reshape(layer_input, (2, -1, layer_input.shape[-1]))
+                gates = ops.matmul(flat, weights["kernel"][0]) + weights["bias"][0][:, None]
+                gates = ops.reshape(gates, (2, steps, batch, 4 * self.lstm_dim))
+                x_gates = [ops.transpose(gates, (1, 0, 2, 3))]  # [time, 2, batch, 4H]
+                h0, c0, step_keep = [init_h[i]], [init_c[i]], keep[:, None]
+            else:
+                x_gates = []
+                for d in range(2):
+                    flat = ops.reshape(layer_input[d], (-1, layer_input.shape[-1]))
+                    gates = ops.matmul(flat, weights["kernel"][d]) + weights["bias"][d]
+                    x_gates.append(ops.reshape(gates, (steps, batch, 4 * self.lstm_dim)))
+                h0, c0 = [init_h[i, 0], init_h[i, 1]], [init_c[i, 0], init_c[i, 1]]
+                step_keep = keep
 
-            def step(gates, h, c, recurrent=recurrent, projection=projection):
-                return lstmp_step(gates, h, c, recurrent, projection,
-                                  self.cell_clip, self.proj_clip)
+            def step(r, gates, h, c, weights=weights):
+                return lstmp_step(gates, h, c, weights["recurrent_kernel"][r],
+                                  weights["projection_kernel"][r], self.cell_clip,
+                                  self.proj_clip)
 
-            h_seq, h_last, c_last = run_masked_recurrence(
-                step, x_gates, step_mask, init_h[i], init_c[i])
+            h_seq, h_last, c_last = run_masked_recurrence(step, x_gates, step_keep, h0, c0)
+            if fused_directions:
+                h_seq = ops.transpose(h_seq[0], (1, 0, 2, 3))
+                h_last, c_last = h_last[0], c_last[0]
+            else:
+                h_seq, h_last, c_last = ops.stack(h_seq), ops.stack(h_last), ops.stack(c_last)
             final_h.append(h_last)
             final_c.append(c_last)
-            out = ops.transpose(h_seq, (1, 2, 0, 3)) * maskf[None, :, :, None]
+            out = h_seq * ops.transpose(maskf)[None, :, :, None]  # [2, time, batch, P]
             if i > 0 and self.use_skip_connections:
                 out = out + layer_input
-            outputs.append(out)
+            outputs.append(ops.transpose(out, (0, 2, 1, 3)))
             layer_input = out
         return outputs, (ops.stack(final_h), ops.stack(final_c))
 

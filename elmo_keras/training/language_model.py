@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras import ops
 
 from elmo_keras.backbone import ELMo
+from elmo_keras.distinct_tokens import encode_distinct
 from elmo_keras.io.bilm_hdf5 import bilm_weight_map, token_bilm_weight_map
 from elmo_keras.layers.bilm import BiLM
 from elmo_keras.layers.lm_softmax import LMSoftmax, log_uniform_candidates
@@ -102,12 +103,9 @@ class BiLMLanguageModel(keras.layers.Layer):
         targets = batch["targets"]
         if self.char_inputs:
             chars = ops.convert_to_tensor(batch["char_ids"])
-            b, t = ops.shape(chars)[0], ops.shape(chars)[2]
-            # Both streams through the char CNN at once: [2B, T, C] -> [2, B, T, P].
-            streams = ops.reshape(ops.transpose(chars, (1, 0, 2, 3)),
-                                  (2 * b, t, chars.shape[-1]))
-            x = self.encoder(streams)
-            x = ops.reshape(x, (2, b, t, x.shape[-1]))
+            # Both streams through the char CNN at once, each distinct token once:
+            # [B, 2, T, C] -> [2, B, T, P].
+            x = encode_distinct(self.encoder, ops.transpose(chars, (1, 0, 2, 3)))
         else:
             x = self.encoder(ops.transpose(batch["token_ids"], (1, 0, 2)))  # [2, B, T, P]
         mask = weights[:, 0, :] > 0
@@ -123,7 +121,8 @@ class BiLMLanguageModel(keras.layers.Layer):
             return tf.where(keep, v / ops.cast(1.0 - rate, v.dtype), ops.zeros_like(v))
 
         outputs, new_states = self.bilm.run_directions(
-            x, mask, states, input_dropout=dropout if rate > 0 else None)
+            x, mask, states, input_dropout=dropout if rate > 0 else None,
+            fused_directions=True)
         top = dropout(outputs[-1])  # [2, B, T, P]
         sums = []
         for d in range(2):
