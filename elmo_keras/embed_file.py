@@ -62,9 +62,9 @@ class Embedder:
                 framed = model.sentence_boundaries(ids)
                 framed_mask = token_mask(framed)
                 where = tf.where(framed_mask)
-                vectors = tf.scatter_nd(where, encode_distinct(model.char_encoder, tf.gather_nd(framed, where)),
-                                        tf.concat([tf.shape(framed, tf.int64)[:2],
-                                                   [model.projection_dim]], 0))
+                tokens = encode_distinct(model.char_encoder, tf.gather_nd(framed, where))
+                shape = tf.concat([tf.shape(framed, tf.int64)[:2], [model.projection_dim]], 0)
+                vectors = tf.scatter_nd(where, tokens, shape)
                 _, layers = model.contextualize(vectors, framed_mask, token_mask(ids))
                 return tf.stack(layers, axis=1)
         else:
