@@ -23,28 +23,14 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from inference import ensure_bilm_venv, run_json, write_model  # noqa: E402
-
-CORPUS = HERE.parent / "tests" / "fixtures" / "alice" / "train.txt"
+from inference import (BILM_SESSION, CORPUS, ensure_bilm_venv, run_json,  # noqa: E402
+                       write_model)
 
 BILM = r'''
 import json, os, sys, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
 cfg = json.loads(sys.argv[1])
-import tensorflow.compat.v1 as tf1
-tf1.disable_v2_behavior()
-sys.modules["tensorflow"] = tf1
-from bilm import Batcher, BidirectionalLanguageModel
-vocab = os.path.join(os.path.dirname(cfg["options"]), "vocab.txt")
-open(vocab, "w").write("<S>\n</S>\n<UNK>\n")
-batcher = Batcher(vocab, 50)
-ids = tf1.placeholder("int32", shape=(None, None, 50))
-ops = BidirectionalLanguageModel(cfg["options"], cfg["weights"])(ids)
-conf = tf1.ConfigProto(intra_op_parallelism_threads=cfg["threads"],
-                       inter_op_parallelism_threads=cfg["threads"])
-sess = tf1.Session(config=conf)
-sess.run(tf1.global_variables_initializer())
+''' + BILM_SESSION + r'''
 sents = [l.split() for l in open(cfg["large"])]
 batches = [sents[i:i + 32] for i in range(0, len(sents), 32)]
 sess.run(ops["lm_embeddings"], {ids: batcher.batch_sentences(batches[0])})

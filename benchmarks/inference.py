@@ -86,7 +86,9 @@ report(Embedder(model, vocab=words if cfg.get("cache") else None,
                 jit_compile=cfg.get("xla", False)))
 '''
 
-BILM = _COMMON + r'''
+# bilm-tf's inference graph in a session (`batcher`, `ids`, `ops`, `sess`): this script
+# and embed_file.py append their timing to it.
+BILM_SESSION = r'''
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import tensorflow.compat.v1 as tf1
 tf1.disable_v2_behavior()
@@ -101,6 +103,9 @@ conf = tf1.ConfigProto(intra_op_parallelism_threads=cfg["threads"],
                        inter_op_parallelism_threads=cfg["threads"])
 sess = tf1.Session(config=conf)
 sess.run(tf1.global_variables_initializer())
+'''
+
+BILM = _COMMON + BILM_SESSION + r'''
 report(lambda s: sess.run(ops["lm_embeddings"], {ids: batcher.batch_sentences(s)}))
 '''
 
@@ -143,18 +148,22 @@ def ensure_bilm_venv():
     return str(py)
 
 
-def write_model(folder, arch):
-    import elmo_keras
-
+def architecture_options(arch, n_characters=262):
+    """The options.json architecture (`char_cnn`, `lstm`) of one of `ARCHS`."""
     dim, proj, n_highway, filters, char_dim = ARCHS[arch]
-    options = {
+    return {
         "char_cnn": {"activation": "relu", "embedding": {"dim": char_dim}, "filters": filters,
-                     "max_characters_per_token": 50, "n_characters": 262,
+                     "max_characters_per_token": 50, "n_characters": n_characters,
                      "n_highway": n_highway},
         "lstm": {"cell_clip": 3, "dim": dim, "n_layers": 2, "proj_clip": 3,
                  "projection_dim": proj, "use_skip_connections": True},
     }
-    model = elmo_keras.ELMo.from_options(options)
+
+
+def write_model(folder, arch):
+    import elmo_keras
+
+    model = elmo_keras.ELMo.from_options(architecture_options(arch))
     elmo_keras.save_bilm(model, folder / "options.json", folder / "weights.hdf5")
 
 

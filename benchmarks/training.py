@@ -24,9 +24,8 @@ import tempfile
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from inference import ARCHS, ensure_bilm_venv, run_json  # noqa: E402
-
-CORPUS = HERE.parent / "tests" / "fixtures" / "alice" / "train.txt"
+from inference import (ARCHS, CORPUS, architecture_options, ensure_bilm_venv,  # noqa: E402
+                       run_json)
 
 OURS = r'''
 import json, os, statistics, sys
@@ -100,13 +99,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-bilm", action="store_true", help="measure this package only")
     args = p.parse_args()
-    dim, proj, n_highway, filters, char_dim = ARCHS[args.arch]
     options = {
-        "char_cnn": {"activation": "relu", "embedding": {"dim": char_dim}, "filters": filters,
-                     "max_characters_per_token": 50, "n_characters": 261,
-                     "n_highway": n_highway},
-        "lstm": {"cell_clip": 3, "dim": dim, "n_layers": 2, "proj_clip": 3,
-                 "projection_dim": proj, "use_skip_connections": True},
+        **architecture_options(args.arch, n_characters=261),  # bilm-tf trains with 261
         "bidirectional": True, "batch_size": args.batch_size, "unroll_steps": 20,
         "dropout": 0.1, "all_clip_norm_val": 10.0, "n_epochs": 1,
         "n_negative_samples_batch": 1024, "sample_softmax": True,
