@@ -71,9 +71,8 @@ def scalar_mixes(obj):
 
 def mix_values(mix):
     """`(softmax(w), gamma)` of a `ScalarMix` as NumPy."""
-    w = np.asarray(mix.mix_weights.numpy(), dtype=np.float64)
-    s = np.exp(w - w.max())
-    return s / s.sum(), float(np.asarray(mix.gamma.numpy()).reshape(()))
+    return (np.asarray(mix.layer_weights, dtype=np.float64),
+            float(np.asarray(mix.gamma.numpy()).reshape(())))
 
 
 class ScalarMixHistory(keras.callbacks.Callback):

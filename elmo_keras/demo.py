@@ -64,22 +64,28 @@ def sense_separation(vectors, senses):
     return np.array(same), np.array(diff)
 
 
-def nearest_neighbours(embed, query_tokens, word, corpus, k=5, layer=-1):
-    """The `k` tokens of `corpus` (tokenized sentences) whose vectors at `layer` are
-    closest (cosine) to `word` in `query_tokens`, as `(similarity, token, sentence)`."""
-    q = word_vectors(embed, [query_tokens], word)[layer, 0]
-    q = q / max(np.linalg.norm(q), 1e-12)
-    found = []
-    batch = 64
-    for start in range(0, len(corpus), batch):
-        chunk = corpus[start:start + batch]
-        for tokens, lay in zip(chunk, embed(chunk)):
-            v = lay[layer]
-            sims = v @ q / np.maximum(np.linalg.norm(v, axis=-1), 1e-12)
-            for i, s in enumerate(sims):
-                found.append((float(s), tokens[i], " ".join(tokens)))
-    found.sort(key=lambda f: -f[0])
-    return found[:k]
+def corpus_vectors(embed, corpus, layer=-1):
+    """Every token of `corpus` (tokenized sentences) embedded once, for
+    `nearest_neighbours`: `(unit vectors [n_tokens, dim] at layer, tokens, sentence
+    index of each token)`."""
+    vectors, tokens, where = [None] * len(corpus), [], []
+    for i, lay in embed.embed_all(corpus):
+        vectors[i] = lay[layer]
+    for i, sentence in enumerate(corpus):
+        tokens += sentence
+        where += [i] * len(sentence)
+    v = np.concatenate(vectors)
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12), tokens, where
+
+
+def nearest_neighbours(query, index, corpus, k=5):
+    """The `k` tokens of `corpus` closest (cosine) to the vector `query`, as
+    `(similarity, token, sentence)`; `index` is `corpus_vectors(embed, corpus, layer)`
+    at the layer `query` comes from."""
+    vectors, tokens, where = index
+    sims = vectors @ (query / max(np.linalg.norm(query), 1e-12))
+    return [(float(sims[j]), tokens[j], " ".join(corpus[where[j]]))
+            for j in np.argsort(-sims, kind="stable")[:k]]
 
 
 def layer_names(n_layers):
@@ -113,10 +119,12 @@ def run_demo(model, corpus=None, plot=None, out=print):
         for i in range(len(rows)):
             out(f"  {i + 1:>4}" + "".join(f"{c[i, j]:7.2f}" for j in range(len(rows))))
     if corpus:
+        index = corpus_vectors(embed, corpus)
         for word, sense, sentence in (EXAMPLES[0], EXAMPLES[2]):
             out(f'\nnearest neighbours of "{word}" in "{sentence}" (top layer):')
-            for sim, token, context in nearest_neighbours(embed, sentence.split(), word,
-                                                          corpus):
+            rows, vectors = results[word][:2]
+            query = vectors[-1, [" ".join(t) for _, t in rows].index(sentence)]
+            for sim, token, context in nearest_neighbours(query, index, corpus):
                 out(f"  {sim:.3f}  {token:<12} {_snippet(context, token)}")
     if plot:
         plot_similarities(results, names, plot)

@@ -51,44 +51,42 @@ class Embedder:
             raise ValueError("jit_compile pads batches with rows; a stateful model "
                              "would carry their states")
         self._rows = 0
+        table = None
+        if vocab is not None:
+            tokens = ["<S>", "</S>"] + [t for t in dict.fromkeys(vocab) if t not in ("<S>", "</S>")]
+            self.cache = {t: i for i, t in enumerate(tokens)}
+            ids = batch_to_ids([[t] for t in tokens], c)
+            table = tf.constant(np.concatenate([
+                np.asarray(model.char_encoder(ids[i:i + cache_batch_size]))[:, 0]
+                for i in range(0, len(tokens), cache_batch_size)]))
+
+        def layers_of(ids, rows=None):
+            """The char CNN once per distinct token that is not cached (`rows`: the cache
+            row of each framed position, -1 where not cached), never on padding."""
+            framed = model.sentence_boundaries(ids)
+            framed_mask = token_mask(framed)
+            missing = framed_mask if rows is None else tf.logical_and(rows < 0, framed_mask)
+            where = tf.where(missing)
+            computed = encode_distinct(model.char_encoder, tf.gather_nd(framed, where))
+            if rows is None:
+                shape = tf.concat([tf.shape(framed, tf.int64)[:2], [model.projection_dim]], 0)
+                vectors = tf.scatter_nd(where, computed, shape)
+            else:
+                vectors = tf.tensor_scatter_nd_update(
+                    tf.gather(table, tf.maximum(rows, 0)), where, computed)
+                vectors *= tf.cast(framed_mask, vectors.dtype)[..., None]
+            _, layers = model.contextualize(vectors, framed_mask, token_mask(ids))
+            return tf.stack(layers, axis=1)
+
         if self.jit_compile:
             @tf.function(input_signature=[spec], jit_compile=True)
             def run(ids):
                 return model(ids, training=False)["lm_embeddings"]
-        elif vocab is None:
-            @tf.function(input_signature=[spec])
-            def run(ids):
-                # The char CNN runs once per distinct token of the batch, never on padding.
-                framed = model.sentence_boundaries(ids)
-                framed_mask = token_mask(framed)
-                where = tf.where(framed_mask)
-                tokens = encode_distinct(model.char_encoder, tf.gather_nd(framed, where))
-                shape = tf.concat([tf.shape(framed, tf.int64)[:2], [model.projection_dim]], 0)
-                vectors = tf.scatter_nd(where, tokens, shape)
-                _, layers = model.contextualize(vectors, framed_mask, token_mask(ids))
-                return tf.stack(layers, axis=1)
+        elif table is None:
+            run = tf.function(layers_of, input_signature=[spec])
         else:
-            tokens = ["<S>", "</S>"] + [t for t in dict.fromkeys(vocab) if t not in ("<S>", "</S>")]
-            self.cache = {t: i for i, t in enumerate(tokens)}
-            ids = batch_to_ids([[t] for t in tokens], c)
-            table = np.concatenate([
-                np.asarray(model.char_encoder(ids[i:i + cache_batch_size]))[:, 0]
-                for i in range(0, len(tokens), cache_batch_size)])
-            table = tf.constant(table)
-
-            @tf.function(input_signature=[spec, tf.TensorSpec([None, None], tf.int32)])
-            def run(ids, rows):
-                # rows: the cache row of each framed position, -1 where not cached.
-                framed = model.sentence_boundaries(ids)
-                framed_mask = token_mask(framed)
-                missing = tf.logical_and(rows < 0, framed_mask)
-                where = tf.where(missing)
-                computed = encode_distinct(model.char_encoder, tf.gather_nd(framed, where))
-                cached = tf.gather(table, tf.maximum(rows, 0))
-                vectors = tf.tensor_scatter_nd_update(cached, where, computed)
-                vectors *= tf.cast(framed_mask, vectors.dtype)[..., None]
-                _, layers = model.contextualize(vectors, framed_mask, token_mask(ids))
-                return tf.stack(layers, axis=1)
+            run = tf.function(layers_of, input_signature=[
+                spec, tf.TensorSpec([None, None], tf.int32)])
 
         self._run = run
 
@@ -114,6 +112,20 @@ class Embedder:
         layers = np.asarray(layers)
         return [layers[k, :, :len(s)] for k, s in enumerate(sentences)]
 
+    def embed_all(self, sentences, batch_size=64, sort_by_length=True):
+        """Embeds any number of token lists in batches of `batch_size`.
+
+        Yields `(index, [L + 1, n_tokens, 2P] layers)` for every sentence; with
+        `sort_by_length` (less padding) the batches group sentences of similar length,
+        so the indices do not come in order.
+        """
+        order = list(range(len(sentences)))
+        if sort_by_length:
+            order.sort(key=lambda i: len(sentences[i]))
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            yield from zip(idx, self([sentences[i] for i in idx]))
+
 
 def _format(layers, output_format):
     if output_format == "all":
@@ -128,8 +140,6 @@ def _read_lines(input_path):
         with open(input_path, encoding="utf-8") as f:
             for line in f:
                 yield line.rstrip("\n")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{input_path}: input file does not exist") from None
     except UnicodeDecodeError as e:
         raise ValueError(f"{input_path}: not UTF-8 text ({e})") from None
 
@@ -241,13 +251,9 @@ def _embed_chunk(embedder, lines, first, path, batch_size, stateful, output_form
     import os
 
     sentences = [line.split() for line in lines]
-    order = list(range(len(sentences)))
-    if not stateful:
-        order.sort(key=lambda i: len(sentences[i]))
     tmp = path + ".tmp"
     with h5py.File(tmp, "w") as out:
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            for i, layers in zip(idx, embedder([sentences[i] for i in idx])):
-                out.create_dataset(str(first + i), data=_format(layers, output_format))
+        for i, layers in embedder.embed_all(sentences, batch_size,
+                                            sort_by_length=not stateful):
+            out.create_dataset(str(first + i), data=_format(layers, output_format))
     os.replace(tmp, path)

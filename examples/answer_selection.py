@@ -38,14 +38,20 @@ def rank_metrics(scores):
     return float(np.mean(ranks == 1)), float(np.mean(1.0 / ranks))
 
 
+def bm25_idf(answers):
+    """BM25's idf of every (lower-cased) token of the candidate answers (token lists)."""
+    df = collections.Counter(t for a in answers for t in {t.lower() for t in a})
+    n = len(answers)
+    return {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+
+
 def bm25_scores(questions, answers, k1=1.2, b=0.75):
     """BM25 score of every answer (token lists) for every question."""
     docs = [collections.Counter(t.lower() for t in a) for a in answers]
     lengths = np.array([len(a) for a in answers], float)
-    df = collections.Counter(t for d in docs for t in d)
-    n = len(answers)
-    idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
-    scores = np.zeros((len(questions), n))
+    relative_lengths = lengths / lengths.mean()
+    idf = bm25_idf(answers)
+    scores = np.zeros((len(questions), len(answers)))
     for i, q in enumerate(questions):
         for t in {t.lower() for t in q}:
             if t not in idf:
@@ -54,7 +60,7 @@ def bm25_scores(questions, answers, k1=1.2, b=0.75):
                 f = d.get(t, 0)
                 if f:
                     scores[i, j] += idf[t] * f * (k1 + 1) / (
-                        f + k1 * (1 - b + b * lengths[j] / lengths.mean()))
+                        f + k1 * (1 - b + b * relative_lengths[j]))
     return scores
 
 
@@ -66,13 +72,12 @@ def token_match_scores(questions, answers, question_tokens, answer_tokens, layer
         question_tokens, answer_tokens: the same texts as token lists (for the idf).
         layer: which biLM layer to compare.
     """
-    df = collections.Counter(t for a in answer_tokens for t in {t.lower() for t in a})
-    n = len(answer_tokens)
+    idf_of = bm25_idf(answer_tokens)
+    unseen = math.log(1 + (len(answer_tokens) + 0.5) / 0.5)  # in no answer: df 0
     scores = np.zeros((len(questions), len(answers)))
     answer_vectors = [_normalize(a[layer]) for a in answers]
     for i, (q, tokens) in enumerate(zip(questions, question_tokens)):
-        idf = np.array([math.log(1 + (n - df[t.lower()] + 0.5) / (df[t.lower()] + 0.5))
-                        for t in tokens])
+        idf = np.array([idf_of.get(t.lower(), unseen) for t in tokens])
         qv = _normalize(q[layer])
         for j, av in enumerate(answer_vectors):
             scores[i, j] = idf @ (qv @ av.T).max(axis=1) / idf.sum()
@@ -120,23 +125,31 @@ def trained_scores(train_q, train_a, test_q, test_a, seed, epochs=200):
 
 def run(splits, elmo, seeds=3):
     """Rows of the results table: `{ranker: [(acc@1, mrr) per seed]}`."""
-    from classify import embedded_batches, pooled_layers
+    from elmo_keras.embed_file import Embedder
 
     for name, rows in splits.items():
         if any(not q.split() or not a.split() for q, a in rows):
             raise ValueError(f"{name} split has an empty question or answer")
     tok = {k: ([q.split() for q, _ in v], [a.split() for _, a in v]) for k, v in splits.items()}
-    feats = {k: (pooled_layers(elmo, q), pooled_layers(elmo, a)) for k, (q, a) in tok.items()}
+
+    embed = Embedder(elmo)
+
+    def embedded(texts):  # each text's `[L + 1, n_tokens, D]` layers, in order
+        out = [None] * len(texts)
+        for i, lay in embed.embed_all(texts):
+            out[i] = lay
+        return out
+
+    layers = {k: (embedded(q), embedded(a)) for k, (q, a) in tok.items()}
+    # `[n, L + 1, D]`: the layers averaged over each text's tokens.
+    feats = {k: tuple(np.stack([x.mean(axis=1) for x in texts]) for texts in v)
+             for k, v in layers.items()}
     tq, ta = feats["test"]
     results = {"BM25": [rank_metrics(bm25_scores(*tok["test"]))],
                "ELMo cosine": [rank_metrics(_normalize(tq.mean(1)) @ _normalize(ta.mean(1)).T)]}
-    layers = [[None] * len(texts) for texts in tok["test"]]
-    for texts, out in zip(tok["test"], layers):
-        for i, lay in embedded_batches(elmo, texts, 64):
-            out[i] = lay
     for name, layer in (("layer 0", 0), ("top layer", elmo.n_layers)):
         results[f"ELMo token match, {name}"] = [rank_metrics(
-            token_match_scores(*layers, *tok["test"], layer))]
+            token_match_scores(*layers["test"], *tok["test"], layer))]
     train_q = np.concatenate([feats["train"][0], feats["dev"][0]])
     train_a = np.concatenate([feats["train"][1], feats["dev"][1]])
     results["ELMo trained"] = [rank_metrics(trained_scores(train_q, train_a, tq, ta, seed))

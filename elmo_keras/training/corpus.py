@@ -61,13 +61,12 @@ def _lines(path):
 @dataclasses.dataclass
 class CorpusStats:
     """What `scan_corpus` found: counts of files, sentences, tokens (without the
-    boundaries) and tokens outside the vocabulary, and the longest sentence."""
+    boundaries) and tokens outside the vocabulary."""
 
     n_files: int
     n_sentences: int
     n_tokens: int
     n_oov: int
-    max_sentence_tokens: int
 
     @property
     def n_lm_tokens(self):
@@ -90,7 +89,7 @@ def scan_corpus(files, vocab=None, max_sentence_tokens=None):
     Raises:
         CorpusError: a file is not UTF-8, a line is too long, or there is no token.
     """
-    n_sent = n_tok = n_oov = longest = 0
+    n_sent = n_tok = n_oov = 0
     for path in files:
         for n, tokens in _lines(path):
             k = len(tokens)
@@ -102,12 +101,11 @@ def scan_corpus(files, vocab=None, max_sentence_tokens=None):
                     "such lines are intended)")
             n_sent += 1
             n_tok += k
-            longest = max(longest, k)
             if vocab is not None:
                 n_oov += sum(1 for t in tokens if t not in vocab)
     if n_tok == 0:
         raise CorpusError(f"{', '.join(files)}: the corpus holds no token (empty files?)")
-    return CorpusStats(len(files), n_sent, n_tok, n_oov, longest)
+    return CorpusStats(len(files), n_sent, n_tok, n_oov)
 
 
 def iter_sentences(files, shuffle=False, seed=0, epoch=0, shuffle_buffer=100_000,

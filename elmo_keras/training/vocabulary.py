@@ -76,18 +76,11 @@ class Vocabulary:
     def __contains__(self, token):
         return token in self._ids
 
-    def token_to_id(self, token):
-        """The id of `token`, or `unk` for a token outside the vocabulary."""
-        return self._ids.get(token, self.unk)
-
-    def encode(self, tokens, reverse=False):
-        """Ids of a sentence framed by `<S>` ... `</S>`; with `reverse`, the sentence read
-        backwards: `</S>`, last token, ..., first token, `<S>` (bilm-tf's backward LM)."""
+    def encode(self, tokens):
+        """Ids of a sentence framed by `<S>` ... `</S>` (`unk` for unknown tokens)."""
         get, unk = self._ids.get, self.unk
-        ids = [self.bos] + [get(t, unk) for t in tokens] + [self.eos]
-        if reverse:
-            ids.reverse()
-        return np.asarray(ids, dtype=np.int32)
+        return np.asarray([self.bos] + [get(t, unk) for t in tokens] + [self.eos],
+                          dtype=np.int32)
 
     def char_ids_table(self, max_characters_per_token=50):
         """`[size, max_chars]` character ids of every token (shifted by one, as the char
