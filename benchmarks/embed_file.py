@@ -62,7 +62,7 @@ def main():
             path = folder / f"{name}.txt"
             path.write_text("\n".join(" ".join(s) for s in sents[:n]) + "\n", encoding="utf-8")
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "elmo_keras.cli", "embed", str(path),
+            subprocess.run([sys.executable, "-m", "elmo_keras.apps.cli", "embed", str(path),
                             str(folder / f"{name}.hdf5"), "--batch-size", "32",
                             "--options", str(folder / "options.json"),
                             "--weights", str(folder / "weights.hdf5")],

@@ -73,12 +73,12 @@ import tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(cfg["threads"])
 tf.config.threading.set_inter_op_parallelism_threads(cfg["threads"])
 import elmo_keras
-from elmo_keras.embed_file import Embedder
+from elmo_keras.models.elmo.elmo_embedder import Embedder
 model = elmo_keras.load_bilm(cfg["options"], cfg["weights"],
                              **({"dtype": "mixed_bfloat16"} if cfg.get("bf16") else {}))
 words = sorted({t for s in cfg["sentences"] for t in s})
 if cfg.get("model_call"):  # the layer's own call (ELMoEmbedding's path): every token
-    from elmo_keras.chars import batch_to_ids
+    from elmo_keras.text.char_ids import batch_to_ids
     run = tf.function(lambda ids: model(ids, training=False)["lm_embeddings"])
     report(lambda s: run(tf.constant(batch_to_ids(s, 50))).numpy())
     sys.exit()

@@ -109,7 +109,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         (pathlib.Path(tmp) / "options.json").write_text(json.dumps(options))
         vocab = pathlib.Path(tmp) / "vocab.txt"
-        subprocess.run([sys.executable, "-m", "elmo_keras.cli", "vocab", str(CORPUS),
+        subprocess.run([sys.executable, "-m", "elmo_keras.apps.cli", "vocab", str(CORPUS),
                         str(vocab)], check=True, env=env, capture_output=True)
         cfg = dict(dir=tmp, options=str(pathlib.Path(tmp) / "options.json"), vocab=str(vocab),
                    corpus=str(CORPUS), steps=args.steps, warmup=args.warmup,

@@ -2,9 +2,9 @@
 
 __version__ = "0.1.0"
 
-from elmo_keras.backbone import ELMo
-from elmo_keras.chars import batch_to_ids
-from elmo_keras.embedding import ELMoEmbedding
+from elmo_keras.models.elmo.elmo_backbone import ELMo
+from elmo_keras.text.char_ids import batch_to_ids
+from elmo_keras.models.elmo.elmo_embedding import ELMoEmbedding
 from elmo_keras.io.bilm_hdf5 import (
     WeightFileError,
     load_bilm,
@@ -20,4 +20,4 @@ from elmo_keras.layers import (
     LSTMPCell,
     ScalarMix,
 )
-from elmo_keras.options import BiLMOptions, OptionsError, load_options, save_options
+from elmo_keras.io.bilm_options import BiLMOptions, OptionsError, load_options, save_options

@@ -125,7 +125,7 @@ def trained_scores(train_q, train_a, test_q, test_a, seed, epochs=200):
 
 def run(splits, elmo, seeds=3):
     """Rows of the results table: `{ranker: [(acc@1, mrr) per seed]}`."""
-    from elmo_keras.embed_file import Embedder
+    from elmo_keras.models.elmo.elmo_embedder import Embedder
 
     for name, rows in splits.items():
         if any(not q.split() or not a.split() for q, a in rows):
@@ -174,8 +174,8 @@ def main():
     p.add_argument("--seeds", type=int, default=3)
     args = p.parse_args()
     import task_data
-    from elmo_keras.embedding import load_elmo
-    from elmo_keras.pretrained import default_model_dir
+    from elmo_keras.models.elmo.elmo_embedding import load_elmo
+    from elmo_keras.models.elmo.elmo_presets import default_model_dir
 
     splits = task_data.python_faq(args.cache)
     elmo = load_elmo(args.model or default_model_dir())

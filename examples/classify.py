@@ -93,7 +93,7 @@ def run(splits, elmo, seeds=3, epochs=10, batch_size=32, max_tokens=64, verbose=
     """
     import keras
 
-    from elmo_keras.embed_file import Embedder
+    from elmo_keras.models.elmo.elmo_embedder import Embedder
 
     labels = sorted({y for _, y in splits["train"]})
     for name, rows in splits.items():
@@ -151,8 +151,8 @@ def main():
     p.add_argument("--sample", type=int, help="at most this many items per split")
     args = p.parse_args()
     import task_data
-    from elmo_keras.embedding import load_elmo
-    from elmo_keras.pretrained import default_model_dir
+    from elmo_keras.models.elmo.elmo_embedding import load_elmo
+    from elmo_keras.models.elmo.elmo_presets import default_model_dir
 
     splits = (task_data.sentiment if args.task == "sentiment" else task_data.bbc_news)(args.cache)
     if args.sample:

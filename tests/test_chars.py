@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from elmo_keras.chars import batch_to_ids, bos_char_ids, eos_char_ids, token_to_char_ids
-from elmo_keras.text_ops import sentences_to_char_ids, split_sentences, tokens_to_char_ids
+from elmo_keras.text.char_ids import batch_to_ids, bos_char_ids, eos_char_ids, token_to_char_ids
+from elmo_keras.text.tf_text_ops import sentences_to_char_ids, split_sentences, tokens_to_char_ids
 from tests.conftest import TINY
 
 

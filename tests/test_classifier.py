@@ -6,7 +6,7 @@ import pytest
 import keras
 
 from elmo_keras import load_bilm
-from elmo_keras.classifier import ScalarMixHistory, mix_values, scalar_mixes, text_classifier
+from elmo_keras.models.elmo.elmo_classifier import ScalarMixHistory, mix_values, scalar_mixes, text_classifier
 from tests.conftest import TINY
 
 

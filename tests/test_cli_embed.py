@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from elmo_keras.cli import main
+from elmo_keras.apps.cli import main
 from tests.conftest import TINY
 
 MODEL = ["--options", str(TINY / "options.json"), "--weights", str(TINY / "lm_weights.hdf5")]
@@ -71,7 +71,7 @@ def test_errors_are_clear(tmp_path, capsys):
 
 
 def test_interrupted_embedding_resumes_without_redoing_chunks(tmp_path, monkeypatch):
-    import elmo_keras.embed_file as ef
+    import elmo_keras.io.embedding_file as ef
     from elmo_keras import load_bilm
 
     model = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
@@ -109,8 +109,8 @@ def test_interrupted_embedding_resumes_without_redoing_chunks(tmp_path, monkeypa
 
 def test_token_cache_gives_the_same_vectors(tmp_path):
     from elmo_keras import load_bilm
-    from elmo_keras.chars import batch_to_ids
-    from elmo_keras.embed_file import Embedder
+    from elmo_keras.text.char_ids import batch_to_ids
+    from elmo_keras.models.elmo.elmo_embedder import Embedder
 
     model = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
     sentences = [["The", "bank", "of", "the", "river", "."], [],
@@ -138,7 +138,7 @@ def test_token_cache_gives_the_same_vectors(tmp_path):
 
 def test_xla_compiled_embedder_gives_the_same_vectors():
     from elmo_keras import load_bilm
-    from elmo_keras.embed_file import Embedder
+    from elmo_keras.models.elmo.elmo_embedder import Embedder
 
     model = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
     batches = [[["The", "bank", "of", "the", "river", "."], [], ["Café", "naïve"]],

@@ -6,10 +6,10 @@ import re
 
 import numpy as np
 
-from elmo_keras.demo import sense_separation, word_vectors
-from elmo_keras.embed_file import Embedder
-from elmo_keras.embedding import load_elmo
-from elmo_keras.pretrained import default_model_dir
+from elmo_keras.apps.demo import sense_separation, word_vectors
+from elmo_keras.models.elmo.elmo_embedder import Embedder
+from elmo_keras.models.elmo.elmo_embedding import load_elmo
+from elmo_keras.models.elmo.elmo_presets import default_model_dir
 from elmo_keras.training.trainer import evaluate
 
 MODEL = default_model_dir()
@@ -105,7 +105,7 @@ def test_every_entry_point_defaults_to_the_shipped_model(tmp_path, capsys):
     import keras
 
     from elmo_keras import ELMoEmbedding
-    from elmo_keras.cli import main
+    from elmo_keras.apps.cli import main
 
     layer = ELMoEmbedding()
     out = layer(keras.ops.convert_to_tensor(["The bank of the river .", "Hello"]))

@@ -1,6 +1,6 @@
 """The corpus tokenizer and sentence splitter."""
 
-from elmo_keras.tokenizer import split_sentences, tokenize, tokenized_sentences
+from elmo_keras.text.corpus_tokenizer import split_sentences, tokenize, tokenized_sentences
 
 
 def test_tokenize_splits_punctuation_and_keeps_word_inner_marks():

@@ -16,8 +16,8 @@ import pytest
 import tensorflow as tf
 
 from elmo_keras import batch_to_ids, load_bilm
-from elmo_keras.cli import main
-from elmo_keras.options import OptionsError
+from elmo_keras.apps.cli import main
+from elmo_keras.io.bilm_options import OptionsError
 from elmo_keras.training.corpus import CorpusError, iter_sentences
 from elmo_keras.training.language_model import BiLMLanguageModel
 from elmo_keras.training.trainer import (TrainingError, evaluate, evaluate_lm,
@@ -184,7 +184,7 @@ def test_evaluate_command_prints_perplexity_line(tmp_path, vocab_file, capsys):
 
 def _run_cli(args, env=None):
     env = env or dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.Popen([sys.executable, "-m", "elmo_keras.cli", *args], env=env,
+    return subprocess.Popen([sys.executable, "-m", "elmo_keras.apps.cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

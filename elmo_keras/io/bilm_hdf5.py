@@ -22,7 +22,7 @@ import re
 import h5py
 import numpy as np
 
-from elmo_keras.options import OptionsError, load_options, save_options
+from elmo_keras.io.bilm_options import OptionsError, load_options, save_options
 
 
 class WeightFileError(ValueError):
@@ -204,7 +204,7 @@ def load_bilm(options_path, weights_path, **kwargs):
     Raises:
         OptionsError: bad options file. WeightFileError: bad weight file.
     """
-    from elmo_keras.backbone import ELMo
+    from elmo_keras.models.elmo.elmo_backbone import ELMo
 
     options = load_options(options_path)
     try:

@@ -21,8 +21,8 @@ import tempfile
 
 import tensorflow as tf
 
-from elmo_keras.backbone import ELMo, named_outputs
-from elmo_keras.text_ops import sentences_to_char_ids, tokens_to_char_ids
+from elmo_keras.models.elmo.elmo_backbone import ELMo, named_outputs
+from elmo_keras.text.tf_text_ops import sentences_to_char_ids, tokens_to_char_ids
 
 CONFIG_ASSET = "elmo_config.json"
 

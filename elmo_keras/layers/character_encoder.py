@@ -31,7 +31,7 @@ class CharacterEncoder(keras.layers.Layer):
 
     Call arguments:
         inputs: int tensor `[batch, time, max_characters_per_token]` of character ids
-            from `elmo_keras.chars` / `elmo_keras.text_ops`; an all-zero row is a
+            from `elmo_keras.text.char_ids` / `elmo_keras.text.tf_text_ops`; an all-zero row is a
             padded token position.
 
     Returns:

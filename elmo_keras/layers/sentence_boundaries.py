@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from elmo_keras.chars import bos_char_ids, eos_char_ids
+from elmo_keras.text.char_ids import bos_char_ids, eos_char_ids
 
 
 def token_mask(char_ids):

@@ -20,7 +20,7 @@ import random
 
 import numpy as np
 
-from elmo_keras.chars import token_to_char_ids
+from elmo_keras.text.char_ids import token_to_char_ids
 
 
 class CorpusError(ValueError):

@@ -15,8 +15,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from elmo_keras.backbone import ELMo
-from elmo_keras.distinct_tokens import encode_distinct
+from elmo_keras.models.elmo.elmo_backbone import ELMo
+from elmo_keras.layers.distinct_tokens import encode_distinct
 from elmo_keras.io.bilm_hdf5 import bilm_weight_map, token_bilm_weight_map
 from elmo_keras.layers.bilm import BiLM
 from elmo_keras.layers.lm_softmax import LMSoftmax, log_uniform_candidates

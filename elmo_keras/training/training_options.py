@@ -30,7 +30,7 @@ The training keys and their defaults:
 import dataclasses
 import os
 
-from elmo_keras.options import BiLMOptions, OptionsError, read_options_json
+from elmo_keras.io.bilm_options import BiLMOptions, OptionsError, read_options_json
 
 _DEFAULTS = {
     "batch_size": 128,

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from elmo_keras.chars import token_to_char_ids
+from elmo_keras.text.char_ids import token_to_char_ids
 
 BOS, EOS, UNK = "<S>", "</S>", "<UNK>"
 SPECIAL_TOKENS = (BOS, EOS, UNK)

@@ -11,7 +11,7 @@ from elmo_keras.layers.sentence_boundaries import (
     RemoveSentenceBoundaries,
     token_mask,
 )
-from elmo_keras.options import BiLMOptions, load_options
+from elmo_keras.io.bilm_options import BiLMOptions, load_options
 
 
 def named_outputs(outputs):
@@ -65,7 +65,7 @@ class ELMo(keras.Model):
 
     Inputs:
         int32 `[batch, time, max_characters_per_token]` character ids
-        (`elmo_keras.chars.batch_to_ids` or `elmo_keras.text_ops`), all zero at padded
+        (`elmo_keras.text.char_ids.batch_to_ids` or `elmo_keras.text.tf_text_ops`), all zero at padded
         positions.
 
     Outputs (a dict):

@@ -95,7 +95,7 @@ def layer_names(n_layers):
 def run_demo(model, corpus=None, plot=None, out=print):
     """Prints the demo for an `ELMo` `model`; `corpus` (tokenized sentences) feeds the
     nearest-neighbour search; `plot` a PNG path for the similarity matrices."""
-    from elmo_keras.embed_file import Embedder
+    from elmo_keras.models.elmo.elmo_embedder import Embedder
 
     embed = Embedder(model)
     names = layer_names(model.n_layers)

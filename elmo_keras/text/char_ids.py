@@ -6,7 +6,7 @@ character if need be), end-of-word 259, then padding 260. The tokens `<S>` and `
 are the sentence boundaries 256 and 257, framed the same way. Finally 1 is added to every
 id so that 0 means "no token here" (a padded position).
 
-This module is NumPy only; `elmo_keras.text_ops` does the same in-graph.
+This module is NumPy only; `elmo_keras.text.tf_text_ops` does the same in-graph.
 """
 
 import functools

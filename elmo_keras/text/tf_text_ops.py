@@ -1,12 +1,12 @@
 """Strings -> character ids inside the TensorFlow graph (for SavedModels and tf.data).
 
-The same ids as `elmo_keras.chars` (a test checks they agree byte for byte), computed with
+The same ids as `elmo_keras.text.char_ids` (a test checks they agree byte for byte), computed with
 `tf.strings` so no Python runs per token.
 """
 
 import tensorflow as tf
 
-from elmo_keras.chars import (
+from elmo_keras.text.char_ids import (
     BOS_CHAR,
     BOS_TOKEN,
     BOW_CHAR,

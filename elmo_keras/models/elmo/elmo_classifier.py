@@ -9,7 +9,7 @@ import numpy as np
 
 import keras
 
-from elmo_keras.embedding import ELMoEmbedding
+from elmo_keras.models.elmo.elmo_embedding import ELMoEmbedding
 from elmo_keras.layers.scalar_mix import ScalarMix
 
 ENCODERS = ("pooling", "bilstm")

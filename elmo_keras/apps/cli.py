@@ -6,7 +6,7 @@ import sys
 
 
 def _load_model(args, **kwargs):
-    from elmo_keras.embedding import load_elmo
+    from elmo_keras.models.elmo.elmo_embedding import load_elmo
     from elmo_keras.io.bilm_hdf5 import load_bilm
 
     if args.model:
@@ -14,7 +14,7 @@ def _load_model(args, **kwargs):
             raise SystemExit("error: give --model or --options/--weights, not both")
         return load_elmo(args.model, **kwargs)
     if not args.options and not args.weights:
-        from elmo_keras.pretrained import default_model_dir
+        from elmo_keras.models.elmo.elmo_presets import default_model_dir
 
         return load_elmo(default_model_dir(), **kwargs)
     if not (args.options and args.weights):
@@ -24,7 +24,7 @@ def _load_model(args, **kwargs):
 
 
 def _embed(args):
-    from elmo_keras.embed_file import embed_file
+    from elmo_keras.io.embedding_file import embed_file
 
     model = _load_model(args, stateful=args.stateful, max_batch_size=max(args.batch_size, 1))
     vocab = None
@@ -96,8 +96,8 @@ def _evaluate(args):
 
 
 def _demo(args):
-    from elmo_keras.demo import run_demo
-    from elmo_keras.pretrained import default_model_dir
+    from elmo_keras.apps.demo import run_demo
+    from elmo_keras.models.elmo.elmo_presets import default_model_dir
     from elmo_keras.training.corpus import iter_sentences
 
     model = _load_model(args)
@@ -207,7 +207,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     from elmo_keras.io.bilm_hdf5 import WeightFileError
-    from elmo_keras.options import OptionsError
+    from elmo_keras.io.bilm_options import OptionsError
 
     try:
         return args.func(args)

@@ -16,7 +16,7 @@ def default_model_dir():
     Raises:
         FileNotFoundError: this installation does not carry `saved_models/`.
     """
-    path = pathlib.Path(__file__).resolve().parent.parent / "saved_models" / DEFAULT_MODEL_NAME
+    path = pathlib.Path(__file__).resolve().parents[3] / "saved_models" / DEFAULT_MODEL_NAME
     if not (path / "options.json").is_file() or not (path / "weights.hdf5").is_file():
         raise FileNotFoundError(
             f"{path}: the default model {DEFAULT_MODEL_NAME} is not there; it ships in the "

@@ -5,7 +5,7 @@ import os
 import keras
 from keras import ops
 
-from elmo_keras.backbone import ELMo, named_outputs
+from elmo_keras.models.elmo.elmo_backbone import ELMo, named_outputs
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class ELMoEmbedding(keras.layers.Layer):
@@ -76,7 +76,7 @@ class ELMoEmbedding(keras.layers.Layer):
         pass  # the ELMo model was built when it was made
 
     def _char_ids(self, inputs):
-        from elmo_keras.text_ops import to_char_ids
+        from elmo_keras.text.tf_text_ops import to_char_ids
 
         return to_char_ids(inputs, self.elmo.max_characters_per_token)
 
@@ -176,7 +176,7 @@ def _resolve_model(options, weights, model, mix_args):
             raise ValueError("give either model=... or options=... and weights=..., not both")
         return load_elmo(model, **mix_args)
     if options is None and weights is None:
-        from elmo_keras.pretrained import default_model_dir
+        from elmo_keras.models.elmo.elmo_presets import default_model_dir
 
         return load_elmo(default_model_dir(), **mix_args)
     if options is None or weights is None:

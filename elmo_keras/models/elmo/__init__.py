@@ -1,0 +1,1 @@
+"""ELMo: backbone, presets, embedding layer, task models, embedder."""

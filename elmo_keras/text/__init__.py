@@ -1,0 +1,1 @@
+"""Strings to tokens to character ids: NumPy char ids, in-graph TF string ops, the corpus tokenizer."""
