@@ -211,6 +211,24 @@ def _spec_record(spec, n_sentences, n_tokens):
             "licence": licence, "read": {"sentences": n_sentences, "tokens": n_tokens}}
 
 
+def composition_table(counts):
+    """The Markdown table of a build's `counts.json`: tokens and sentences per source
+    (all splits), share of the corpus, fraction kept by the cap, package and licence."""
+    rows = ["| source | package (version) | tokens | sentences | share | kept | licence |",
+            "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for name, c in counts["sources"].items():
+        tokens = sum(c[s]["tokens"] for s in ("train", "valid", "test"))
+        sentences = sum(c[s]["sentences"] for s in ("train", "valid", "test"))
+        rows.append(f"| {name} | `{c['package']}` {c['version']} | {tokens:,} | "
+                    f"{sentences:,} | {100 * c['share']:.1f}% | "
+                    f"{100 * c['kept_fraction']:.0f}% | {c['licence']} |")
+    total = {k: sum(counts[s][k] for s in ("train", "valid", "test"))
+             for k in ("tokens", "sentences")}
+    rows.append(f"| **all** | | **{total['tokens']:,}** | **{total['sentences']:,}** | "
+                "100% | | |")
+    return "\n".join(rows)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="data/corpus")
@@ -219,7 +237,12 @@ def main():
                         help="most any one source may have of the corpus's tokens")
     parser.add_argument("--sources", nargs="*", default=list(SOURCES),
                         help="build from these sources only (default: all)")
+    parser.add_argument("--table", metavar="COUNTS_JSON",
+                        help="only print the composition table of a build's counts.json")
     args = parser.parse_args()
+    if args.table:
+        print(composition_table(json.load(open(args.table))))
+        return
     started = time.time()
     os.makedirs(os.path.join(args.out, "train"), exist_ok=True)
     os.makedirs(os.path.join(args.out, "heldout"), exist_ok=True)
@@ -272,6 +295,7 @@ def main():
     with open(os.path.join(args.out, "counts.json"), "w") as f:
         json.dump(counts, f, indent=2)
     print(json.dumps({k: counts[k] for k in ("train", "valid", "test", "seconds")}))
+    print(composition_table(counts))
 
 
 if __name__ == "__main__":

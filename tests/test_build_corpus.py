@@ -231,3 +231,5 @@ def test_build_dedups_caps_holds_out_and_splits(tmp_path, monkeypatch):
     total = sum(c[s]["tokens"] for c in counts["sources"].values()
                 for s in ("train", "valid", "test"))
     assert total == sum(counts[s]["tokens"] for s in ("train", "valid", "test"))
+    table = build_corpus.composition_table(counts).splitlines()
+    assert len(table) == 2 + 3 + 1 and table[-1].startswith(f"| **all** | | **{total:,}**")
