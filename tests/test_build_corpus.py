@@ -1,6 +1,7 @@
 """The readers and cleaners of saved_models/build_corpus.py on small inputs made here
 (the real packages are fetched from the registries and never shipped)."""
 
+import doctest
 import json
 import shutil
 import struct
@@ -15,6 +16,11 @@ from tests.conftest import FIXTURES
 sys.path.insert(0, str(FIXTURES.parent.parent / "saved_models"))
 import build_corpus  # noqa: E402
 from corpus import markup, packages, prose, sources  # noqa: E402
+
+
+def test_docstring_examples():
+    for module in (markup, prose, sources, build_corpus):
+        assert doctest.testmod(module).failed == 0, module.__name__
 
 
 def test_html_keeps_block_text_and_drops_code_tables_headings_and_navigation():

@@ -112,7 +112,8 @@ def roff_paragraphs(text):
     `.BR`, ...) keep their words.
 
     Examples:
-        >>> roff_paragraphs('.SH\\nDESCRIPTION\\n.PP\\nLists\\n.B files\\nhere.\\n.nf\\ncode\\n.fi\\n')
+        >>> roff_paragraphs('.SH\\nDESCRIPTION\\n.PP\\nLists\\n.B files\\nhere.\\n'
+        ...                 '.nf\\ncode\\n.fi\\n')
         ['Lists files here.']
     """
     paragraphs, current, end_block, skip_next = [], [], None, False
@@ -174,7 +175,8 @@ def dictd_paragraphs(text):
     their words.
 
     Examples:
-        >>> dictd_paragraphs("Word \\\\Word\\\\, n. [L. x\\n   y.]\\n   1. A {thing} said. [Obs.]\\n"
+        >>> dictd_paragraphs("Word \\\\Word\\\\, n. [L. x\\n   y.]\\n"
+        ...                  "   1. A {thing} said. [Obs.]\\n"
         ...                  "   [1913 Webster]\\n\\n      Words are wind. --Shak.\\n")
         ['A thing said.', 'Words are wind.']
     """

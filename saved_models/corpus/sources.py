@@ -21,8 +21,6 @@ import re
 import struct
 import zlib
 
-from elmo_keras.text.corpus_tokenizer import tokenized_sentences
-
 from corpus.markup import (dictd_paragraphs, headword_paragraphs, html_paragraphs, osis_text,
                            roff_paragraphs)
 from corpus.prose import is_prose, sentences
@@ -61,7 +59,8 @@ def _files(root, patterns, exclude=None):
                   if not (exclude and re.search(exclude, os.path.relpath(p, root))))
 
 
-_SPHINX_EXTRAS = r"(^|/)(_sources|_static|_images|_downloads)/|(^|/)(genindex|search|py-modindex)\.html$"
+_SPHINX_EXTRAS = (r"(^|/)(_sources|_static|_images|_downloads)/"
+                  r"|(^|/)(genindex|search|py-modindex)\.html$")
 
 
 def html_pages(patterns, exclude=_SPHINX_EXTRAS):
@@ -169,8 +168,7 @@ def r_character_vectors(rdb):
 def janeaustenr(root):
     path = os.path.join(root, "usr/lib/R/site-library/janeaustenr/data/Rdata.rdb")
     for lines in r_character_vectors(open(path, "rb").read()):
-        text = "\n".join(line or "" for line in lines)
-        yield from (t for t in tokenized_sentences(text) if is_prose(t))
+        yield from sentences(["\n".join(line or "" for line in lines)])
 
 
 def fortune_cookies(text):
@@ -204,7 +202,7 @@ def npm_text_files(folder):
         for m in sorted(tar.getmembers(), key=lambda m: m.name):
             if m.name.startswith(f"package/{folder}/") and m.name.endswith(".txt"):
                 text = re.sub(r"^\d+:\d+\s+", "", decode(tar.extractfile(m).read()), flags=re.M)
-                yield from (t for t in tokenized_sentences(text) if is_prose(t))
+                yield from sentences([text])
     return read
 
 
