@@ -59,11 +59,12 @@ def _files(root, patterns, exclude=None):
                   if not (exclude and re.search(exclude, os.path.relpath(p, root))))
 
 
-_SPHINX_EXTRAS = (r"(^|/)(_sources|_static|_images|_downloads)/"
+# Sphinx's page sources, static files and generated index and search pages
+SPHINX_EXTRAS = (r"(^|/)(_sources|_static|_images|_downloads)/"
                   r"|(^|/)(genindex|search|py-modindex)\.html$")
 
 
-def html_pages(patterns, exclude=_SPHINX_EXTRAS):
+def html_pages(patterns, exclude=SPHINX_EXTRAS):
     """A reader of the HTML pages under an unpacked .deb that match `patterns`."""
     def read(root):
         for path in _files(root, patterns, exclude):
