@@ -2,11 +2,13 @@
 (the real packages are fetched from the registries and never shipped)."""
 
 import doctest
+import io
 import json
 import shutil
 import struct
 import subprocess
 import sys
+import tarfile
 import zlib
 
 import pytest
@@ -103,7 +105,9 @@ def test_osis_drops_notes_and_tags():
     ("CHAPTER I", False),                   # heading, no lower-case word
     ("0x10 0x20 0x30 , 12 34 56", False),  # numbers
     ("Yes .", False),                       # too short
-    ("a " * 101, False),                    # too long
+    ("a " * 151, False),                    # too long
+    ('" Yes , sir , " said Jane to her aunt , " shall we ? "', True),  # dialogue
+    ("- - - - said - - - - - - he", False),  # mostly dashes
     ("set $ HOME and $ PATH here", False),  # two code-like symbols
 ])
 def test_is_prose(sentence, expected):
@@ -146,6 +150,21 @@ def test_r_character_vectors_of_a_lazy_load_database():
 
 def test_decode_reads_lines_that_are_not_utf8_as_windows_1252():
     assert sources.decode("caf\u00e9\n".encode() + b"it\x92s") == "caf\u00e9\nit\u2019s"
+
+
+def test_npm_text_files_drop_verse_numbers_and_emphasis_marks():
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w:gz") as tar:
+        for name, text in [("package/gutenberg/bible.txt",
+                            "1:1 In the beginning _God_ created\nthe heaven.\n"),
+                           ("package/other/skip.txt", "Not this one here.")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    payload.seek(0)
+    with tarfile.open(fileobj=payload) as tar:
+        assert list(sources.npm_text_files("gutenberg")(tar)) == [
+            "In the beginning God created the heaven .".split()]
 
 
 def test_fortune_cookies_drop_attributions_and_overstrike():

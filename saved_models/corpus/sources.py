@@ -198,11 +198,13 @@ def fortunes(root):
 
 def npm_text_files(folder):
     """A reader of the `.txt` files under `folder` of an npm archive (running text;
-    chapter:verse numbers at the start of a line, as in Gutenberg's Bible, dropped)."""
+    chapter:verse numbers at the start of a line, as in Gutenberg's Bible, and the
+    underscores of `_emphasis_` dropped)."""
     def read(tar):
         for m in sorted(tar.getmembers(), key=lambda m: m.name):
             if m.name.startswith(f"package/{folder}/") and m.name.endswith(".txt"):
                 text = re.sub(r"^\d+:\d+\s+", "", decode(tar.extractfile(m).read()), flags=re.M)
+                text = re.sub(r"(?<!\w)_([^_\s](?:[^_]*[^_\s])?)_(?!\w)", r"\1", text)
                 yield from sentences([text])
     return read
 
