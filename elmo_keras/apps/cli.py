@@ -57,8 +57,9 @@ def _embed(args):
     from elmo_keras.io.paths import check_output_dir, check_output_file
     from elmo_keras.io.text_lines import iter_lines
 
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.batch_size < 1 or args.chunk_lines < 1:
+        raise UsageError(f"--batch-size and --chunk-lines must be >= 1, got "
+                         f"{args.batch_size} and {args.chunk_lines}")
     if args.stateful and args.resume:
         raise UsageError("--stateful runs cannot --resume: their LSTM states depend on "
                          "every earlier batch")
@@ -74,7 +75,8 @@ def _embed(args):
     try:
         embed_file(model, args.input, args.output, batch_size=args.batch_size,
                    stateful=args.stateful, output_format=args.output_format,
-                   resume=args.resume, vocab=vocab, jit_compile=args.jit_compile)
+                   resume=args.resume, chunk_lines=args.chunk_lines, vocab=vocab,
+                   jit_compile=args.jit_compile)
     except KeyboardInterrupt:
         parts = args.output + ".parts"
         if args.stateful or not os.path.isdir(parts):
@@ -210,7 +212,10 @@ def build_parser():
                         "(bilm-tf's protocol)")
     p.add_argument("--output-format", choices=("all", "top", "average"), default="all")
     p.add_argument("--resume", action="store_true",
-                   help="keep the chunks an interrupted run finished (OUTPUT.parts/)")
+                   help="keep the chunks an interrupted run finished (OUTPUT.parts/); "
+                        "refused if the input, model or options differ")
+    p.add_argument("--chunk-lines", type=int, default=10_000,
+                   help="lines per chunk: the unit of work kept for --resume")
     p.add_argument("--jit-compile", action="store_true",
                    help="compile the model with XLA (faster on CPU for small models)")
     p.add_argument("--vocab-cache", help="vocabulary file (one token a line): their char-CNN "

@@ -3,9 +3,10 @@
 Line `i` of a file is what lies between its `i`-th and `(i + 1)`-th `\\n` byte, so line
 numbers (and the dataset names of `elmo-keras embed`) never shift:
 
-- only `\\n` ends a line; a `\\r\\n` pair is one line end; a bare `\\r` (and the other
-  characters that Python's universal newlines or `str.splitlines` take as line breaks:
-  `\\x0b`, `\\x0c`, `\\x1c`-`\\x1e`, `\\x85`, U+2028, U+2029) stays inside its line;
+- only `\\n` ends a line; a `\\r\\n` pair is one line end; a bare `\\r` stays inside
+  its line (at the end of the file too), as do the other characters that Python's
+  universal newlines or `str.splitlines` take as line breaks (`\\x0b`, `\\x0c`,
+  `\\x1c`-`\\x1e`, `\\x85`, U+2028, U+2029);
 - a UTF-8 byte order mark at the start of the file is dropped (and reported by
   `scan_text`), it never sticks to the first token;
 - the text must be UTF-8: an invalid byte is reported with its line and column.
@@ -23,9 +24,7 @@ class TextFileError(ValueError):
 
 def _decode(raw, path, number):
     if raw.endswith(b"\n"):
-        raw = raw[:-1]
-    if raw.endswith(b"\r"):
-        raw = raw[:-1]
+        raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
