@@ -120,6 +120,11 @@ def test_vocab_and_export_outputs_never_alias_inputs(tmp_path):
     assert sorted(os.listdir(model_dir)) == ["options.json", "weights.hdf5"]
 
 
+def _default_sigint():
+    """A background shell starts jobs with SIGINT ignored; Ctrl-C is what is tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for(condition, process, timeout=600):
     start = time.time()
     while not condition():
@@ -142,7 +147,7 @@ def test_interrupt_resume_fingerprint_and_lock(tmp_path):
     args = ["embed", tmp_path / "in.txt", out, "--chunk-lines", "2", "--batch-size", "2"]
     # Ctrl-C: exit 130, one line, the finished chunks kept.
     run = subprocess.Popen(_command(*args, *MODEL), stderr=subprocess.PIPE, text=True,
-                           env=ENV)
+                           env=ENV, preexec_fn=_default_sigint)
     _wait_for(lambda: (parts / "00000001.hdf5").exists(), run)
     run.send_signal(signal.SIGINT)
     _, err = run.communicate(timeout=300)

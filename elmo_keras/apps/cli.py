@@ -60,9 +60,6 @@ def _embed(args):
     if args.batch_size < 1 or args.chunk_lines < 1:
         raise UsageError(f"--batch-size and --chunk-lines must be >= 1, got "
                          f"{args.batch_size} and {args.chunk_lines}")
-    if args.stateful and args.resume:
-        raise UsageError("--stateful runs cannot --resume: their LSTM states depend on "
-                         "every earlier batch")
     inputs = [args.input, args.vocab_cache, *_model_inputs(args)]
     check_output_file(args.output, inputs)
     check_output_dir(args.output + ".parts", inputs, what="parts directory (OUTPUT.parts)")
@@ -127,7 +124,7 @@ def _corpus_files(patterns, output):
             if not kept:
                 raise CorpusError(f"{pattern}: matches no file but the output {output}")
             matched = kept
-        files.extend(f for f in matched if f not in files)
+        files += [f for f in matched if f not in files]
     return files
 
 

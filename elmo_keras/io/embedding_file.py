@@ -336,8 +336,10 @@ def _merge(names, index, output_path):
         reason = disk_error_reason(e)
         if reason is None:
             raise
+        kept = ("; the chunks not yet merged are kept: free some space, then rerun with "
+                "--resume (it embeds the merged ones again)") if piecewise else _KEPT
         raise DiskSpaceError(f"{output_path}: {reason} while merging the chunks (needs "
-                             f"about {needed / 1e6:,.1f} MB){_KEPT}", e.errno) from None
+                             f"about {needed / 1e6:,.1f} MB){kept}", e.errno) from None
 
 
 def _embed_chunk(embedder, lines, first, batch_size, stateful, output_format, path):
