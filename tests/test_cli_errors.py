@@ -1,12 +1,8 @@
 """Every failure of the command line ends with one clear line and exit code 2 (usage or
 input), 130 (interrupted) or 1 (unexpected, traceback with --debug); never a traceback
-otherwise. In-process where the case allows; Ctrl-C during start-up in a subprocess."""
+otherwise. In-process (the subprocess cases are in test_embedding_file_reliability.py)."""
 
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import h5py
 import numpy as np
@@ -134,33 +130,3 @@ def test_merge_part_by_part_when_space_is_short(tmp_path, capsys, monkeypatch):
         ef.embed_file(model, tmp_path / "in.txt", tmp_path / "out2.hdf5", chunk_lines=3,
                       progress=False, resume=True)
     assert len(list((tmp_path / "out2.hdf5.parts").glob("0*.hdf5"))) == 4
-
-
-def _default_sigint():
-    """A background shell starts jobs with SIGINT ignored; Ctrl-C is what is tested."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _imports_tensorflow_eagerly():
-    code = "import sys, elmo_keras; sys.exit(0 if 'tensorflow' in sys.modules else 1)"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
-
-
-@pytest.mark.slow
-def test_ctrl_c_during_startup(tmp_path):
-    if _imports_tensorflow_eagerly():
-        pytest.skip("`import elmo_keras` imports TensorFlow before the CLI can catch "
-                    "Ctrl-C (the lazy-import change makes this testable)")
-    (tmp_path / "in.txt").write_text("a b\n")
-    for delay in (0.5, 1.5, 3.0):
-        run = subprocess.Popen(
-            [sys.executable, "-m", "elmo_keras", "embed", str(tmp_path / "in.txt"),
-             str(tmp_path / "o.hdf5"), *MODEL], stderr=subprocess.PIPE, text=True,
-            preexec_fn=_default_sigint)
-        time.sleep(delay)
-        run.send_signal(signal.SIGINT)
-        _, err = run.communicate(timeout=300)
-        if run.returncode == 0:
-            continue  # finished before the signal came
-        assert run.returncode == 130 and "Traceback" not in err, err[-3000:]
-        assert err.strip().splitlines()[-1].startswith("interrupted")

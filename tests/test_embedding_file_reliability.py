@@ -301,3 +301,27 @@ def test_disk_full_and_read_only(tmp_path):
     assert err["d"].strip().splitlines()[-1] == (
         f"DiskSpaceError: {disk}/big.hdf5: no space left on the device while writing it; the "
         "finished chunks are kept: free some space, then rerun with --resume")
+
+
+def _imports_tensorflow_eagerly():
+    code = "import sys, elmo_keras; sys.exit(0 if 'tensorflow' in sys.modules else 1)"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_startup(tmp_path):
+    if _imports_tensorflow_eagerly():
+        pytest.skip("`import elmo_keras` imports TensorFlow before the CLI can catch "
+                    "Ctrl-C (the lazy-import change makes this testable)")
+    (tmp_path / "in.txt").write_text("a b\n")
+    for delay in (0.5, 1.5, 3.0):
+        run = subprocess.Popen(_command("embed", tmp_path / "in.txt", tmp_path / "o.hdf5",
+                                        *MODEL), stderr=subprocess.PIPE, text=True, env=ENV,
+                               preexec_fn=_default_sigint)
+        time.sleep(delay)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=300)
+        if run.returncode == 0:
+            continue  # finished before the signal came
+        assert run.returncode == 130 and "Traceback" not in err, err[-3000:]
+        assert err.strip().splitlines()[-1].startswith("interrupted")

@@ -37,6 +37,10 @@ class _WritesAFile(tf.saved_model.experimental.TrackableResource):
         tf.io.write_file(self._target, "code from the model file ran")
 
 
+class _ListedVariables(tf.Module):
+    variables = None  # a saved list instead of tf.Module's computed property
+
+
 def _hostile_export(model, tmp_path):
     """A directory that looks like an elmo_keras export (config asset, named weights) and
     carries graph code that writes `tmp_path/pwned` when the SavedModel is loaded."""
@@ -78,7 +82,13 @@ def test_exported_weights_are_restored_by_name_not_position(model, tmp_path):
     module.named_variables = {w.path: w.value for w in reversed(model.weights)}
     module.config_file = tf.saved_model.Asset(str(config))
     tf.saved_model.save(module, str(tmp_path / "reordered"))
-    for path in (hub, tmp_path / "reordered"):
+    # Exports from before `named_variables` (e.g. the shipped elmo-small-en/saved_model)
+    # list the weights in model order: still read, with every shape checked.
+    old = _ListedVariables()
+    old.variables = [w.value for w in model.weights]
+    old.config_file = tf.saved_model.Asset(str(config))
+    tf.saved_model.save(old, str(tmp_path / "old"))
+    for path in (hub, tmp_path / "reordered", tmp_path / "old"):
         got = elmo_keras.load_exported_elmo(path)
         for a, b in zip(got.weights, model.weights):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

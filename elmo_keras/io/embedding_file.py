@@ -147,6 +147,9 @@ def _start(parts, fingerprint, resume):
                 f"{parts}: --resume refused: the finished chunks were made from other "
                 f"work: {'; '.join(diff)}. Run without --resume to start over, or with "
                 "the same input, model and options")
+    elif chunks:
+        print(f"note: {parts}: starting over, deleting {len(chunks)} finished chunk(s) of an "
+              "earlier run (--resume keeps them)", file=sys.stderr)
     for name in names:
         if not (resume and chunks) or name.endswith(".tmp"):
             os.remove(os.path.join(parts, name))
