@@ -102,7 +102,8 @@ def test_broken_savedmodels_get_clear_errors(model, tmp_path):
         elmo_keras.load_exported_elmo(hub)
     config = model.get_config() | {"projection_dim": 8}
     (hub / "assets" / CONFIG_ASSET).write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=r"has shape \(262, 4\)|has shape .*expected"):
+    with pytest.raises(ValueError, match=r"cannot read the weights of this SavedModel: weight "
+                                         r"\S+ has shape \([\d, ]+\), expected"):
         elmo_keras.load_exported_elmo(hub)
     (hub / "assets" / CONFIG_ASSET).write_text(json.dumps(model.get_config()))
     (hub / "variables" / "variables.index").write_bytes(b"garbage")

@@ -19,7 +19,9 @@ import json
 import os
 import tempfile
 
+import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 
 from elmo_keras.models.elmo.elmo_backbone import ELMo, named_outputs
 from elmo_keras.text.tf_text_ops import sentences_to_char_ids, tokens_to_char_ids
@@ -174,21 +176,22 @@ def load_exported_elmo(path, **kwargs):
     try:
         reader = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
         entries, by_name = _checkpoint_entries(reader)
-    except (ValueError, tf.errors.OpError) as e:
-        message = getattr(e, "message", None) or str(e)
-        raise ValueError(f"{path}: cannot read the weights of this SavedModel "
-                         f"({message.strip().splitlines()[0] if message.strip() else e})") from None
-    weights = model.weights
-    if len(entries) != len(weights):
-        raise ValueError(f"{path}: holds {len(entries)} weights, the config needs "
-                         f"{len(weights)}")
-    for k, w in enumerate(weights):
-        key = entries.get(w.path if by_name else k)
-        if key is None:
-            raise ValueError(f"{path}: has no weight {w.path}")
-        value = reader.get_tensor(key)
-        if tuple(w.shape) != tuple(value.shape):
-            raise ValueError(f"{path}: weight {w.path} has shape {tuple(value.shape)}, "
-                             f"expected {tuple(w.shape)}")
+        weights = model.weights
+        if len(entries) != len(weights):
+            raise ValueError(f"holds {len(entries)} weights, the config needs {len(weights)}")
+        values = []
+        for k, w in enumerate(weights):
+            key = entries.get(w.path if by_name else k)
+            if key is None:
+                raise ValueError(f"has no weight {w.path}")
+            values.append(np.asarray(reader.get_tensor(key)))
+            if tuple(w.shape) != values[-1].shape:
+                raise ValueError(f"weight {w.path} has shape {values[-1].shape}, expected "
+                                 f"{tuple(w.shape)}")
+    except (ValueError, IndexError, KeyError, DecodeError, tf.errors.OpError) as e:
+        message = (getattr(e, "message", None) or str(e)).strip()
+        raise ValueError(f"{path}: cannot read the weights of this SavedModel: "
+                         f"{message.splitlines()[0] if message else type(e).__name__}") from None
+    for w, value in zip(weights, values):
         w.assign(value.astype(w.dtype, copy=False))
     return model
