@@ -19,6 +19,8 @@ import pytest
 
 from tests.conftest import TINY
 
+pytestmark = pytest.mark.slow  # each command starts TensorFlow (~6 s on 2 idle cores)
+
 OPTIONS, WEIGHTS = TINY / "options.json", TINY / "lm_weights.hdf5"
 MODEL = ["--options", str(OPTIONS), "--weights", str(WEIGHTS)]
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -137,7 +139,6 @@ def _chunks(parts):
     return sorted(p.name for p in parts.glob("*.hdf5"))
 
 
-@pytest.mark.slow
 def test_interrupt_resume_fingerprint_and_lock(tmp_path):
     from elmo_keras import load_bilm
     from elmo_keras.io.embedding_file import embed_file
@@ -268,7 +269,6 @@ echo "d=$?"
 """
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not _unshare_works(), reason="needs unshare -rm to mount a small tmpfs")
 def test_disk_full_and_read_only(tmp_path):
     from elmo_keras import load_bilm
@@ -308,7 +308,6 @@ def _imports_tensorflow_eagerly():
     return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
-@pytest.mark.slow
 def test_ctrl_c_during_startup(tmp_path):
     if _imports_tensorflow_eagerly():
         pytest.skip("`import elmo_keras` imports TensorFlow before the CLI can catch "

@@ -337,27 +337,20 @@ def main(argv=None):
             print(e.code, file=sys.stderr)
             return 2
         raise
-    except (ValueError, OSError, MemoryError) as e:  # the package's errors are ValueErrors
-        if debug:
-            traceback.print_exc()
-        if _out_of_memory(e):
-            print("error: out of memory; use a smaller --batch-size", file=sys.stderr)
-        else:
-            print(f"error: {_one_line(e)}", file=sys.stderr)
-        return 2
     except Exception as e:
         if debug:
             traceback.print_exc()
         tf = sys.modules.get("tensorflow")
         if _out_of_memory(e):
-            print("error: out of memory; use a smaller --batch-size", file=sys.stderr)
-            return 2
-        if tf is not None and isinstance(e, tf.errors.InvalidArgumentError):
-            print(f"error: {_one_line(e)}", file=sys.stderr)
-            return 2
-        print(f"error: unexpected {type(e).__name__}: {_one_line(e)} (run with --debug or "
-              f"{DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
-        return 1
+            message, code = "out of memory; use a smaller --batch-size", 2
+        elif isinstance(e, (ValueError, OSError)) or (  # the package's errors: ValueErrors
+                tf is not None and isinstance(e, tf.errors.InvalidArgumentError)):
+            message, code = _one_line(e), 2
+        else:
+            message, code = (f"unexpected {type(e).__name__}: {_one_line(e)} (run with "
+                             f"--debug or {DEBUG_ENV}=1 for the traceback)"), 1
+        print(f"error: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":
