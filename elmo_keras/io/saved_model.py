@@ -19,7 +19,9 @@ import json
 import os
 import tempfile
 
+import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 
 from elmo_keras.models.elmo.elmo_backbone import ELMo, named_outputs
 from elmo_keras.text.tf_text_ops import sentences_to_char_ids, tokens_to_char_ids
@@ -27,11 +29,22 @@ from elmo_keras.text.tf_text_ops import sentences_to_char_ids, tokens_to_char_id
 CONFIG_ASSET = "elmo_config.json"
 
 
-class _HubModule(tf.__internal__.tracking.AutoTrackable):
+class _HubModule(tf.Module):
+    # The Reusable SavedModel interface wants these as saved lists, not tf.Module's
+    # computed properties: plain class attributes let the instance hold them.
+    variables = None
+    trainable_variables = None
+
     def __init__(self, elmo, trainable_bilm, config_path):
+        super().__init__(name="elmo_hub")
         weights = list(elmo.weights)
         mix_ids = {id(w) for m in elmo.scalar_mixes for w in m.weights}
-        # Raw tf.Variables, in `elmo.weights` order (load_exported_elmo relies on it).
+        paths = [w.path for w in weights]
+        if len(set(paths)) != len(paths):
+            raise ValueError("the model's weight paths are not unique; cannot export by name")
+        # Raw tf.Variables: by weight path (what load_exported_elmo reads), and as the
+        # interface's lists in `elmo.weights` order.
+        self.named_variables = {w.path: w.value for w in weights}
         self.variables = [w.value for w in weights]
         self.trainable_variables = [
             w.value for w in weights
@@ -102,12 +115,47 @@ def export_hub(model, outdir, trainable_bilm=False):
     return outdir
 
 
+def _checkpoint_entries(reader):
+    """`{weight path or list position: checkpoint key}` of an export, read from the
+    checkpoint's object graph (data only): the `named_variables` dict when the export
+    has one, else the `variables` list (exports from before it)."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    root = {c.local_name: c.node_id for c in graph.nodes[0].children}
+    for child, by_name in (("named_variables", True), ("variables", False)):
+        if child in root:
+            entries = {}
+            for c in graph.nodes[root[child]].children:
+                keys = [a.checkpoint_key for a in graph.nodes[c.node_id].attributes
+                        if a.name == "VARIABLE_VALUE"]
+                if keys:
+                    entries[c.local_name if by_name else int(c.local_name)] = keys[0]
+            return entries, by_name
+    raise ValueError("no variables in its checkpoint")
+
+
 def load_exported_elmo(path, **kwargs):
     """Rebuilds an `ELMo` (Keras model) from a directory written by `export_hub`.
+
+    Only data is read: the config from `assets/elmo_config.json` and the weights, by
+    name, from the checkpoint in `variables/` (`tf.train.load_checkpoint`). The
+    SavedModel's graph is never loaded nor run, so a hostile directory cannot run code.
 
     Args:
         path: the SavedModel directory.
         **kwargs: `ELMo` arguments to override (e.g. `do_layer_norm`).
+
+    Raises:
+        FileNotFoundError: not a SavedModel directory.
+        ValueError: not one written by `export_hub`, or its weights do not fit its
+            config (the message names the weight).
+
+    Example:
+    ```python
+    model = load_exported_elmo("hub/elmo")
+    ```
     """
     path = os.fspath(path)
     config_path = os.path.join(path, "assets", CONFIG_ASSET)
@@ -116,18 +164,34 @@ def load_exported_elmo(path, **kwargs):
     if not os.path.isfile(config_path):
         raise ValueError(f"{path}: a SavedModel, but not one written by elmo_keras.export_hub "
                          f"(no assets/{CONFIG_ASSET})")
-    with open(config_path) as f:
-        config = json.load(f)
-    config.update({k: v for k, v in kwargs.items() if v is not None})
-    model = ELMo.from_config(config)
-    loaded = tf.saved_model.load(path)
-    saved = list(loaded.variables)
-    if len(saved) != len(model.weights):
-        raise ValueError(f"{path}: holds {len(saved)} weights, the config needs "
-                         f"{len(model.weights)}")
-    for w, v in zip(model.weights, saved):
-        if tuple(w.shape) != tuple(v.shape):
-            raise ValueError(f"{path}: weight {w.path} has shape {tuple(v.shape)}, "
-                             f"expected {tuple(w.shape)}")
-        w.assign(v.numpy())
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+        if not isinstance(config, dict):
+            raise ValueError("not a JSON object")
+        config.update({k: v for k, v in kwargs.items() if v is not None})
+        model = ELMo.from_config(config)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ValueError(f"{config_path}: not a valid ELMo config ({e})") from None
+    try:
+        reader = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
+        entries, by_name = _checkpoint_entries(reader)
+        weights = model.weights
+        if len(entries) != len(weights):
+            raise ValueError(f"holds {len(entries)} weights, the config needs {len(weights)}")
+        values = []
+        for k, w in enumerate(weights):
+            key = entries.get(w.path if by_name else k)
+            if key is None:
+                raise ValueError(f"has no weight {w.path}")
+            values.append(np.asarray(reader.get_tensor(key)))
+            if tuple(w.shape) != values[-1].shape:
+                raise ValueError(f"weight {w.path} has shape {values[-1].shape}, expected "
+                                 f"{tuple(w.shape)}")
+    except (ValueError, IndexError, KeyError, DecodeError, tf.errors.OpError) as e:
+        message = (getattr(e, "message", None) or str(e)).strip()
+        raise ValueError(f"{path}: cannot read the weights of this SavedModel: "
+                         f"{message.splitlines()[0] if message else type(e).__name__}") from None
+    for w, value in zip(weights, values):
+        w.assign(value.astype(w.dtype, copy=False))
     return model

@@ -81,24 +81,87 @@ def batch_to_ids(sentences, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN,
         int32 array `[batch, max_tokens, max_characters_per_token]`; positions past a
         sentence's end are all zero.
 
+    Raises:
+        TypeError: `sentences` is not a list of token lists, or a token is not a `str`
+            (the message names the sentence and the token position).
+
     Example:
     >>> batch_to_ids([["Hello", "world"], ["Hi"]]).shape
     (2, 2, 50)
     """
-    if isinstance(sentences, str):
-        raise TypeError("batch_to_ids expects a list of token lists, got a str")
+    if isinstance(sentences, (str, bytes)):
+        raise TypeError("batch_to_ids expects a list of token lists, got a "
+                        f"{type(sentences).__name__}")
+    try:
+        sentences = list(sentences)
+    except TypeError:
+        raise TypeError("batch_to_ids expects a list of token lists, got a "
+                        f"{type(sentences).__name__}") from None
     c = int(max_characters_per_token)
+    if c < 3:
+        raise ValueError(f"max_characters_per_token must be >= 3 (begin, one byte, end), "
+                         f"got {c}")
+    sentences = [_checked_tokens(b, s) for b, s in enumerate(sentences)]
     extra = 2 if add_boundaries else 0
     steps = max((len(s) for s in sentences), default=0) + (extra if sentences else 0)
     ids = np.zeros((len(sentences), steps, c), dtype=np.int32)
-    for b, sentence in enumerate(sentences):
-        if isinstance(sentence, str):
-            raise TypeError(
-                f"sentence {b} is a str; batch_to_ids expects lists of tokens "
-                "(split the sentence first)")
-        tokens = list(sentence)
+    for b, tokens in enumerate(sentences):
         if add_boundaries:
             tokens = [BOS_TOKEN] + tokens + [EOS_TOKEN]
         for t, token in enumerate(tokens):
             ids[b, t] = _cached_ids(token, c)
     return ids
+
+
+def _checked_tokens(b, sentence):
+    """The tokens of sentence `b` as a list, each checked to be a `str` (`""` is an
+    empty token, as in the ragged `tokens_to_char_ids`)."""
+    if isinstance(sentence, (str, bytes)):
+        raise TypeError(
+            f"sentence {b} is a {type(sentence).__name__}; batch_to_ids expects lists of "
+            "tokens (split the sentence first)")
+    try:
+        tokens = list(sentence)
+    except TypeError:
+        raise TypeError(f"sentence {b} is a {type(sentence).__name__}, not a list of str "
+                        "tokens") from None
+    for t, token in enumerate(tokens):
+        if not isinstance(token, str):
+            raise TypeError(f"sentence {b}, token {t}: expected a str, got "
+                            f"{type(token).__name__} ({token!r:.40})")
+    return tokens
+
+
+def check_char_ids(ids, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+    """Checks concrete character ids before they enter a model: an id outside
+    `[0, PAD_CHAR + 1]` would be silently masked (negative) or index past the character
+    embedding table.
+
+    Args:
+        ids: integer array-like `[batch, time, max_characters_per_token]`.
+        max_characters_per_token: the model's last dimension.
+
+    Returns:
+        `ids` as an int32 NumPy array.
+
+    Raises:
+        ValueError: wrong rank or last dimension, a non-integer dtype, or an id out of
+            range (the message gives the first one's position `[b, t, c]`).
+
+    Example:
+    >>> check_char_ids(batch_to_ids([["Hi"]])).shape
+    (1, 1, 50)
+    """
+    array = np.asarray(ids)
+    if array.dtype.kind not in "iu" and array.size:
+        raise ValueError(f"character ids must be integers, got dtype {array.dtype}")
+    if array.ndim != 3 or array.shape[-1] != max_characters_per_token:
+        raise ValueError(f"character ids must have shape [batch, time, "
+                         f"{max_characters_per_token}], got {list(array.shape)}")
+    bad = np.argwhere((array < 0) | (array > PAD_CHAR + 1))
+    if len(bad):
+        b, t, c = (int(i) for i in bad[0])
+        raise ValueError(
+            f"character id {int(array[b, t, c])} at [{b}, {t}, {c}] is out of range "
+            f"[0, {PAD_CHAR + 1}] ({len(bad)} such id(s)); make ids with batch_to_ids")
+    return array.astype(np.int32, copy=False)

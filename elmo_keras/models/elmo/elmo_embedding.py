@@ -1,6 +1,7 @@
 """`ELMoEmbedding`: ELMo as one Keras 3 layer from strings to contextual vectors."""
 
 import os
+import zipfile
 
 import keras
 from keras import ops
@@ -159,7 +160,13 @@ def load_elmo(model, **kwargs):
     if path.endswith(".keras"):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: model file does not exist")
-        loaded = keras.models.load_model(path)
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path}: not a .keras model file (not a zip archive)")
+        try:  # safe mode: a Lambda layer or other code in the file is refused
+            loaded = keras.models.load_model(path, safe_mode=True)
+        except (ValueError, TypeError, KeyError, OSError) as e:
+            raise ValueError(f"{path}: cannot load this .keras file: "
+                             f"{' '.join(str(e).split())[:300]}") from None
         if not isinstance(loaded, ELMo):
             raise ValueError(f"{path}: holds a {type(loaded).__name__}, not an ELMo model")
         return loaded

@@ -1,0 +1,132 @@
+"""Every failure of the command line ends with one clear line and exit code 2 (usage or
+input), 130 (interrupted) or 1 (unexpected, traceback with --debug); never a traceback
+otherwise. In-process (the subprocess cases are in test_embedding_file_reliability.py)."""
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from elmo_keras.apps import cli
+from elmo_keras.apps.cli import main
+from tests.conftest import TINY
+
+MODEL = ["--options", str(TINY / "options.json"), "--weights", str(TINY / "lm_weights.hdf5")]
+
+
+def _last(capsys):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    return err.strip().splitlines()[-1]
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    (tmp_path / "in.txt").write_text("a b\n")
+    base = ["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5"), *MODEL]
+    assert main(base + ["--batch-size", "0"]) == 2
+    assert _last(capsys) == "error: --batch-size and --chunk-lines must be >= 1, got 0 and 10000"
+    assert main(base + ["--stateful", "--resume"]) == 2
+    assert "a stateful run cannot resume" in _last(capsys)
+    assert main(base + ["--vocab-cache", str(tmp_path / "none.txt")]) == 2
+    assert _last(capsys) == f"error: {tmp_path / 'none.txt'}: vocabulary file does not exist"
+    assert main(["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5"), "--weights",
+                 MODEL[3]]) == 2
+    assert "--options OPTIONS.json and --weights WEIGHTS.hdf5 together" in _last(capsys)
+    assert not list(tmp_path.glob("o.hdf5*"))
+
+
+def test_huge_stateful_batch_is_said_not_raised(tmp_path, capsys):
+    (tmp_path / "in.txt").write_text("a b\nc\n")
+    assert main(["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5"), "--stateful",
+                 "--batch-size", "1000000000", *MODEL]) == 2
+    assert _last(capsys) == (
+        "error: out of memory while building the model for --batch-size 1000000000 with "
+        "--stateful (LSTM states are kept for every row); use a smaller --batch-size")
+
+
+def test_interrupt_unexpected_error_and_debug(tmp_path, capsys, monkeypatch):
+    (tmp_path / "in.txt").write_text("a b\n")
+    args = ["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5"), *MODEL]
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_load_model", interrupted)
+    assert main(args) == 130
+    assert _last(capsys) == "interrupted"
+
+    def broken(*a, **k):
+        raise RuntimeError("something broke\non two lines")
+
+    monkeypatch.setattr(cli, "_load_model", broken)
+    assert main(args) == 1
+    assert _last(capsys) == ("error: unexpected RuntimeError: something broke on two lines "
+                             "(run with --debug or ELMO_KERAS_DEBUG=1 for the traceback)")
+    for extra, env in ((["--debug"], "0"), ([], "1")):
+        monkeypatch.setenv("ELMO_KERAS_DEBUG", env)
+        assert main(args + extra) == 1
+        err = capsys.readouterr().err
+        assert "Traceback (most recent call last)" in err and "in broken" in err
+        assert err.strip().splitlines()[-1].startswith("error: unexpected RuntimeError")
+    monkeypatch.setenv("ELMO_KERAS_DEBUG", "1")
+    assert main(["--debug"] + args) == 1  # --debug before the command too
+
+
+def test_interrupted_embedding_keeps_its_chunks(tmp_path, capsys, monkeypatch):
+    import elmo_keras.io.embedding_file as ef
+
+    (tmp_path / "in.txt").write_text("a b\nc d\ne\n")
+    real, calls = ef._embed_chunk, []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(*args)
+
+    monkeypatch.setattr(ef, "_embed_chunk", interrupted)
+    out = tmp_path / "o.hdf5"
+    assert main(["embed", str(tmp_path / "in.txt"), str(out), "--chunk-lines", "1",
+                 *MODEL]) == 130
+    assert _last(capsys) == (f"interrupted: the finished chunks are kept in {out}.parts; "
+                             "rerun the same command with --resume to continue")
+    assert sorted(p.name for p in (tmp_path / "o.hdf5.parts").iterdir()) == [
+        ".lock", "00000000.hdf5", "fingerprint.json"]
+
+
+def test_merge_part_by_part_when_space_is_short(tmp_path, capsys, monkeypatch):
+    import elmo_keras.io.embedding_file as ef
+    from elmo_keras import load_bilm
+
+    model = load_bilm(*MODEL[1::2])
+    (tmp_path / "in.txt").write_text("The bank .\nA river\n\nHi there you\n" * 3)
+    ef.embed_file(model, tmp_path / "in.txt", tmp_path / "ref.hdf5", chunk_lines=3,
+                  progress=False)
+    removed = []
+    real_remove = os.remove
+
+    def remove(path):
+        removed.append(os.path.basename(path))
+        real_remove(path)
+
+    monkeypatch.setattr(ef.os, "remove", remove)
+    monkeypatch.setattr(ef, "free_bytes", lambda path: 1 << 20)  # < parts + merged + margin
+    ef.embed_file(model, tmp_path / "in.txt", tmp_path / "out.hdf5", chunk_lines=3,
+                  progress=False)
+    assert "merging chunk by chunk, deleting each once copied" in capsys.readouterr().err
+    assert removed[:4] == ["00000000.hdf5", "00000001.hdf5", "00000002.hdf5", "00000003.hdf5"]
+    with h5py.File(tmp_path / "ref.hdf5") as a, h5py.File(tmp_path / "out.hdf5") as b:
+        assert sorted(a) == sorted(b)
+        for key in a:
+            np.testing.assert_array_equal(a[key][...], b[key][...])
+    # Too little space even part by part: one error before the merge, the parts kept.
+    import elmo_keras.io.paths as paths
+
+    monkeypatch.setattr(ef, "free_bytes", lambda path: 1000)
+    monkeypatch.setattr(paths, "free_bytes", lambda path: 1 << 30 if "parts" in path else 1000)
+    with pytest.raises(ef.DiskSpaceError, match=r"not enough disk space to merge the chunks "
+                                                r"into .*out2\.hdf5: needs about 1\.\d MB"):
+        ef.embed_file(model, tmp_path / "in.txt", tmp_path / "out2.hdf5", chunk_lines=3,
+                      progress=False, resume=True)
+    assert len(list((tmp_path / "out2.hdf5.parts").glob("0*.hdf5"))) == 4

@@ -1,0 +1,326 @@
+"""`elmo-keras embed`, `vocab`, `export-hub` as a user meets them: the real command line
+in a subprocess on a temporary directory. Inputs are never destroyed, results never
+mixed, disk errors and interruptions end with one line and the work kept."""
+
+import fcntl
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.slow  # each command starts TensorFlow (~6 s on 2 idle cores)
+
+OPTIONS, WEIGHTS = TINY / "options.json", TINY / "lm_weights.hdf5"
+MODEL = ["--options", str(OPTIONS), "--weights", str(WEIGHTS)]
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+
+def _command(*args):
+    return [sys.executable, "-m", "elmo_keras", *map(str, args)]
+
+
+def cli(*args):
+    return subprocess.run(_command(*args), capture_output=True, text=True, env=ENV,
+                          timeout=900)
+
+
+def last_line(proc):
+    """The one line a command ends with on stderr (never a traceback)."""
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return [line for line in proc.stderr.splitlines() if line.strip()][-1]
+
+
+def _sha(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def _words():
+    return (TINY / "vocab_test.txt").read_text(encoding="utf-8").split()[3:200]
+
+
+def _text(n_lines, seed=0):
+    rng = random.Random(seed)
+    words = _words()
+    return "".join(" ".join(rng.choice(words) for _ in range(rng.randrange(1, 5))) + "\n"
+                   for _ in range(n_lines))
+
+
+def _datasets(path):
+    with h5py.File(path, "r") as f:
+        return {k: f[k][...] for k in f}
+
+
+def _assert_same_file(a, b):
+    got, ref = _datasets(a), _datasets(b)
+    assert sorted(got) == sorted(ref)
+    for key in ref:
+        if key == "sentence_to_index":
+            assert got[key][0] == ref[key][0]
+        else:
+            np.testing.assert_array_equal(got[key], ref[key], err_msg=key)
+
+
+def test_outputs_never_alias_inputs(tmp_path):
+    text = tmp_path / "s.txt"
+    text.write_text("The bank .\nA river bank\n")
+    before = _sha(text)
+    p = cli("embed", text, text, *MODEL)
+    assert p.returncode == 2
+    assert last_line(p) == (f"error: {text}: the output is the same file as an input; "
+                            "refusing to overwrite it, choose another output path")
+    weights = tmp_path / "w.hdf5"
+    shutil.copy(WEIGHTS, weights)
+    os.link(weights, tmp_path / "hard.hdf5")
+    os.symlink(text, tmp_path / "link.hdf5")
+    (tmp_path / "outdir").mkdir()
+    listing = sorted(os.listdir(tmp_path))
+    for output, model, said in (
+            (tmp_path / "hard.hdf5", ["--options", OPTIONS, "--weights", weights],
+             f"the output is the same file as an input ({weights})"),
+            (tmp_path / "link.hdf5", MODEL, f"the output is the same file as an input ({text})"),
+            (tmp_path / "outdir", MODEL, "is a directory; give a file name for the output")):
+        p = cli("embed", text, output, *model)
+        assert p.returncode == 2 and said in last_line(p), p.stderr[-2000:]
+    assert _sha(text) == before and _sha(weights) == _sha(WEIGHTS)
+    assert sorted(os.listdir(tmp_path)) == listing  # nothing written: no .tmp, no .parts
+
+
+def test_vocab_and_export_outputs_never_alias_inputs(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("x y y\nz y\n")
+    (corpus / "b.txt").write_text("y w\n")
+    p = cli("vocab", corpus / "a.txt", corpus / "a.txt")
+    assert p.returncode == 2 and "same file as an input" in last_line(p)
+    assert (corpus / "a.txt").read_text() == "x y y\nz y\n"
+    vocabs = []
+    for _ in range(2):  # the second run's glob matches the first run's vocabulary
+        p = cli("vocab", f"{corpus}/*.txt", corpus / "vocab.txt")
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert "covering 100.00% of 7 corpus tokens" in p.stderr
+        vocabs.append((corpus / "vocab.txt").read_text())
+    assert vocabs[0] == vocabs[1] and vocabs[0].startswith("<S>\n</S>\n<UNK>\ny\n")
+    assert f"note: {corpus}/*.txt matches the output {corpus / 'vocab.txt'}; not read as " \
+        "corpus" in p.stderr
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    shutil.copy(OPTIONS, model_dir / "options.json")
+    shutil.copy(WEIGHTS, model_dir / "weights.hdf5")
+    p = cli("export-hub", model_dir, "--model", model_dir)
+    assert p.returncode == 2 and "overlaps the input" in last_line(p)
+    assert sorted(os.listdir(model_dir)) == ["options.json", "weights.hdf5"]
+
+
+def _default_sigint():
+    """A background shell starts jobs with SIGINT ignored; Ctrl-C is what is tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _wait_for(condition, process, timeout=600):
+    start = time.time()
+    while not condition():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.time() - start < timeout
+        time.sleep(0.02)
+
+
+def _chunks(parts):
+    return sorted(p.name for p in parts.glob("*.hdf5"))
+
+
+def test_interrupt_resume_fingerprint_and_lock(tmp_path):
+    from elmo_keras import load_bilm
+    from elmo_keras.io.embedding_file import embed_file
+
+    (tmp_path / "in.txt").write_text(_text(600))
+    out, parts = tmp_path / "out.hdf5", tmp_path / "out.hdf5.parts"
+    args = ["embed", tmp_path / "in.txt", out, "--chunk-lines", "2", "--batch-size", "2"]
+    # Ctrl-C: exit 130, one line, the finished chunks kept.
+    run = subprocess.Popen(_command(*args, *MODEL), stderr=subprocess.PIPE, text=True,
+                           env=ENV, preexec_fn=_default_sigint)
+    _wait_for(lambda: (parts / "00000001.hdf5").exists(), run)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 130, err[-3000:]
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"interrupted: the finished chunks are kept in {parts}; rerun the same command "
+        "with --resume to continue")
+    kept = {name: _sha(parts / name) for name in _chunks(parts)}
+    assert len(kept) >= 2 and not out.exists()
+    # --resume onto other work (edited input, other model, other format): refused, and
+    # says what differs; the parts are untouched.
+    (tmp_path / "edited.txt").write_text(_text(600).replace("\n", " x\n", 1))
+    weights = tmp_path / "other.hdf5"
+    shutil.copy(WEIGHTS, weights)
+    with h5py.File(weights, "r+") as f:
+        f["char_embed"][0, 0] += 1.0
+    p = cli("embed", tmp_path / "edited.txt", out, "--chunk-lines", "2", "--batch-size", "2",
+            "--resume", "--output-format", "top", "--options", OPTIONS, "--weights", weights)
+    assert p.returncode == 2
+    line = last_line(p)
+    assert line.startswith(f"error: {parts}: --resume refused: the finished chunks were "
+                           "made from other work: input (was sha256 ")
+    assert "model (was sha256 " in line and "output_format (was 'all', now 'top')" in line
+    assert "input_lines" not in line  # same number of lines: not said
+    assert {name: _sha(parts / name) for name in _chunks(parts)} == kept
+    # A second writer while one holds the lock fails at once, naming the holder.
+    with open(parts / ".lock", "r+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        p = cli(*args, "--resume", *MODEL)
+    assert p.returncode == 2
+    assert last_line(p) == (
+        f"error: {out}: another elmo-keras embed is writing this output (pid {os.getpid()}, "
+        f"lock {parts / '.lock'}); wait for it to finish or choose another output")
+    # A resumed run killed (SIGKILL) leaves its lock file: it does not block --resume.
+    run = subprocess.Popen(_command(*args, "--resume", *MODEL), stderr=subprocess.DEVNULL,
+                           env=ENV)
+    _wait_for(lambda: len(_chunks(parts)) > len(kept) + 1, run)
+    run.kill()
+    run.wait()
+    assert (parts / ".lock").exists()
+    p = cli(*args, "--resume", *MODEL)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert not parts.exists()
+    model = load_bilm(OPTIONS, WEIGHTS)
+    embed_file(model, tmp_path / "in.txt", tmp_path / "ref.hdf5", batch_size=2, chunk_lines=2,
+               progress=False)
+    _assert_same_file(out, tmp_path / "ref.hdf5")
+
+
+def test_lines_are_read_byte_exactly(tmp_path):
+    from elmo_keras import load_bilm
+    from elmo_keras.models.elmo.elmo_embedder import Embedder
+
+    lines = ["The bank ." , "a\rb c", "river\u2028bank\x85x", "", "last one"]
+    data = b"\xef\xbb\xbf" + "\r\n".join(lines[:3]).encode() + ("\n" + "\n".join(lines[3:])
+                                                               ).encode()
+    (tmp_path / "in.txt").write_bytes(data)
+    out = tmp_path / "out.hdf5"
+    p = cli("embed", tmp_path / "in.txt", out, *MODEL)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert f"note: {tmp_path / 'in.txt'}: a UTF-8 byte order mark at the start was dropped" \
+        in p.stderr
+    got = _datasets(out)
+    assert sorted(got) == sorted([str(i) for i in range(len(lines))] + ["sentence_to_index"])
+    index = json.loads(got["sentence_to_index"][0])
+    assert index == {line: str(i) for i, line in enumerate(lines)}
+    ref = Embedder(load_bilm(OPTIONS, WEIGHTS))([line.split() for line in lines])
+    for i, r in enumerate(ref):
+        np.testing.assert_allclose(got[str(i)], r, atol=1e-5)
+    assert got["1"].shape == (3, 3, 32)  # "a\rb c": one line of three tokens
+    # Invalid UTF-8 far down the file: its line number, before any work.
+    (tmp_path / "bad.txt").write_bytes(b"a b\n" * 15000 + b"caf\xe9\n" + b"a\n" * 10)
+    p = cli("embed", tmp_path / "bad.txt", tmp_path / "bad.hdf5", *MODEL)
+    assert p.returncode == 2
+    assert last_line(p).startswith(f"error: {tmp_path / 'bad.txt'}:15001: not UTF-8 text "
+                                   "(byte 0xe9 at column 4")
+    assert not (tmp_path / "bad.hdf5").exists() and not (tmp_path / "bad.hdf5.parts").exists()
+
+
+def _unshare_works():
+    return shutil.which("unshare") is not None and subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+        capture_output=True).returncode == 0
+
+
+_DISK_SCRIPT = r"""
+set -u
+mount -t tmpfs -o size=1400k tmpfs "$D"
+"$PY" -m elmo_keras embed "$IN" "$D/out.hdf5" --chunk-lines 100 $MODEL 2>"$T/a.err"
+echo "a=$?"
+ls "$D/out.hdf5.parts" > "$T/a.parts"
+mount -o remount,size=20m "$D"
+"$PY" -m elmo_keras embed "$IN" "$D/out.hdf5" --chunk-lines 100 --resume $MODEL 2>"$T/b.err"
+echo "b=$?"
+cp "$D/out.hdf5" "$T/out.hdf5"
+rm -f "$D/out.hdf5"
+mount -o remount,ro "$D"
+"$PY" -m elmo_keras embed "$IN" "$D/ro.hdf5" $MODEL 2>"$T/c.err"
+echo "c=$?"
+mount -o remount,rw,size=256k "$D"
+"$PY" - "$D" 2>"$T/d.err" <<'EOF'
+import sys, h5py, numpy as np
+from elmo_keras.io.embedding_file import _write
+def big(path):
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=np.ones((1000, 1000), np.float32))
+try:
+    _write(big, sys.argv[1] + "/big.hdf5")
+except OSError as e:
+    print(f"{type(e).__name__}: {e}", file=sys.stderr)
+    sys.exit(2)
+EOF
+echo "d=$?"
+"""
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="needs unshare -rm to mount a small tmpfs")
+def test_disk_full_and_read_only(tmp_path):
+    from elmo_keras import load_bilm
+    from elmo_keras.io.embedding_file import embed_file
+
+    (tmp_path / "in.txt").write_text(_text(700, seed=1))
+    (tmp_path / "disk").mkdir()
+    env = dict(ENV, D=str(tmp_path / "disk"), T=str(tmp_path), PY=sys.executable,
+               IN=str(tmp_path / "in.txt"), MODEL=" ".join(MODEL))
+    p = subprocess.run(["unshare", "-rm", "sh", "-c", _DISK_SCRIPT], capture_output=True,
+                       text=True, env=env, timeout=1800)
+    codes = dict(line.split("=") for line in p.stdout.split())
+    err = {k: (tmp_path / f"{k}.err").read_text() for k in "abcd"}
+    assert codes == {"a": "2", "b": "0", "c": "2", "d": "2"}, (p.stderr, err)
+    for k in "abcd":
+        assert "Traceback" not in err[k] and "HDF5-DIAG" not in err[k], err[k][-3000:]
+    disk = tmp_path / "disk"
+    a = err["a"].strip().splitlines()[-1]
+    assert a.startswith(f"error: {disk}/out.hdf5.parts: not enough disk space to write chunk ")
+    assert "needs about " in a and " MB free; the finished chunks are kept: free some " \
+        "space, then rerun with --resume" in a
+    kept = (tmp_path / "a.parts").read_text().split()
+    assert "00000000.hdf5" in kept and "fingerprint.json" in kept
+    model = load_bilm(OPTIONS, WEIGHTS)
+    embed_file(model, tmp_path / "in.txt", tmp_path / "ref.hdf5", chunk_lines=100,
+               progress=False)
+    _assert_same_file(tmp_path / "out.hdf5", tmp_path / "ref.hdf5")
+    assert err["c"].strip().splitlines()[-1] == (
+        f"error: {disk}/ro.hdf5.parts: Read-only file system")
+    assert err["d"].strip().splitlines()[-1] == (
+        f"DiskSpaceError: {disk}/big.hdf5: no space left on the device while writing it; the "
+        "finished chunks are kept: free some space, then rerun with --resume")
+
+
+def _imports_tensorflow_eagerly():
+    code = "import sys, elmo_keras; sys.exit(0 if 'tensorflow' in sys.modules else 1)"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_ctrl_c_during_startup(tmp_path):
+    if _imports_tensorflow_eagerly():
+        pytest.skip("`import elmo_keras` imports TensorFlow before the CLI can catch "
+                    "Ctrl-C (the lazy-import change makes this testable)")
+    (tmp_path / "in.txt").write_text("a b\n")
+    for delay in (0.5, 1.5, 3.0):
+        run = subprocess.Popen(_command("embed", tmp_path / "in.txt", tmp_path / "o.hdf5",
+                                        *MODEL), stderr=subprocess.PIPE, text=True, env=ENV,
+                               preexec_fn=_default_sigint)
+        time.sleep(delay)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=300)
+        if run.returncode == 0:
+            continue  # finished before the signal came
+        assert run.returncode == 130 and "Traceback" not in err, err[-3000:]
+        assert err.strip().splitlines()[-1].startswith("interrupted")
