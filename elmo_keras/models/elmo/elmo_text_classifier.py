@@ -34,7 +34,7 @@ class ELMoTextClassifier(keras.Model):
             whitespace splitting; `from_preset` uses the preset's tokenizer).
         activation: of the output layer: None (logits, default) or `"softmax"`.
         dropout: dropout rate before the output layer (training only).
-        encoder: `"pooling"` (masked mean over tokens, default) or `"bilstm"` (a
+        encoder: `"pooling"` (mean over real tokens, default) or `"bilstm"` (a
             bidirectional LSTM of `units` per direction).
         units: LSTM size for `"bilstm"`.
         trainable_mix: train the mix weights and gamma (default True; the biLM stays
@@ -64,12 +64,15 @@ class ELMoTextClassifier(keras.Model):
         self.backbone = backbone
         self.preprocessor = preprocessor or ELMoTokenizer(
             max_characters_per_token=backbone.max_characters_per_token, name="tokenizer")
-        self.embedding = ELMoEmbedding(model=backbone, trainable_mix=trainable_mix,
-                                       name="elmo")
+        # "pooling": ELMo's "default" output, the mix averaged over real tokens (zero
+        # for an empty text, where a masked GlobalAveragePooling1D would give NaN).
+        self.embedding = ELMoEmbedding(
+            model=backbone, output="elmo" if encoder == "bilstm" else "default",
+            trainable_mix=trainable_mix, name="elmo")
         if encoder == "bilstm":
             self.encoder = keras.layers.Bidirectional(keras.layers.LSTM(units), name="bilstm")
         else:
-            self.encoder = keras.layers.GlobalAveragePooling1D(name="mean_over_tokens")
+            self.encoder = keras.layers.Identity(name="mean_over_tokens")
         self.output_dropout = keras.layers.Dropout(dropout, name="dropout")
         self.output_dense = keras.layers.Dense(num_classes, activation=activation,
                                                name="logits" if activation is None else "probs")
@@ -101,6 +104,12 @@ class ELMoTextClassifier(keras.Model):
         if metrics == "auto":
             metrics = [keras.metrics.SparseCategoricalAccuracy()]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        """Recompiles a loaded model as it was saved (optimizer state included)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def get_config(self):
         return {
