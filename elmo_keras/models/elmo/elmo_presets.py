@@ -238,7 +238,13 @@ def _load_keras_file(path, kwargs):
     if not kwargs:
         return loaded
     model = ELMo.from_config({**loaded.get_config(), **kwargs})
-    model.set_weights(loaded.get_weights())
+    saved = {w.path: w for w in loaded.weights}
+    for w in model.weights:  # by path: `stateful` adds state variables
+        if w.path in saved:
+            w.assign(saved.pop(w.path))
+    if saved:
+        raise PresetError(f"{path}: weights {sorted(saved)[:3]} do not fit the model with "
+                          f"{kwargs}")
     return model
 
 
