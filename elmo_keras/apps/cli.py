@@ -12,16 +12,32 @@ def _load_model(args, **kwargs):
 
 
 def quiet_tensorflow(verbose=False):
-    """Keeps TensorFlow's C++ and absl log lines off stderr unless `verbose`; only
-    effective before TensorFlow is imported, so `main` calls it before any import of
-    the package."""
+    """Keeps TensorFlow's C++ and absl log lines off stderr unless `verbose`: sets the log
+    levels, then imports TensorFlow and finds its devices with stderr closed (absl writes
+    its first lines whatever `TF_CPP_MIN_LOG_LEVEL` says). Call before the package is
+    imported; Python errors still show."""
     if verbose:
         return
+    import importlib.util
     import logging
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # also over a lower level: --verbose shows all
     for name in ("tensorflow", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    if importlib.util.find_spec("tensorflow") is None:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _embed(args):
