@@ -150,3 +150,13 @@ def test_cli_reports_a_bad_model_in_one_line(capsys):
     assert main(["demo", "--model", "elmo-small-en"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: 'elmo-small-en': not a registered name") and "Accepted" in err
+
+
+def test_demo_on_another_model_keeps_the_nearest_neighbours(tmp_path, capsys):
+    from elmo_keras.apps.cli import main
+
+    shutil.copy(TINY / "options.json", tmp_path / "options.json")
+    shutil.copy(TINY / "lm_weights.hdf5", tmp_path / "weights.hdf5")
+    assert main(["demo", "--model", str(tmp_path), "--corpus-sentences", "20"]) == 0
+    out = capsys.readouterr().out
+    assert '"bank" in 4 sentences' in out and 'nearest neighbours of "bank"' in out
