@@ -3,15 +3,14 @@ shape: a backbone, a preprocessor, a head, compiled on construction)."""
 
 import keras
 
-from elmo_keras.models.elmo.elmo_backbone import ELMo
 from elmo_keras.models.elmo.elmo_embedding import ELMoEmbedding
-from elmo_keras.models.elmo.elmo_tokenizer import ELMoTokenizer
+from elmo_keras.models.elmo.elmo_task import ELMoTask
 
 ENCODERS = ("pooling", "bilstm")
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
-class ELMoTextClassifier(keras.Model):
+class ELMoTextClassifier(ELMoTask):
     """Sentences -> `ELMoTokenizer` -> ELMo (frozen biLM, trainable mix) -> encoder ->
     dropout -> `Dense(num_classes)`.
 
@@ -51,9 +50,6 @@ class ELMoTextClassifier(keras.Model):
 
     def __init__(self, backbone, num_classes, preprocessor=None, activation=None,
                  dropout=0.2, encoder="pooling", units=64, trainable_mix=True, **kwargs):
-        if not isinstance(backbone, ELMo):
-            raise TypeError(f"backbone must be an elmo_keras.ELMo (ELMo.from_preset(...)), "
-                            f"got {type(backbone).__name__}")
         if int(num_classes) < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         if encoder not in ENCODERS:
@@ -61,9 +57,8 @@ class ELMoTextClassifier(keras.Model):
         if activation not in (None, "softmax"):
             raise ValueError(f"activation must be None (logits) or 'softmax', got {activation!r}")
         # === Layers ===
-        self.backbone = backbone
-        self.preprocessor = preprocessor or ELMoTokenizer(
-            max_characters_per_token=backbone.max_characters_per_token, name="tokenizer")
+        self.backbone = self.checked_backbone(backbone)
+        self.preprocessor = preprocessor or self.default_preprocessor(backbone)
         # "pooling": ELMo's "default" output, the mix averaged over real tokens (zero
         # for an empty text, where a masked GlobalAveragePooling1D would give NaN).
         self.embedding = ELMoEmbedding(
@@ -113,10 +108,7 @@ class ELMoTextClassifier(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
+            **super().get_config(),
             "num_classes": self.num_classes,
             "activation": self.activation,
             "dropout": self.dropout,
@@ -124,13 +116,6 @@ class ELMoTextClassifier(keras.Model):
             "units": self.units,
             "trainable_mix": self.trainable_mix,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("backbone", "preprocessor"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
 
     @classmethod
     def from_preset(cls, preset, num_classes, **kwargs):
@@ -141,5 +126,4 @@ class ELMoTextClassifier(keras.Model):
             num_classes: number of classes.
             **kwargs: the other constructor arguments.
         """
-        kwargs.setdefault("preprocessor", ELMoTokenizer.from_preset(preset, name="tokenizer"))
-        return cls(ELMo.from_preset(preset), num_classes, **kwargs)
+        return super().from_preset(preset, num_classes=num_classes, **kwargs)

@@ -3,13 +3,12 @@
 
 import keras
 
-from elmo_keras.models.elmo.elmo_backbone import ELMo
 from elmo_keras.models.elmo.elmo_embedding import ELMoEmbedding
-from elmo_keras.models.elmo.elmo_tokenizer import ELMoTokenizer
+from elmo_keras.models.elmo.elmo_task import ELMoTask
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
-class ELMoTextEmbedder(keras.Model):
+class ELMoTextEmbedder(ELMoTask):
     """Sentences -> `ELMoTokenizer` -> ELMo -> the mix averaged over each sentence's
     tokens, `[batch, 2 * projection_dim]` (zero for an empty sentence).
 
@@ -29,13 +28,9 @@ class ELMoTextEmbedder(keras.Model):
     """
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
-        if not isinstance(backbone, ELMo):
-            raise TypeError(f"backbone must be an elmo_keras.ELMo (ELMo.from_preset(...)), "
-                            f"got {type(backbone).__name__}")
         # === Layers ===
-        self.backbone = backbone
-        self.preprocessor = preprocessor or ELMoTokenizer(
-            max_characters_per_token=backbone.max_characters_per_token, name="tokenizer")
+        self.backbone = self.checked_backbone(backbone)
+        self.preprocessor = preprocessor or self.default_preprocessor(backbone)
         self.embedding = ELMoEmbedding(model=backbone, output="default", trainable_mix=False,
                                        name="elmo")
 
@@ -44,25 +39,3 @@ class ELMoTextEmbedder(keras.Model):
         outputs = self.embedding(self.preprocessor(inputs))
         kwargs.setdefault("name", "elmo_text_embedder")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("backbone", "preprocessor"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
-
-    @classmethod
-    def from_preset(cls, preset, **kwargs):
-        """An embedder on a pretrained ELMo, with the preset's tokenizer (any form
-        `ELMo.from_preset` accepts)."""
-        kwargs.setdefault("preprocessor", ELMoTokenizer.from_preset(preset, name="tokenizer"))
-        return cls(ELMo.from_preset(preset), **kwargs)
