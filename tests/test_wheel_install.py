@@ -10,6 +10,7 @@ importable there.
 import os
 import pathlib
 import re
+import shutil
 import site
 import subprocess
 import sys
@@ -36,8 +37,12 @@ def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "VIRTUAL_ENV", "TF_CPP_MIN_LOG_LEVEL")}
+    # A copy of the sources, so that no earlier build/ of the checkout leaks in.
+    shutil.copytree(ROOT, tmp / "src", ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".ci-venv", "build", "dist", "*.egg-info", "__pycache__", "data",
+        ".pytest_cache", "runs", ".bilm-venv"))
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-          "-w", str(tmp / "dist"), str(ROOT)], cwd=tmp, env=env)
+          "-w", str(tmp / "dist"), str(tmp / "src")], cwd=tmp, env=env)
     (wheel,) = (tmp / "dist").glob("elmo_keras-*.whl")
     _run([sys.executable, "-m", "venv", "--without-pip", str(tmp / "venv")], cwd=tmp, env=env)
     venv_site = next((tmp / "venv" / "lib").glob("python3*/site-packages"))
