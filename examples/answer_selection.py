@@ -1,6 +1,6 @@
 """Question answering as answer selection on Python's FAQ, ELMo vs a lexical baseline.
 
-    python examples/answer_selection.py [--model DIR] [--seeds 3]
+    python examples/answer_selection.py [--model PRESET] [--seeds 3]
 
 Each held-out question is ranked against all held-out answers; reported: accuracy@1
 (the right answer ranked first) and MRR. Rankers:
@@ -14,7 +14,7 @@ Each held-out question is ranked against all held-out answers; reported: accurac
                     to score the right answer above the others (softmax over the batch),
                     with the learned layer mix; mean ± sd over seeds.
 
-Data: `examples/task_data.py` (`python_faq`).
+Data: `elmo_keras.datasets` (`python_faq`).
 """
 
 import argparse
@@ -125,7 +125,7 @@ def trained_scores(train_q, train_a, test_q, test_a, seed, epochs=200):
 
 def run(splits, elmo, seeds=3):
     """Rows of the results table: `{ranker: [(acc@1, mrr) per seed]}`."""
-    from elmo_keras.models.elmo.elmo_embedder import Embedder
+    from elmo_keras import Embedder
 
     for name, rows in splits.items():
         if any(not q.split() or not a.split() for q, a in rows):
@@ -169,16 +169,15 @@ def format_table(results, title):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", help="ELMo directory (default: the shipped elmo-small-en)")
+    p.add_argument("--model", default="elmo_small_en",
+                   help="an ELMo preset: name or path (default: elmo_small_en)")
     p.add_argument("--cache", default="data/packages")
     p.add_argument("--seeds", type=int, default=3)
     args = p.parse_args()
-    import task_data
-    from elmo_keras.models.elmo.elmo_embedding import load_elmo
-    from elmo_keras.models.elmo.elmo_presets import default_model_dir
+    import elmo_keras as ek
 
-    splits = task_data.python_faq(args.cache)
-    elmo = load_elmo(args.model or default_model_dir())
+    splits = ek.datasets.python_faq(args.cache)
+    elmo = ek.ELMo.from_preset(args.model)
     results = run(splits, elmo, seeds=args.seeds)
     sizes = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
     print(format_table(results, f"Python FAQ answer selection ({sizes}; test questions "

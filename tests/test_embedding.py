@@ -67,9 +67,10 @@ def test_bad_inputs_and_paths_are_clear():
         layer(tf.constant([[1.0]]))
     with pytest.raises(ValueError, match=r"string input must be 1-D .* got shape \(1, 1, 1\)"):
         layer(tf.constant([[["a"]]]))
-    with pytest.raises(FileNotFoundError, match="nope.keras: model file does not exist"):
+    with pytest.raises(ValueError, match="'nope.keras': no such file or directory"):
         ELMoEmbedding(model="nope.keras")
-    with pytest.raises(ValueError, match="needs options"):
+    with pytest.raises(ValueError, match="options .options.json. and weights .weights.hdf5. "
+                                         "go together"):
         ELMoEmbedding(options=KW["options"])
 
 

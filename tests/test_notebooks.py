@@ -1,5 +1,6 @@
-"""The notebooks run top to bottom (small settings through their parameters cell) and are
-stored without outputs."""
+"""The notebooks run top to bottom (small settings through their parameters cell), use
+only the public API, and are stored without outputs. `test_wheel_install.py` runs the
+quickstart from an installed wheel."""
 
 import pathlib
 
@@ -9,9 +10,9 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = pathlib.Path(__file__).parent.parent / "notebooks"
 SMALL = {
-    "quickstart.ipynb": "MODEL = None",
-    "sentiment_finetuning.ipynb": 'MODEL = None\nDATA = "toy"\nSAMPLE = 40\nEPOCHS = 1',
-    "train_bilm.ipynb": 'MAX_STEPS = 12\nOUT = "runs/alice"\nCORPUS_DIR = None',
+    "quickstart.ipynb": 'PRESET = "elmo_small_en"',
+    "sentiment_finetuning.ipynb": 'PRESET = "elmo_small_en"\nDATA = "toy"\nSAMPLE = 40\nEPOCHS = 1',
+    "train_bilm.ipynb": 'MAX_STEPS = 12\nOUT = "runs/alice"',
 }
 
 
@@ -22,6 +23,10 @@ def test_every_notebook_is_listed_and_stored_without_outputs():
         for cell in nb.cells:
             if cell.cell_type == "code":
                 assert not cell.outputs and cell.execution_count is None, path.name
+                for line in cell.source.splitlines():  # only the public API
+                    assert "elmo_keras." not in line.split("import")[0] or \
+                        line.startswith("from elmo_keras.training import"), line
+                assert "__file__" not in cell.source and "tests/" not in cell.source
 
 
 @pytest.mark.slow

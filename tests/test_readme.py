@@ -26,6 +26,7 @@ def test_readme_main_command_files_exist():
 
 def test_readme_main_command_is_the_demo_on_the_shipped_model():
     assert _readme_commands()[0].endswith("pip install -e . && elmo-keras demo")
-    model = ROOT / "saved_models" / "elmo-small-en"
-    for name in ("options.json", "weights.hdf5", "MODEL_CARD.md", "saved_model/saved_model.pb"):
+    model = ROOT / "elmo_keras" / "models" / "elmo" / "presets" / "elmo_small_en"
+    for name in ("options.json", "weights.hdf5", "vocab.txt", "MODEL_CARD.md",
+                 "metadata.json", "tokenizer.json", "test_sample.txt"):
         assert (model / name).is_file(), name

@@ -158,4 +158,4 @@ def test_cli_export_from_keras_file(model, tmp_path, capsys):
     np.testing.assert_allclose(sig(strings=tf.constant(BATCH))["elmo"].numpy(),
                                _expected(model, BATCH)["elmo"], atol=1e-5)
     assert main(["export-hub", str(tmp_path / "x"), "--model", str(tmp_path / "no.keras")]) == 2
-    assert "no.keras: model file does not exist" in capsys.readouterr().err
+    assert "no.keras': no such file or directory" in capsys.readouterr().err

@@ -1,18 +1,21 @@
-"""The pretrained model shipped in saved_models/elmo-small-en: its test perplexity is
-recomputed (not read from the card), and its contextual vectors separate word senses."""
+"""The pretrained model shipped with the package (preset `elmo_small_en`): its test
+perplexity is recomputed (not read from the card; the softmax it needs is kept in the
+repository's saved_models/elmo-small-en, not in the wheel), and its contextual vectors
+separate word senses."""
 
 import json
 import re
 
 import numpy as np
 
+from elmo_keras import ELMo, Embedder
 from elmo_keras.apps.demo import sense_separation, word_vectors
-from elmo_keras.models.elmo.elmo_embedder import Embedder
-from elmo_keras.models.elmo.elmo_embedding import load_elmo
-from elmo_keras.models.elmo.elmo_presets import default_model_dir
+from elmo_keras.models.elmo.elmo_presets import preset_dir
 from elmo_keras.training.trainer import evaluate
+from tests.conftest import FIXTURES
 
-MODEL = default_model_dir()
+MODEL = preset_dir("elmo_small_en")
+SOFTMAX = FIXTURES.parent.parent / "saved_models" / "elmo-small-en" / "softmax.hdf5"
 
 # (word, two sentences of one sense, two sentences of another), written for this test.
 QUADRUPLES = [
@@ -75,7 +78,7 @@ def test_at_least_twenty_quadruples():
 
 
 def test_top_layer_separates_senses():
-    embed = Embedder(load_elmo(MODEL))
+    embed = Embedder(ELMo.from_preset("elmo_small_en"))
     gaps = []
     for word, a, b in QUADRUPLES:
         vectors = word_vectors(embed, [s.split() for s in a + b], word)
@@ -88,12 +91,15 @@ def test_top_layer_separates_senses():
     assert separated > len(gaps) / 2
 
 
-def test_reported_test_perplexity_is_recomputed():
+def test_reported_test_perplexity_is_recomputed(tmp_path):
+    for name in ("options.json", "weights.hdf5", "vocab.txt"):
+        (tmp_path / name).symlink_to(MODEL / name)
+    (tmp_path / "softmax.hdf5").symlink_to(SOFTMAX)
     card = (MODEL / "MODEL_CARD.md").read_text()
     m = re.search(r"perplexity forward=([\d.]+) backward=([\d.]+) average=([\d.]+)", card)
     assert m, "MODEL_CARD.md must state the test-sample perplexity line"
     reported = [float(x) for x in m.groups()]
-    got = evaluate(MODEL, str(MODEL / "test_sample.txt"), verbose=0)
+    got = evaluate(tmp_path, str(MODEL / "test_sample.txt"), verbose=0)
     np.testing.assert_allclose([got["forward"], got["backward"], got["average"]], reported,
                                rtol=1e-3)
     opts = json.loads((MODEL / "options.json").read_text())

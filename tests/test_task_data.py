@@ -1,17 +1,13 @@
-"""The readers of examples/task_data.py on small archives made here (the real data is
+"""The readers of elmo_keras/datasets/task_data.py on small archives made here (the real data is
 fetched from package registries and never shipped)."""
 
 import hashlib
 import io
-import sys
 import tarfile
 
 import pytest
 
-from tests.conftest import FIXTURES
-
-sys.path.insert(0, str(FIXTURES.parent.parent / "examples"))
-import task_data  # noqa: E402
+from elmo_keras.datasets import task_data
 
 
 def test_parse_ratings_drops_neutral_and_tokenizes():

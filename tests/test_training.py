@@ -24,9 +24,10 @@ from elmo_keras.training.trainer import (TrainingError, evaluate, evaluate_lm,
                                          load_checkpoint_weights, load_trained, train)
 from elmo_keras.training.vocabulary import (Vocabulary, VocabularyError,
                                             count_tokens)
+from elmo_keras.datasets import alice_dir
 from tests.conftest import FIXTURES
 
-ALICE = FIXTURES / "alice"
+ALICE = alice_dir()
 TRAIN, VALID, TEST = (str(ALICE / f"{s}.txt") for s in ("train", "valid", "test"))
 TINY = {
     "char_cnn": {"activation": "relu", "embedding": {"dim": 8},

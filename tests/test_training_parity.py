@@ -9,12 +9,13 @@ import h5py
 import numpy as np
 import pytest
 
+from elmo_keras.datasets import alice_dir
 from elmo_keras.training.corpus import StreamBatcher, iter_sentences
 from elmo_keras.training.trainer import train
 from elmo_keras.training.vocabulary import Vocabulary
 
 FIX = pathlib.Path(__file__).parent / "fixtures" / "bilm_training"
-CORPUS = FIX.parent / "alice" / "train.txt"
+CORPUS = alice_dir() / "train.txt"
 
 
 REFERENCES = [FIX, FIX / "token_inputs"]  # character inputs; token ids with tied softmax

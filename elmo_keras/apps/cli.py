@@ -7,35 +7,49 @@ import traceback
 
 
 def _load_model(args, **kwargs):
-    from elmo_keras.models.elmo.elmo_embedding import load_elmo
-    from elmo_keras.io.bilm_hdf5 import load_bilm
+    from elmo_keras.models.elmo.elmo_presets import resolve_model
 
-    if args.model:
-        if args.options or args.weights:
-            raise SystemExit("error: give --model or --options/--weights, not both")
-        return load_elmo(args.model, **kwargs)
-    if not args.options and not args.weights:
-        from elmo_keras.models.elmo.elmo_presets import default_model_dir
+    return resolve_model(args.model, args.options, args.weights, **kwargs)
 
-        return load_elmo(default_model_dir(), **kwargs)
-    if not (args.options and args.weights):
-        raise SystemExit("error: give --options OPTIONS.json and --weights WEIGHTS.hdf5 "
-                         "together (or --model, or neither for the shipped elmo-small-en)")
-    return load_bilm(args.options, args.weights, **kwargs)
+
+def quiet_tensorflow(verbose=False):
+    """Keeps TensorFlow's C++ and absl log lines off stderr unless `verbose`: sets the log
+    levels, then imports TensorFlow and finds its devices with stderr closed (absl writes
+    its first lines whatever `TF_CPP_MIN_LOG_LEVEL` says). Call before the package is
+    imported; Python errors still show."""
+    if verbose:
+        return
+    import importlib.util
+    import logging
+
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # also over a lower level: --verbose shows all
+    for name in ("tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if importlib.util.find_spec("tensorflow") is None:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _model_inputs(args):
     """The model files a command reads (to keep its outputs off them)."""
+    from elmo_keras.models.elmo.elmo_presets import preset_dir
+
     paths = [args.options, args.weights]
     if args.model and os.path.exists(args.model):
         paths.append(args.model)
-    elif not (args.model or args.options or args.weights):
-        from elmo_keras.models.elmo.elmo_presets import default_model_dir
-
-        try:
-            paths.append(default_model_dir())
-        except FileNotFoundError:
-            pass
+    elif not (args.options or args.weights):
+        paths.append(preset_dir(args.model or "elmo_small_en"))
     return paths
 
 
@@ -101,9 +115,10 @@ def _export_hub(args):
     return 0
 
 
-MODEL_HELP = ("a trained directory (options.json + weights.hdf5), an exported SavedModel "
-              "directory, or a .keras file holding an ELMo (default: the shipped "
-              "saved_models/elmo-small-en)")
+MODEL_HELP = ("a preset: a registered name (elmo_small_en, the default), a preset "
+              "directory (save_to_preset), a directory with options.json + weights.hdf5 "
+              "(a published ELMo, `train` output), an export-hub directory, or a .keras "
+              "file holding an ELMo")
 
 
 def _corpus_files(patterns, output):
@@ -177,14 +192,12 @@ def _evaluate(args):
 
 def _demo(args):
     from elmo_keras.apps.demo import run_demo
-    from elmo_keras.models.elmo.elmo_presets import default_model_dir
+    from elmo_keras.models.elmo.elmo_presets import preset_dir
     from elmo_keras.training.corpus import iter_sentences
 
     model = _load_model(args)
-    sample = args.corpus
-    if sample is None and not args.model:
-        sample = default_model_dir() / "test_sample.txt"
-    corpus = list(iter_sentences([sample]))[:args.corpus_sentences] if sample else None
+    sample = args.corpus or preset_dir("elmo_small_en") / "test_sample.txt"
+    corpus = list(iter_sentences([sample]))[:args.corpus_sentences]
     run_demo(model, corpus=corpus, plot=args.plot)
     return 0
 
@@ -192,6 +205,8 @@ def _demo(args):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="elmo-keras", description="ELMo contextual word representations (Keras 3).")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's log lines (hidden by default)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser(
@@ -228,7 +243,7 @@ def build_parser():
     p.add_argument("--options", help=argparse.SUPPRESS)
     p.add_argument("--weights", help=argparse.SUPPRESS)
     p.add_argument("--corpus", help="tokenized text for the nearest neighbours "
-                                    "(default: the shipped model's test sample)")
+                                    "(default: elmo_small_en's test sample, 400 sentences)")
     p.add_argument("--corpus-sentences", type=int, default=400)
     p.add_argument("--plot", help="also save the similarity matrices as this PNG")
     p.set_defaults(func=_demo)
@@ -283,6 +298,9 @@ def build_parser():
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--unroll-steps", type=int, default=1)
     p.set_defaults(func=_evaluate)
+    for p in sub.choices.values():  # also after the command: elmo-keras demo --verbose
+        p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                       help="show TensorFlow's log lines (hidden by default)")
     for p in (parser, *sub.choices.values()):
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help=f"show the traceback of an error (or set {DEBUG_ENV}=1)")
@@ -324,8 +342,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         args = build_parser().parse_args(argv)
+        quiet_tensorflow(getattr(args, "verbose", False))
         return args.func(args)
     except KeyboardInterrupt as e:
         if debug:

@@ -2,8 +2,11 @@
 
 For each word, its vectors in sentences of two senses are compared at every layer:
 layer 0 (the char CNN) gives the word the same vector in every sentence, so all its
-similarities are 1; the LSTM layers see the context and pull the senses apart. Then
-the nearest neighbours of a word in context among the tokens of a small text.
+similarities are 1; the LSTM layers see the context. On the small shipped model the
+top layer pulls the senses of "present" and "spring" apart, "bank" barely and "plant"
+not at all (a larger model separates more; the gap column shows it). Then the nearest
+neighbours of a word in context among the tokens of a small text (the shipped
+model's test sample unless `--corpus`, whatever `--model`).
 """
 
 import numpy as np
@@ -141,9 +144,9 @@ def _snippet(sentence, token, width=70):
 
 def plot_similarities(results, names, path):
     """Heatmaps of each word's cosine similarities at each layer, as a PNG."""
-    import matplotlib
+    from elmo_keras.extras import require
 
-    matplotlib.use("Agg")
+    require("matplotlib", "plot", "the demo's --plot").use("Agg")
     import matplotlib.pyplot as plt
 
     words = list(results)

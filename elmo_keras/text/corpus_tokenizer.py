@@ -17,6 +17,15 @@ It does not change case or characters: the char CNN sees the text as written.
 import re
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:['\u2019\-]\w+)*|[^\w\s]", re.UNICODE)
+# The same pattern in RE2 syntax (TensorFlow's string ops: `ELMoTokenizer(split="corpus")`),
+# where \w, \d and \s are ASCII only: Python's Unicode \w is [\p{L}\p{N}_], \d is
+# \p{Nd}, and \s is RE2's \s plus \p{Z}, \v, \x1c-\x1f and \x85. A test checks the two
+# tokenize real text the same.
+_W = r"\p{L}\p{N}_"
+TOKEN_PATTERN_RE2 = (
+    r"\p{Nd}+(?:[.,]\p{Nd}+)*"
+    rf"|[{_W}]+(?:['\x{{2019}}\-][{_W}]+)*"
+    rf"|[^{_W}\s\p{{Z}}\x{{0b}}\x{{1c}}-\x{{1f}}\x{{85}}]")
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "rev", "gen", "col", "capt", "lt",
     "vs", "etc", "e.g", "i.e", "cf", "no", "vol", "fig", "mt", "ft",

@@ -152,3 +152,17 @@ def sentences_to_char_ids(sentences, max_characters_per_token=MAX_CHARACTERS_PER
     """
     c = int(max_characters_per_token)
     return _ragged_ids_to_dense(tokens_to_char_ids(split_sentences(sentences), c), c)
+
+
+def corpus_split_sentences(sentences):
+    """1-D string tensor of sentences -> `RaggedTensor` of tokens, split as
+    `elmo_keras.text.corpus_tokenizer.tokenize` splits them (punctuation apart, words
+    keeping inner apostrophes and hyphens, numbers keeping inner `.`/`,`), with core
+    TensorFlow ops: every token is set apart by spaces, then the text is split on
+    whitespace.
+    """
+    from elmo_keras.text.corpus_tokenizer import TOKEN_PATTERN_RE2
+
+    sentences = tf.convert_to_tensor(sentences, dtype=tf.string)
+    spaced = tf.strings.regex_replace(sentences, f"({TOKEN_PATTERN_RE2})", r" \1 ")
+    return split_sentences(spaced)

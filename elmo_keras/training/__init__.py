@@ -15,4 +15,9 @@ from elmo_keras.training.trainer import (
     train,
 )
 from elmo_keras.training.training_options import TrainingOptions, load_training_options
-from elmo_keras.training.vocabulary import Vocabulary, VocabularyError, build_vocabulary
+from elmo_keras.training.vocabulary import (
+    Vocabulary,
+    VocabularyError,
+    build_vocabulary,
+    count_tokens,
+)

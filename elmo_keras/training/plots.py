@@ -11,9 +11,9 @@ def plot_learning_curve(history, path):
             `train_perplexity` or `valid_perplexity`).
         path: the PNG file.
     """
-    import matplotlib
+    from elmo_keras.extras import require
 
-    matplotlib.use("Agg")
+    require("matplotlib", "train", "the learning curve of elmo-keras train").use("Agg")
     import matplotlib.pyplot as plt
 
     train = [(e["step"], e["train_perplexity"]) for e in history if "train_perplexity" in e]

@@ -32,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from elmo_keras.extras import require
 from elmo_keras.io.bilm_hdf5 import load_bilm_weights, read_weight_file, write_weight_file
 from elmo_keras.training.corpus import (StreamBatcher, iter_sentences, resolve_files,
                                         scan_corpus)
@@ -378,6 +379,7 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
         TrainingError, OptionsError, VocabularyError, CorpusError: before any step.
         TrainingInterrupted: after a SIGINT/SIGTERM, once the checkpoint is written.
     """
+    require("tensorboard", "train", "elmo-keras train (its TensorBoard logs)")
     p = _paths(out_dir)
     strategy = get_strategy(strategy)
     chief = _is_chief(strategy)

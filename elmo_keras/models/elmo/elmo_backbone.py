@@ -12,6 +12,7 @@ from elmo_keras.layers.sentence_boundaries import (
     token_mask,
 )
 from elmo_keras.io.bilm_options import BiLMOptions, load_options
+from elmo_keras.models.elmo import elmo_presets
 
 
 def named_outputs(outputs):
@@ -201,6 +202,45 @@ class ELMo(keras.Model):
         """
         opts = load_options(options)
         return cls(**opts.model_kwargs(), **kwargs)
+
+    @elmo_presets.classproperty
+    def presets(cls):
+        """The registered pretrained models: `{name: {"description", "params", "path"}}`."""
+        return elmo_presets.list_presets()
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """The one way to get a pretrained or saved ELMo.
+
+        Args:
+            preset: a registered name (`"elmo_small_en"`, see `ELMo.presets`), a preset
+                directory (`save_to_preset`), a directory with bilm-tf's
+                `options.json` + `weights.hdf5` (a published model, `elmo-keras train`
+                output), an `export-hub` directory, or a `.keras` file.
+            **kwargs: constructor arguments to override (`stateful`, `do_layer_norm`,
+                `l2_coef`, `num_output_representations`, `dtype`, ...).
+
+        Raises:
+            elmo_keras.PresetError: naming what was tried and what is accepted.
+
+        Examples:
+        ```python
+        elmo = elmo_keras.ELMo.from_preset("elmo_small_en")
+        out = elmo(elmo_keras.batch_to_ids([["The", "bank", "."]]))
+        ```
+        """
+        return elmo_presets.load_elmo(preset, **kwargs)
+
+    def save_to_preset(self, preset_dir, tokenizer=None):
+        """Writes a preset directory `from_preset` loads: `config.json`,
+        `model.weights.h5`, `metadata.json`, `tokenizer.json` (keras-hub's layout) and
+        bilm-tf's `options.json` + `weights.hdf5` (for bilm-tf and AllenNLP).
+
+        Args:
+            preset_dir: a new directory.
+            tokenizer: the `ELMoTokenizer` to record (default: whitespace splitting).
+        """
+        return elmo_presets.save_preset(self, preset_dir, tokenizer=tokenizer)
 
     def reset_state(self):
         """Zeroes the carried LSTM states of a stateful model."""

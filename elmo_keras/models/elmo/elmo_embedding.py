@@ -1,12 +1,10 @@
 """`ELMoEmbedding`: ELMo as one Keras 3 layer from strings to contextual vectors."""
 
-import os
-import zipfile
-
 import keras
 from keras import ops
 
 from elmo_keras.models.elmo.elmo_backbone import ELMo, named_outputs
+from elmo_keras.models.elmo.elmo_presets import resolve_model
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class ELMoEmbedding(keras.layers.Layer):
@@ -15,10 +13,11 @@ class ELMoEmbedding(keras.layers.Layer):
     Args:
         options: bilm-tf options.json path (with `weights`).
         weights: bilm-tf weights.hdf5 path.
-        model: instead of options/weights: an `ELMo` instance, a `.keras` file holding
-            one, a SavedModel directory written by `elmo_keras.export_hub`, or a
-            directory with options.json + weights.hdf5. With none of these, the
-            pretrained `saved_models/elmo-small-en` shipped with the repository.
+        model: instead of options/weights: an `ELMo` instance or any form
+            `ELMo.from_preset` accepts (a registered name such as `"elmo_small_en"`, a
+            preset directory, a directory with options.json + weights.hdf5, an
+            `export-hub` directory, a `.keras` file). With none of these, the shipped
+            `elmo_small_en`.
         output: `"elmo"` (the trainable mix, default), `"word_emb"`,
             `"lstm_outputs1"` ... `"lstm_outputsL"`, `"default"` (the mix averaged over
             real tokens, `[batch, 2P]`), or `"all"` (a dict of all of these plus
@@ -41,7 +40,7 @@ class ELMoEmbedding(keras.layers.Layer):
     Example:
     ```python
     inputs = keras.Input(shape=(), dtype="string")
-    x = elmo_keras.ELMoEmbedding(options="options.json", weights="weights.hdf5")(inputs)
+    x = elmo_keras.ELMoEmbedding.from_preset("elmo_small_en")(inputs)
     x = keras.layers.GlobalAveragePooling1D()(x)   # uses the mask
     outputs = keras.layers.Dense(2, activation="softmax")(x)
     model = keras.Model(inputs, outputs)
@@ -56,7 +55,7 @@ class ELMoEmbedding(keras.layers.Layer):
         if elmo_config is not None:  # from get_config: weights come from the .keras file
             self.elmo = ELMo.from_config({**elmo_config, **mix_args})
         else:
-            self.elmo = _resolve_model(options, weights, model, mix_args)
+            self.elmo = resolve_model(model, options, weights, **mix_args)
         names = [k for k in self._output_specs(None) if k != "sequence_len"] + ["all"]
         if output not in names:
             raise ValueError(f"output must be one of {names}, got {output!r}")
@@ -72,6 +71,12 @@ class ELMoEmbedding(keras.layers.Layer):
             mix.trainable = self.trainable_mix
         self.dropout = keras.layers.Dropout(self.dropout_rate) if self.dropout_rate else None
         self.supports_masking = True
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """The layer on a pretrained ELMo: `preset` is any form `ELMo.from_preset`
+        accepts; `kwargs` the other arguments (`output`, `trainable_mix`, ...)."""
+        return cls(model=preset, **kwargs)
 
     def build(self, input_shape):
         pass  # the ELMo model was built when it was made
@@ -131,63 +136,3 @@ class ELMoEmbedding(keras.layers.Layer):
         )
         return config
 
-
-def load_elmo(model, **kwargs):
-    """An `ELMo` from an `ELMo`, a `.keras` file holding one, an `export_hub` directory,
-    or a directory holding bilm-tf's `options.json` + `weights.hdf5` (what
-    `elmo-keras train` writes).
-
-    Args:
-        model: the `ELMo` itself, or a path.
-        **kwargs: `ELMo` arguments to override when rebuilding from an export directory.
-
-    Raises:
-        FileNotFoundError: the path does not exist or is neither kind.
-        ValueError: the `.keras` file holds another kind of model.
-    """
-    if isinstance(model, ELMo):
-        return model
-    path = os.fspath(model)
-    published = [os.path.join(path, f) for f in ("options.json", "weights.hdf5")]
-    if os.path.isdir(path) and all(os.path.isfile(f) for f in published):
-        from elmo_keras.io.bilm_hdf5 import load_bilm
-
-        return load_bilm(*published, **kwargs)
-    if os.path.isdir(path):
-        from elmo_keras.io.saved_model import load_exported_elmo
-
-        return load_exported_elmo(path, **kwargs)
-    if path.endswith(".keras"):
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: model file does not exist")
-        if not zipfile.is_zipfile(path):
-            raise ValueError(f"{path}: not a .keras model file (not a zip archive)")
-        try:  # safe mode: a Lambda layer or other code in the file is refused
-            loaded = keras.models.load_model(path, safe_mode=True)
-        except (ValueError, TypeError, KeyError, OSError) as e:
-            raise ValueError(f"{path}: cannot load this .keras file: "
-                             f"{' '.join(str(e).split())[:300]}") from None
-        if not isinstance(loaded, ELMo):
-            raise ValueError(f"{path}: holds a {type(loaded).__name__}, not an ELMo model")
-        return loaded
-    raise FileNotFoundError(
-        f"{path}: not a SavedModel directory, a directory with options.json and "
-        "weights.hdf5, nor a .keras file")
-
-
-def _resolve_model(options, weights, model, mix_args):
-    from elmo_keras.io.bilm_hdf5 import load_bilm
-
-    if model is not None:
-        if options is not None or weights is not None:
-            raise ValueError("give either model=... or options=... and weights=..., not both")
-        return load_elmo(model, **mix_args)
-    if options is None and weights is None:
-        from elmo_keras.models.elmo.elmo_presets import default_model_dir
-
-        return load_elmo(default_model_dir(), **mix_args)
-    if options is None or weights is None:
-        raise ValueError(
-            "ELMoEmbedding needs options=OPTIONS.json and weights=WEIGHTS.hdf5 together, "
-            "or model=..., or nothing for the shipped elmo-small-en")
-    return load_bilm(options, weights, **mix_args)

