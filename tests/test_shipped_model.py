@@ -10,7 +10,7 @@ from elmo_keras.apps.demo import sense_separation, word_vectors
 from elmo_keras.models.elmo.elmo_embedder import Embedder
 from elmo_keras.models.elmo.elmo_embedding import load_elmo
 from elmo_keras.models.elmo.elmo_presets import default_model_dir
-from elmo_keras.training.trainer import evaluate
+from elmo_keras.training import evaluate
 
 MODEL = default_model_dir()
 
