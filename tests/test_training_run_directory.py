@@ -60,3 +60,57 @@ def test_resume_after_interruption_repeats_the_uninterrupted_run(tmp_path, vocab
         for name in ("char_embed", "RNN_1/RNN/MultiRNNCell/Cell1/LSTMCell/W_0"):
             np.testing.assert_allclose(a[name][...], b[name][...], atol=1e-5)
 
+
+
+def _finish(proc, timeout=300):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out + err
+
+
+@pytest.mark.slow
+def test_run_killed_before_its_first_checkpoint_restarts_with_resume(tmp_path, vocab_file):
+    opts = options_file(tmp_path, batch_size=8, unroll_steps=10)
+    common = ["--options", opts, "--vocab", vocab_file, "--train", TRAIN, "--log-every", "1"]
+    run = str(tmp_path / "run")
+    proc = run_cli(["train", *common, "--out", run, "--max-steps", "400",
+                    "--checkpoint-every", "1000"])
+    wait_for_steps(run, 2, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert not os.path.exists(os.path.join(run, "checkpoints", "checkpoint"))
+    # A fresh run into the directory says what to do, and writes nothing.
+    code, out = _finish(run_cli(["train", *common, "--out", run, "--max-steps", "3"]))
+    assert code == 2, out
+    assert "stopped before its first checkpoint; pass --resume to start it again from " \
+           "step 0" in out
+    # --resume starts it again from step 0, on the run's own options and files.
+    code, out = _finish(run_cli(["train", "--resume", "--out", run, "--max-steps", "3",
+                                 "--log-every", "1"]))
+    assert code == 0, out
+    assert [e["step"] for e in read_history(run)] == [1, 2, 3]
+
+
+def test_resume_applies_and_records_a_new_learning_rate_and_refuses_a_new_shape(
+        tmp_path, vocab_file):
+    opts = options_file(tmp_path, batch_size=8, unroll_steps=10)
+    run = str(tmp_path / "run")
+    train(run, TRAIN, opts, vocab_file, max_steps=2, log_every=1, verbose=0)
+    slower = options_file(tmp_path, batch_size=8, unroll_steps=10, learning_rate=0.05)
+    code, out = _finish(run_cli(["train", "--resume", "--out", run, "--options", slower,
+                                 "--max-steps", "3", "--log-every", "1"]))
+    assert code == 0, out
+    assert "changed options: learning_rate 0.2 -> 0.05" in out
+    assert json.load(open(os.path.join(run, "train_options.json")))["learning_rate"] == 0.05
+    assert json.load(open(os.path.join(run, "run.json")))["changes"] == [
+        {"step": 2, "options": {"learning_rate": [0.2, 0.05]}}]
+    assert [e["step"] for e in read_history(run)] == [1, 2, 3]
+    # Shapes and the data stream are fixed for the run: refused, named, nothing written.
+    wider = json.loads(open(slower).read())
+    wider["lstm"]["dim"] = 256
+    (tmp_path / "wider.json").write_text(json.dumps(wider))
+    code, out = _finish(run_cli(["train", "--resume", "--out", run, "--options",
+                                 str(tmp_path / "wider.json"), "--batch-size", "4",
+                                 "--max-steps", "4"]))
+    assert code == 2, out
+    assert "--resume cannot change batch_size (8 -> 4), lstm.dim (128 -> 256)" in out
+    assert [e["step"] for e in read_history(run)] == [1, 2, 3]

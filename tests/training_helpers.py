@@ -51,7 +51,7 @@ def run_cli(args, env=None):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_steps(run, n, proc, timeout=120):
+def wait_for_steps(run, n, proc, timeout=600):
     """Waits until `history.jsonl` has `n` lines (the process must still run)."""
     t0 = time.time()
     while time.time() - t0 < timeout:
@@ -60,4 +60,5 @@ def wait_for_steps(run, n, proc, timeout=120):
             return
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.02)
+    proc.kill()
     raise AssertionError("training did not progress")

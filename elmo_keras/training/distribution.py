@@ -68,7 +68,7 @@ def worker_id(strategy):
 
 def batch_signature(rows, opts):
     """The `tf.TensorSpec`s of a `StreamBatcher` batch of `rows` rows."""
-    t, c = opts.unroll_steps, opts.model.max_characters_per_token
+    t, c = opts.unroll_steps, opts.batch_arguments()["max_characters_per_token"]
     sig = {"token_ids": tf.TensorSpec((rows, 2, t), tf.int32),
            "targets": tf.TensorSpec((rows, 2, t), tf.int32),
            "weights": tf.TensorSpec((rows, 2, t), tf.float32)}
@@ -96,8 +96,7 @@ def training_batches(files, vocab, opts, rows, start_step=0, shard_index=0, num_
             epoch += 1
 
     batcher = StreamBatcher(sentences(), vocab, rows, opts.unroll_steps,
-                            char_inputs=opts.model.char_inputs,
-                            max_characters_per_token=opts.model.max_characters_per_token)
+                            **opts.batch_arguments())
     batcher.skip(start_step)
     return batcher
 

@@ -76,11 +76,8 @@ def stateful_perplexity(lm, vocab, files, batch_size=256, unroll_steps=1, verbos
         dict `forward`, `backward`, `average` (exp of the mean of the two losses, the
         perplexity of bilm-tf's total loss) and `n_tokens` (predictions per direction).
     """
-    m = lm.options.model
     batches = StreamBatcher(iter_sentences(files), vocab, batch_size, unroll_steps,
-                            char_inputs=m.char_inputs,
-                            max_characters_per_token=m.max_characters_per_token,
-                            drop_remainder=False)
+                            drop_remainder=False, **lm.options.batch_arguments())
     step = _compiled(lambda batch, states: lm(batch, states, training=False))
     return _run(lm, batches, step, lm.zero_states(batch_size), True, files, verbose)
 
@@ -96,10 +93,8 @@ def stateless_perplexity(lm, vocab, files, batch_size=64, verbose=0):
     Returns:
         dict `forward`, `backward`, `average`, `n_tokens`, as `stateful_perplexity`.
     """
-    m = lm.options.model
     batches = sentence_batches(iter_sentences(files), vocab, batch_size,
-                               char_inputs=m.char_inputs,
-                               max_characters_per_token=m.max_characters_per_token)
+                               **lm.options.batch_arguments())
     step = _compiled(lambda batch, states: lm(batch, states, training=False))
     return _run(lm, batches, step, lm.zero_states(batch_size), False, files, verbose)
 

@@ -69,14 +69,27 @@ def _seed(base, step, *salts):
     return s
 
 
-def _reset_rows(states, prob, seed):
-    """Zeroes the states of each row with probability `prob` (`state_reset_prob`)."""
+def _reset_rows(states, prob, seed, replica, n_replicas):
+    """Zeroes the states of each row with probability `prob` (`state_reset_prob`).
+    One draw for the rows of all replicas, each taking its own block of rows, so a
+    mirrored run resets the rows a one-device run would."""
     if prob <= 0:
         return states
     rows = tf.shape(states[0])[2]
-    keep = tf.random.stateless_uniform([rows], seed=seed) >= prob
+    draw = tf.random.stateless_uniform([rows * n_replicas], seed=seed)
+    keep = draw[replica * rows:(replica + 1) * rows] >= prob
     keep = tf.cast(keep, states[0].dtype)[None, None, :, None]
     return tuple(s * keep for s in states)
+
+
+class _SummedGradientsAdagrad(keras.optimizers.Adagrad):
+    """Adagrad for gradients the step has already summed over the replicas (once,
+    before the global-norm clip, as bilm-tf clips the averaged gradient): Keras'
+    TensorFlow optimizer would all-reduce them a second time. The mirrored-strategy
+    test (one device vs two) fails if this hook stops applying."""
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        return grads_and_vars
 
 
 class _Trainer:
@@ -88,7 +101,7 @@ class _Trainer:
             keras.utils.set_random_seed(opts.seed)
             self.lm = BiLMLanguageModel(opts, vocab.size, dtype=dtype)
             self.variables = self.lm.lm_variables
-            self.optimizer = keras.optimizers.Adagrad(
+            self.optimizer = _SummedGradientsAdagrad(
                 learning_rate=opts.learning_rate,
                 initial_accumulator_value=opts.initial_accumulator_value, epsilon=1e-10)
             self.optimizer.build(self.variables)
@@ -108,7 +121,7 @@ class _Trainer:
             self.manager.checkpoint.restore(self.manager.latest_checkpoint) \
                 .assert_existing_objects_matched()
             # A resumed run may change the learning rate (recorded in the run).
-            self.optimizer.learning_rate.assign(self.opts.learning_rate)
+            self.optimizer.learning_rate = self.opts.learning_rate
         return int(self.step.numpy())
 
     def save(self, states):
@@ -121,19 +134,17 @@ class _Trainer:
         replica = ctx.replica_id_in_sync_group
         sampled = lm.sample_candidates(_seed(opts.seed, step, 1)) if opts.sample_softmax \
             else None
-        states = _reset_rows(states, opts.state_reset_prob, _seed(opts.seed, step, 3, replica))
+        states = _reset_rows(states, opts.state_reset_prob, _seed(opts.seed, step, 3),
+                             replica, ctx.num_replicas_in_sync)
         with tf.GradientTape() as tape:
             sums, _, new_states = lm(batch, states, training=True,
                                      seed=_seed(opts.seed, step, 2, replica), sampled=sampled)
             # bilm-tf: mean token loss of the two LMs, times unroll_steps for the gradient.
             loss = 0.5 * (sums[0] + sums[1]) / self.global_tokens * opts.unroll_steps
         grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, self.variables)]
-        # The one all-reduce of the step; the update then runs in cross-replica context,
-        # where the optimizer does not reduce again.
-        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)  # the step's one reduce
         grads, norm = tf.clip_by_global_norm(grads, opts.all_clip_norm_val)
-        ctx.merge_call(lambda _, g: self.optimizer.apply_gradients(zip(g, self.variables)),
-                       args=(grads,))
+        self.optimizer.apply_gradients(zip(grads, self.variables))
         return sums, new_states, norm
 
     def _train_step(self, batch, states, step):
