@@ -153,7 +153,7 @@ def test_default_options_beat_a_unigram_model_from_zero_and_carried_states(tmp_p
     options.write_text(json.dumps({"char_cnn": TINY["char_cnn"], "lstm": TINY["lstm"],
                                    "batch_size": 16}))
     run = str(tmp_path / "run")
-    train(run, TRAIN, str(options), vocab_file, max_steps=150, verbose=0)
+    train(run, TRAIN, str(options), vocab_file, max_steps=200, verbose=0)
     unigram = unigram_perplexity([TRAIN], [VALID], Vocabulary.load(vocab_file))
     r = evaluate(run, VALID, batch_size=8, unroll_steps=20)
     print("unigram", unigram, "stateless", r["stateless"], "stateful", r)

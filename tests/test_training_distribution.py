@@ -2,6 +2,7 @@
 follows the one-device trajectory; two local workers form a multi-worker cluster."""
 
 import json
+import math
 import os
 import socket
 import subprocess

@@ -8,7 +8,7 @@
 - `run_directory`: the run directory's layout, records, resume checks and history.
 - `distribution`: `tf.distribute` strategies, the distributed batch stream, the
   carried LSTM states.
-- `trainer`: the loop (step, checkpoints, resume, signals).
+- `trainer`: the loop (step, checkpoints, resume); `stop_signals`: Ctrl-C / SIGTERM.
 - `callbacks`: history.jsonl with its learning curve, TensorBoard logs.
 - `evaluation`: stateless and stateful (bilm-tf's) perplexity.
 - `trained_model`: a trained directory's files (export, load, checkpoint weights).

@@ -11,6 +11,9 @@ shared iterator, rows in order), and the target of each input is the token after
 the same sentence, so `</S>` is never an input. The backward LM reads the same sentences
 reversed (`</S> wn ... w1 <S>`). The LSTM states are carried from batch to batch, row
 by row (truncated backpropagation through time).
+
+`sentence_batches` puts one sentence a row instead, each read from its start, as ELMo
+embeds a sentence: the batches of the stateless perplexity (`evaluation`).
 """
 
 import dataclasses
@@ -319,3 +322,29 @@ def sentence_batches(sentences, vocab, batch_size, char_inputs=True,
             if char_inputs:
                 batch["char_ids"] = _char_ids(char_table, ids, weights, oov, max_chars)
             yield batch
+
+
+def training_batches(files, vocab, opts, rows, start_step=0, shard_index=0, num_shards=1):
+    """The endless, deterministic batch stream of a training run (one input pipeline of
+    `num_shards`, `rows` rows a batch; `opts` a `TrainingOptions`): passes over the
+    corpus shuffled by `(seed, epoch)`, fast-forwarded past the first `start_step`
+    batches."""
+
+    def sentences():
+        epoch = 0
+        while True:
+            n = 0
+            for n, tokens in enumerate(iter_sentences(
+                    files, shuffle=opts.shuffle, seed=opts.seed, epoch=epoch,
+                    shuffle_buffer=opts.shuffle_buffer, shard_index=shard_index,
+                    num_shards=num_shards), 1):
+                yield tokens
+            if n == 0:
+                raise CorpusError(f"input pipeline {shard_index} of {num_shards} gets no "
+                                    "sentence: the corpus has fewer sentences than workers")
+            epoch += 1
+
+    batcher = StreamBatcher(sentences(), vocab, rows, opts.unroll_steps,
+                            **opts.batch_arguments())
+    batcher.skip(start_step)
+    return batcher

@@ -2,7 +2,7 @@
 
 - `get_strategy`: the strategy from its name; `n_workers`, `is_chief`, `worker_id`
   read the `TF_CONFIG` cluster of a multi-worker run.
-- `training_batches`, `distributed_dataset`: the run's deterministic batch stream,
+- `distributed_dataset`: the run's deterministic batch stream (`corpus.training_batches`),
   split over input pipelines (hosts) and replicas (local devices).
 - `CarriedStates`: the LSTM states carried from batch to batch, as checkpointed
   variables and as per-replica values.
@@ -12,7 +12,7 @@ import os
 
 import tensorflow as tf
 
-from elmo_keras.training.corpus import StreamBatcher, iter_sentences
+from elmo_keras.training.corpus import training_batches
 from elmo_keras.training.errors import TrainingError
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -75,30 +75,6 @@ def batch_signature(rows, opts):
     if opts.model.char_inputs:
         sig["char_ids"] = tf.TensorSpec((rows, 2, t, c), tf.int32)
     return sig
-
-
-def training_batches(files, vocab, opts, rows, start_step=0, shard_index=0, num_shards=1):
-    """The endless, deterministic batch stream of a training run (one input pipeline),
-    fast-forwarded past the first `start_step` batches."""
-
-    def sentences():
-        epoch = 0
-        while True:
-            n = 0
-            for n, tokens in enumerate(iter_sentences(
-                    files, shuffle=opts.shuffle, seed=opts.seed, epoch=epoch,
-                    shuffle_buffer=opts.shuffle_buffer, shard_index=shard_index,
-                    num_shards=num_shards), 1):
-                yield tokens
-            if n == 0:
-                raise TrainingError(f"input pipeline {shard_index} of {num_shards} gets no "
-                                    "sentence: the corpus has fewer sentences than workers")
-            epoch += 1
-
-    batcher = StreamBatcher(sentences(), vocab, rows, opts.unroll_steps,
-                            **opts.batch_arguments())
-    batcher.skip(start_step)
-    return batcher
 
 
 def distributed_dataset(strategy, files, vocab, opts, start_step):

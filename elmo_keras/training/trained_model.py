@@ -14,7 +14,6 @@ All weight files go through the checked weight maps of `elmo_keras.io.bilm_hdf5`
 import os
 
 import h5py
-import tensorflow as tf
 
 from elmo_keras.io.bilm_hdf5 import (load_bilm_weights, load_token_bilm_weights,
                                      read_weight_file, softmax_weight_map,
@@ -37,6 +36,8 @@ def load_checkpoint_weights(lm, checkpoint):
     """Assigns a training checkpoint's weights (not the optimizer's state) to a
     `BiLMLanguageModel` of the same options: e.g. to export or evaluate an
     intermediate checkpoint."""
+    import tensorflow as tf  # TF checkpoints only: the rest runs without TensorFlow
+
     tf.train.Checkpoint(weights=named_weights(lm)).restore(checkpoint).expect_partial() \
         .assert_existing_objects_matched()
     return lm

@@ -10,10 +10,8 @@ is fast-forwarded), so the resumed run takes exactly the steps the uninterrupted
 would have. A run stopped before its first checkpoint resumes from step 0.
 """
 
-import contextlib
 import math
 import os
-import signal
 import time
 
 import keras
@@ -30,35 +28,11 @@ from elmo_keras.training.evaluation import evaluate_lm
 from elmo_keras.training.language_model import BiLMLanguageModel
 from elmo_keras.training.run_directory import (RunRecord, atomic_json, check_fresh_run,
                                                 resumed_options, run_paths)
+from elmo_keras.training.stop_signals import StopSignals
 from elmo_keras.training.trained_model import (export_trained, load_initial_weights,
                                                named_weights)
 from elmo_keras.training.training_options import load_training_options
 from elmo_keras.training.vocabulary import Vocabulary
-
-
-class _StopSignals:
-    """Turns SIGINT/SIGTERM into a flag checked between steps (a step is never cut)."""
-
-    def __init__(self):
-        self.requested = None
-
-    @contextlib.contextmanager
-    def installed(self):
-        old = {}
-
-        def handler(signum, frame):
-            self.requested = signal.Signals(signum).name
-
-        try:
-            for s in (signal.SIGINT, signal.SIGTERM):
-                old[s] = signal.signal(s, handler)
-        except ValueError:  # not the main thread: signals stay as they are
-            pass
-        try:
-            yield self
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
 
 
 def _seed(base, step, *salts):
@@ -103,7 +77,8 @@ class _Trainer:
             self.variables = self.lm.lm_variables
             self.optimizer = _SummedGradientsAdagrad(
                 learning_rate=opts.learning_rate,
-                initial_accumulator_value=opts.initial_accumulator_value, epsilon=1e-10)
+                initial_accumulator_value=opts.initial_accumulator_value, epsilon=1e-10,
+                name="adagrad")
             self.optimizer.build(self.variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.states = CarriedStates(
@@ -314,7 +289,7 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
     states = trainer.states.distribute()
     dataset = distributed_dataset(strategy, run.train_files, vocab, opts, start)
     iterator = iter(dataset)
-    stop = _StopSignals()
+    stop = StopSignals()
     step = start
     acc, acc_steps, t_log = np.zeros(2), 0, time.perf_counter()
     t0, last_valid, last_train_ppl, bar = time.perf_counter(), None, None, None
