@@ -164,7 +164,7 @@ def _prepare_run(out_dir, p, train_files, options, vocab, valid_files, epochs, b
         if valid_files is not None and resolve_files(valid_files) != run.valid_files:
             raise TrainingError(f"{out_dir}: --resume must validate on the run's own files "
                                 f"{run.valid_files}")
-        if init_weights is not None and init_weights != run.init_weights:
+        if init_weights is not None and os.path.abspath(init_weights) != run.init_weights:
             raise TrainingError(f"{out_dir}: --resume continues from the run's checkpoint "
                                 "(or its own --init-weights); leave out --init-weights")
         stats = scan_corpus(run.train_files, vocab, opts.max_sentence_tokens)
