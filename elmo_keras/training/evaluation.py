@@ -9,7 +9,8 @@
   (`unroll_steps` tokens a batch). This is the number bilm-tf and the ELMo paper report.
 
 Both use the full softmax and count every token and every `</S>` once per direction.
-The loop runs on any Keras backend (compiled with `tf.function` or `jax.jit`).
+The loop holds no TensorFlow: its step is compiled with `tf.function` on TensorFlow,
+`jax.jit` on JAX (tested here on TensorFlow only).
 """
 
 import keras
@@ -19,12 +20,6 @@ from elmo_keras.training.corpus import (StreamBatcher, iter_sentences, resolve_f
                                         scan_corpus, sentence_batches)
 from elmo_keras.training.errors import TrainingError
 from elmo_keras.training.trained_model import load_trained
-
-PROTOCOLS = {
-    "stateless": "each sentence from zero LSTM states (as ELMo embeddings are computed)",
-    "stateful": "bilm-tf's test protocol (sentences packed in rows, states carried)",
-}
-
 
 def _compiled(fn):
     """`fn` compiled by the current backend (shapes seen before reuse their trace)."""
