@@ -2,7 +2,7 @@
 
     python benchmarks/embed_file.py [--arch original|small|tiny] [--small 160] [--large 800]
 
-The sentences are real English of mixed length (`tests/fixtures/alice/train.txt`,
+The sentences are real English of mixed length (`elmo_keras/datasets/alice/train.txt`,
 those of 10 to 53 tokens, in file order). For elmo-keras the whole command
 `elmo-keras embed IN OUT --batch-size 32 --options ... --weights ...` is timed (start-up
 and model loading included) on a small and a large file; the marginal rate

@@ -7,7 +7,7 @@ runs, each in its own process with the same thread count: this package (in this
 environment) and bilm-tf (`bilm==0.1.post5`, TF1 code run through
 `tensorflow.compat.v1`, installed by this script into `benchmarks/.bilm-venv` on first
 use). Both embed the same batch of 32 real sentences of 20-25 tokens (the first ones in
-`tests/fixtures/alice/train.txt`) after a warm-up; the median over `--batches` timed
+`elmo_keras/datasets/alice/train.txt`) after a warm-up; the median over `--batches` timed
 batches gives tokens/s (real tokens, boundaries excluded).
 Peak memory is each process's maximum RSS. "elmo-keras" is `Embedder` (what
 `elmo-keras embed` runs: the char CNN once per distinct token); more processes measure
@@ -36,7 +36,7 @@ ARCHS = {  # (lstm dim, projection, highway, filters, char dim)
     "small": (1024, 128, 1, FILTERS, 16),
     "tiny": (64, 16, 2, [[1, 4], [2, 8], [3, 16], [4, 32], [5, 64]], 4),
 }
-CORPUS = HERE.parent / "tests" / "fixtures" / "alice" / "train.txt"
+CORPUS = HERE.parent / "elmo_keras" / "datasets" / "alice" / "train.txt"
 
 
 def real_sentences(n=32, lengths=(20, 25)):

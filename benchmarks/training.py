@@ -4,7 +4,7 @@
 
 Both train the same architecture (random initialisation) with the same options (unroll
 20, dropout 0.1, sampled softmax with 1024 negatives, Adagrad, clip 10) and batch on the
-same text (`tests/fixtures/alice/train.txt`, vocabulary of all its tokens), each in its
+same text (`elmo_keras/datasets/alice/train.txt`, vocabulary of all its tokens), each in its
 own process with the same thread count: this package through `elmo_keras.training.train`
 (its whole loop: data, step, logging), and bilm-tf (`bilm==0.1.post5`, installed by
 `benchmarks/inference.py`'s helper into `benchmarks/.bilm-venv`) through its

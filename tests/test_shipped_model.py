@@ -11,7 +11,7 @@ import numpy as np
 from elmo_keras import ELMo, Embedder
 from elmo_keras.apps.demo import sense_separation, word_vectors
 from elmo_keras.models.elmo.elmo_presets import preset_dir
-from elmo_keras.training.trainer import evaluate
+from elmo_keras.training import evaluate
 from tests.conftest import FIXTURES
 
 MODEL = preset_dir("elmo_small_en")

@@ -49,7 +49,10 @@ def test_batches_match_bilm_tf_data_pipeline(ref_dir):
 def test_training_steps_match_bilm_tf(tmp_path, ref_dir):
     ref_losses = json.loads((ref_dir / "losses.json").read_text())
     n = len(ref_losses)
-    train(tmp_path / "run", CORPUS, ref_dir / "options.json", FIX / "vocab.txt",
+    # bilm-tf's state handling (carried, never reset) is an option, not the default.
+    options = json.loads((ref_dir / "options.json").read_text())
+    options["state_reset_prob"] = 0.0
+    train(tmp_path / "run", CORPUS, options, FIX / "vocab.txt",
           max_steps=n, init_weights=ref_dir / "initial_weights.hdf5", log_every=1, verbose=0)
     history = [json.loads(x) for x in open(tmp_path / "run" / "history.jsonl")]
     assert [e["step"] for e in history] == list(range(1, n + 1))

@@ -162,7 +162,7 @@ def _vocab(args):
 
 
 def _train(args):
-    from elmo_keras.training.trainer import TrainingInterrupted, train
+    from elmo_keras.training import TrainingInterrupted, train
 
     try:
         result = train(args.out, args.train, args.options, args.vocab, args.valid,
@@ -180,11 +180,17 @@ def _train(args):
 
 
 def _evaluate(args):
-    from elmo_keras.training.trainer import evaluate
+    from elmo_keras.training import evaluate
 
     r = evaluate(args.model_dir, args.test, batch_size=args.batch_size,
                  unroll_steps=args.unroll_steps)
+    s = r["stateless"]
     print(f"tokens={r['n_tokens']}")
+    print("# stateless: each sentence from zero LSTM states, as ELMo embeddings are "
+          f"computed; stateful: bilm-tf's test protocol ({args.batch_size} rows, states "
+          "carried through each row)")
+    print(f"stateless perplexity forward={s['forward']:.4f} backward={s['backward']:.4f} "
+          f"average={s['average']:.4f}")
     print(f"perplexity forward={r['forward']:.4f} backward={r['backward']:.4f} "
           f"average={r['average']:.4f}")
     return 0
@@ -292,11 +298,16 @@ def build_parser():
     p.set_defaults(func=_train)
 
     p = sub.add_parser(
-        "evaluate", help="test perplexity of a trained directory (full softmax)")
+        "evaluate", help="test perplexity of a trained directory (full softmax)",
+        description="Prints the perplexity of each LM two ways: stateless (each "
+                    "sentence from zero states, as ELMo embeds it) and, on the last line, "
+                    "bilm-tf's stateful test protocol (--batch-size rows, states carried).")
     p.add_argument("model_dir", help="directory written by elmo-keras train")
     p.add_argument("--test", nargs="+", required=True, help="test files or glob patterns")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--unroll-steps", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=256,
+                   help="rows of the stateful protocol (bilm-tf: 256)")
+    p.add_argument("--unroll-steps", type=int, default=1,
+                   help="tokens a batch in the stateful protocol (bilm-tf: 1)")
     p.set_defaults(func=_evaluate)
     for p in sub.choices.values():  # also after the command: elmo-keras demo --verbose
         p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,

@@ -13,7 +13,8 @@ reads), with `d` the direction (0 forward, 1 backward) and `l` the layer:
 | `.../LSTMCell/B` | `[4H]` | `bias` (gates i, j, f, o) |
 | `.../LSTMCell/W_P_0` | `[H, P]` | `projection_kernel` (if `P < H`) |
 
-Softmax weights (training only) are not part of this file.
+Softmax weights (training only) are not part of this file; `softmax_weight_map` reads
+and writes them (`softmax/W` `[vocab, P]`, `softmax/b` `[vocab]`) in a file of their own.
 """
 
 import os
@@ -75,6 +76,20 @@ def token_bilm_weight_map(embeddings, bilm):
     return [_plain("embedding", embeddings)] + lstm_weight_map(bilm)
 
 
+def softmax_weight_map(softmaxes, kernels=True):
+    """The weight map of the LM softmax (training only; bilm-tf keeps it apart from
+    `weights.hdf5`): `{name}/W` `[vocab, P]` and `{name}/b` `[vocab]` of each
+    `LMSoftmax` (`softmax`, then `softmax_backward` when the directions do not share
+    one). `kernels=False` leaves `W` out: tied to the token embeddings, as in bilm-tf's
+    `share_embedding_softmax` files, which have none."""
+    entries = []
+    for s in softmaxes:
+        if kernels:
+            entries.append(_plain(f"{s.name}/W", s.kernel))
+        entries.append(_plain(f"{s.name}/b", s.bias))
+    return entries
+
+
 def lstm_weight_map(bilm):
     """The weight-map entries of a `BiLM` layer's LSTM cells."""
     entries = []
@@ -110,7 +125,7 @@ def _open(path):
 
 
 def _check_no_extras(f, path, model):
-    """Rejects layers present in the file but absent from the options."""
+    """Rejects char-CNN or LSTM layers present in the file but absent from the options."""
     n_highway = len(model.char_encoder.highways)
     for name in f.keys():
         m = re.fullmatch(r"CNN_high_(\d+)", name)
@@ -122,6 +137,12 @@ def _check_no_extras(f, path, model):
             raise WeightFileError(
                 f"{path}: has 'CNN_proj' but the options' filters already sum to "
                 f"projection_dim={model.projection_dim}: options and weights do not match")
+    _check_no_extra_lstm_layers(f, path, model.n_layers)
+
+
+def _check_no_extra_lstm_layers(f, path, n_layers):
+    """Rejects direction groups or LSTM layers beyond the options' `n_layers`."""
+    for name in f.keys():
         m = re.fullmatch(r"RNN_(\d+)", name)
         if m:
             if int(m.group(1)) > 1:
@@ -129,10 +150,10 @@ def _check_no_extras(f, path, model):
             group = f[name].get("RNN/MultiRNNCell")
             for cell in (group.keys() if group is not None else []):
                 c = re.fullmatch(r"Cell(\d+)", cell)
-                if c and int(c.group(1)) >= model.n_layers:
+                if c and int(c.group(1)) >= n_layers:
                     raise WeightFileError(
                         f"{path}: has LSTM layer '{name}/RNN/MultiRNNCell/{cell}' but the "
-                        f"options say n_layers={model.n_layers}: options and weights do "
+                        f"options say n_layers={n_layers}: options and weights do "
                         "not match")
 
 
@@ -182,6 +203,13 @@ def load_bilm_weights(model, weights_path):
     read_weight_file(bilm_weight_map(model), weights_path,
                      check=lambda f, path: _check_no_extras(f, path, model))
     return model
+
+
+def load_token_bilm_weights(embeddings, bilm, weights_path):
+    """Assigns a token-input biLM's weights (`embedding` and the LSTMs, see
+    `token_bilm_weight_map`), with the checks of `load_bilm_weights`."""
+    read_weight_file(token_bilm_weight_map(embeddings, bilm), weights_path,
+                     check=lambda f, path: _check_no_extra_lstm_layers(f, path, bilm.n_layers))
 
 
 def save_bilm_weights(model, weights_path):

@@ -2,18 +2,23 @@
 
 - `vocabulary`: bilm-tf vocabulary files (build, read, validate).
 - `corpus`: the corpus files, checked and streamed; bilm-tf's packing of sentences
-  into rows of `unroll_steps` tokens with carried states.
+  into rows of `unroll_steps` tokens with carried states, and one sentence a row.
 - `training_options`: the bilm-tf training options file (a superset of options.json).
 - `language_model`: the training graph: token encoder, biLM, softmax and loss.
-- `trainer`: the loop (checkpoints, resume, tf.distribute, logs) and evaluation.
+- `run_directory`: the run directory's layout, records, resume checks and history.
+- `distribution`: `tf.distribute` strategies, the distributed batch stream, the
+  carried LSTM states.
+- `trainer`: the loop (step, checkpoints, resume); `stop_signals`: Ctrl-C / SIGTERM.
+- `callbacks`: history.jsonl with its learning curve, TensorBoard logs.
+- `evaluation`: stateless and stateful (bilm-tf's) perplexity.
+- `trained_model`: a trained directory's files (export, load, checkpoint weights).
 """
 
-from elmo_keras.training.trainer import (
-    TrainingError,
-    TrainingInterrupted,
-    evaluate,
-    train,
-)
+from elmo_keras.training.errors import TrainingError, TrainingInterrupted
+from elmo_keras.training.evaluation import evaluate
+from elmo_keras.training.trained_model import (export_trained, load_checkpoint_weights,
+                                               load_trained)
+from elmo_keras.training.trainer import train
 from elmo_keras.training.training_options import TrainingOptions, load_training_options
 from elmo_keras.training.vocabulary import (
     Vocabulary,

@@ -11,10 +11,14 @@ shared iterator, rows in order), and the target of each input is the token after
 the same sentence, so `</S>` is never an input. The backward LM reads the same sentences
 reversed (`</S> wn ... w1 <S>`). The LSTM states are carried from batch to batch, row
 by row (truncated backpropagation through time).
+
+`sentence_batches` puts one sentence a row instead, each read from its start, as ELMo
+embeds a sentence: the batches of the stateless perplexity (`evaluation`).
 """
 
 import dataclasses
 import glob
+import itertools
 import os
 import random
 
@@ -255,9 +259,92 @@ class StreamBatcher:
             return None
         batch = {"token_ids": ids, "targets": targets, "weights": weights}
         if self.char_inputs:
-            chars = self._char_table[ids]
-            chars[weights == 0] = 0
-            for i, d, t, token in oov:
-                chars[i, d, t] = token_to_char_ids(token, self.max_chars)
-            batch["char_ids"] = chars
+            batch["char_ids"] = _char_ids(self._char_table, ids, weights, oov,
+                                          self.max_chars)
         return batch
+
+
+def _char_ids(char_table, ids, weights, oov, max_chars):
+    """`[B, 2, T, max_chars]` character ids of a batch's inputs: the vocabulary's table,
+    zero where `weights` is 0, and their own characters for the `(row, direction, step,
+    token)` entries of `oov` (inputs outside the vocabulary)."""
+    chars = char_table[ids]
+    chars[weights == 0] = 0
+    for i, d, t, token in oov:
+        chars[i, d, t] = token_to_char_ids(token, max_chars)
+    return chars
+
+
+def sentence_batches(sentences, vocab, batch_size, char_inputs=True,
+                     max_characters_per_token=50, length_multiple=8, sort_window=10_000):
+    """Batches of one sentence per row, each read from its first token: how ELMo
+    embeds a sentence (from zero LSTM states), for the stateless perplexity.
+
+    Row `i` holds `<S> w1 ... wn` (forward inputs, targets `w1 ... wn </S>`) and
+    `</S> wn ... w1` (backward inputs, targets `wn ... w1 <S>`), padded at the end
+    (weight 0) to the batch's longest sentence, rounded up to `length_multiple` steps
+    (few distinct shapes to compile). Within windows of `sort_window` sentences,
+    sentences are grouped by length (less padding; every sentence counts once, so the
+    perplexity does not depend on the order). The last batch has padding rows. The
+    arrays are those of `StreamBatcher`.
+    """
+    max_chars = int(max_characters_per_token)
+    char_table = vocab.char_ids_table(max_chars) if char_inputs else None
+    unk_token = vocab.tokens[vocab.unk]
+    it = iter(sentences)
+    while True:
+        window = sorted(itertools.islice(it, sort_window), key=len)
+        if not window:
+            return
+        for start in range(0, len(window), batch_size):
+            chunk = window[start:start + batch_size]
+            steps = max(len(s) for s in chunk) + 1
+            steps = -(-steps // length_multiple) * length_multiple
+            shape = (batch_size, 2, steps)
+            ids = np.zeros(shape, np.int32)
+            targets = np.zeros(shape, np.int32)
+            weights = np.zeros(shape, np.float32)
+            oov = []
+            for i, tokens in enumerate(chunk):
+                framed = vocab.encode(tokens)
+                n = len(framed) - 1
+                for d, seq in enumerate((framed, framed[::-1])):
+                    ids[i, d, :n] = seq[:-1]
+                    targets[i, d, :n] = seq[1:]
+                weights[i, :, :n] = 1.0
+                if char_inputs:
+                    for j in np.nonzero(framed == vocab.unk)[0]:
+                        token = tokens[j - 1]
+                        if token != unk_token:  # its own characters, both directions
+                            oov.append((i, 0, j, token))
+                            oov.append((i, 1, n - j, token))
+            batch = {"token_ids": ids, "targets": targets, "weights": weights}
+            if char_inputs:
+                batch["char_ids"] = _char_ids(char_table, ids, weights, oov, max_chars)
+            yield batch
+
+
+def training_batches(files, vocab, opts, rows, start_step=0, shard_index=0, num_shards=1):
+    """The endless, deterministic batch stream of a training run (one input pipeline of
+    `num_shards`, `rows` rows a batch; `opts` a `TrainingOptions`): passes over the
+    corpus shuffled by `(seed, epoch)`, fast-forwarded past the first `start_step`
+    batches."""
+
+    def sentences():
+        epoch = 0
+        while True:
+            n = 0
+            for n, tokens in enumerate(iter_sentences(
+                    files, shuffle=opts.shuffle, seed=opts.seed, epoch=epoch,
+                    shuffle_buffer=opts.shuffle_buffer, shard_index=shard_index,
+                    num_shards=num_shards), 1):
+                yield tokens
+            if n == 0:
+                raise CorpusError(f"input pipeline {shard_index} of {num_shards} gets no "
+                                    "sentence: the corpus has fewer sentences than workers")
+            epoch += 1
+
+    batcher = StreamBatcher(sentences(), vocab, rows, opts.unroll_steps,
+                            **opts.batch_arguments())
+    batcher.skip(start_step)
+    return batcher

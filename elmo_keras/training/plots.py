@@ -8,7 +8,7 @@ def plot_learning_curve(history, path):
 
     Args:
         history: entries of `history.jsonl` (dicts with `step` and
-            `train_perplexity` or `valid_perplexity`).
+            `train_perplexity`, or `valid_perplexity` and `valid_stateless_perplexity`).
         path: the PNG file.
     """
     from elmo_keras.extras import require
@@ -17,12 +17,16 @@ def plot_learning_curve(history, path):
     import matplotlib.pyplot as plt
 
     train = [(e["step"], e["train_perplexity"]) for e in history if "train_perplexity" in e]
-    valid = [(e["step"], e["valid_perplexity"]) for e in history if "valid_perplexity" in e]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
     if train:
         ax.plot(*zip(*train), label="train (forward/backward mean)", color="tab:blue")
-    if valid:
-        ax.plot(*zip(*valid), "o-", label="validation", color="tab:orange")
+    for key, label, color in (
+            ("valid_perplexity", "validation, stateful (bilm-tf's protocol)", "tab:orange"),
+            ("valid_stateless_perplexity", "validation, stateless (as ELMo embeds)",
+             "tab:green")):
+        valid = [(e["step"], e[key]) for e in history if key in e]
+        if valid:
+            ax.plot(*zip(*valid), "o-", label=label, color=color)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("perplexity")

@@ -1,6 +1,8 @@
 """bilm-tf's training options file: options.json plus the training keys.
 
-A bilm-tf training file trains as is; keys it does not know take bilm-tf's defaults.
+A bilm-tf training file trains as is; keys it does not know take bilm-tf's defaults,
+except `state_reset_prob` (not in bilm-tf): its default fits stateless use; set it to 0
+for bilm-tf's exact recipe.
 Without a `char_cnn` section the biLM reads token ids (an embedding of
 `lstm.projection_dim` per vocabulary entry), as bilm-tf's token-input models do.
 The training keys and their defaults:
@@ -21,7 +23,7 @@ The training keys and their defaults:
 | `share_embedding_softmax` | false | token inputs: the softmax weights are the token embeddings |
 | `n_tokens_vocab` | vocabulary size | must equal the vocabulary's size when given |
 | `max_sentence_tokens` | 1000 | longer corpus lines are an error |
-| `state_reset_prob` | 0.0 | chance that a row's LSTM states are zeroed before a batch (not in bilm-tf): the biLM then also learns to start from zero states, as stateless ELMo embeddings do |
+| `state_reset_prob` | 0.1 | chance that a row's LSTM states are zeroed before a batch: the biLM also learns to start from zero states, as ELMo embeds (stateless). `0` is bilm-tf's exact recipe (states carried, never reset), which can leave a biLM poor from zero states (README, "Training a biLM") |
 | `shuffle` | true | shuffle files and sentences every pass |
 | `shuffle_buffer` | 100000 | sentences shuffled together |
 | `seed` | 0 | initialisation, shuffling, dropout and sampling |
@@ -47,7 +49,7 @@ _DEFAULTS = {
     "share_embedding_softmax": False,
     "n_tokens_vocab": None,
     "max_sentence_tokens": 1000,
-    "state_reset_prob": 0.0,
+    "state_reset_prob": 0.1,
     "shuffle": True,
     "shuffle_buffer": 100_000,
     "seed": 0,
@@ -137,6 +139,13 @@ class TrainingOptions:
             bad("initial_accumulator_value must be >= 0")
         if self.sample_softmax and self.n_negative_samples_batch < 1:
             bad("n_negative_samples_batch must be >= 1 with sample_softmax")
+
+    def batch_arguments(self):
+        """`char_inputs` and `max_characters_per_token` of the run's batches
+        (`corpus.StreamBatcher`, `corpus.sentence_batches`)."""
+        cnn = self.model.char_cnn
+        return {"char_inputs": cnn is not None,
+                "max_characters_per_token": cnn.max_characters_per_token if cnn else 50}
 
     def check_vocabulary(self, vocab):
         """Raises `OptionsError` if `n_tokens_vocab` disagrees with the vocabulary."""

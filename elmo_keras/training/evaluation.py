@@ -1,0 +1,135 @@
+"""Perplexity of a trained biLM, by the two ways a biLM is used.
+
+- **Stateless** (`stateless_perplexity`): every sentence read alone from zero LSTM
+  states, framed by `<S>` ... `</S>`: exactly how ELMo embeddings are computed (the
+  default everywhere in this package). This is the number that says how good the
+  representations are.
+- **Stateful** (`stateful_perplexity`): bilm-tf's test protocol: sentences packed into
+  `batch_size` rows, the states carried from sentence to sentence through each row
+  (`unroll_steps` tokens a batch). This is the number bilm-tf and the ELMo paper report.
+
+Both use the full softmax and count every token and every `</S>` once per direction.
+The loop holds no TensorFlow: its step is compiled with `tf.function` on TensorFlow,
+`jax.jit` on JAX (tested here on TensorFlow only).
+"""
+
+import keras
+import numpy as np
+
+from elmo_keras.training.corpus import (StreamBatcher, iter_sentences, resolve_files,
+                                        scan_corpus, sentence_batches)
+from elmo_keras.training.errors import TrainingError
+from elmo_keras.training.trained_model import load_trained
+
+def _compiled(fn):
+    """`fn` compiled by the current backend (shapes seen before reuse their trace)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, reduce_retracing=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
+
+
+def _perplexities(totals, count, files):
+    if count == 0:
+        raise TrainingError(f"{', '.join(files)}: no token to evaluate")
+    losses = np.asarray(totals) / count
+    return {"forward": float(np.exp(losses[0])), "backward": float(np.exp(losses[1])),
+            "average": float(np.exp(losses.mean())), "n_tokens": int(count)}
+
+
+def _run(lm, batches, step, states, carry, files, verbose):
+    totals, count = np.zeros(2), 0.0
+    bar = keras.utils.Progbar(None, verbose=verbose, unit_name="batch")
+    for n, batch in enumerate(batches, 1):
+        sums, c, new_states = step(batch, states)
+        if carry:
+            states = new_states
+        totals += np.asarray(sums, "float64")
+        count += float(c)
+        bar.update(n, values=[("ppl", float(np.exp(totals.mean() / max(count, 1))))])
+    return _perplexities(totals, count, files)
+
+
+def stateful_perplexity(lm, vocab, files, batch_size=256, unroll_steps=1, verbose=0):
+    """bilm-tf's test protocol: `batch_size` rows of sentences, states carried through
+    each row, `unroll_steps` tokens a batch; the last batch is padded, not dropped.
+
+    Args:
+        lm: a `BiLMLanguageModel`.
+        vocab: its `Vocabulary`.
+        files: corpus file paths.
+        batch_size, unroll_steps: rows and tokens of a batch (bilm-tf: 256 and 1).
+        verbose: 0 silent, 1 progress bar.
+
+    Returns:
+        dict `forward`, `backward`, `average` (exp of the mean of the two losses, the
+        perplexity of bilm-tf's total loss) and `n_tokens` (predictions per direction).
+    """
+    batches = StreamBatcher(iter_sentences(files), vocab, batch_size, unroll_steps,
+                            drop_remainder=False, **lm.options.batch_arguments())
+    step = _compiled(lambda batch, states: lm(batch, states, training=False))
+    return _run(lm, batches, step, lm.zero_states(batch_size), True, files, verbose)
+
+
+def stateless_perplexity(lm, vocab, files, batch_size=64, verbose=0):
+    """Each sentence alone from zero states, as ELMo embeds it (see the module).
+
+    Args:
+        lm: a `BiLMLanguageModel`. vocab: its `Vocabulary`. files: corpus file paths.
+        batch_size: sentences a batch (does not change the result).
+        verbose: 0 silent, 1 progress bar.
+
+    Returns:
+        dict `forward`, `backward`, `average`, `n_tokens`, as `stateful_perplexity`.
+    """
+    batches = sentence_batches(iter_sentences(files), vocab, batch_size,
+                               **lm.options.batch_arguments())
+    step = _compiled(lambda batch, states: lm(batch, states, training=False))
+    return _run(lm, batches, step, lm.zero_states(batch_size), False, files, verbose)
+
+
+def evaluate_lm(lm, vocab, files, batch_size=256, unroll_steps=1, verbose=0):
+    """Both perplexities of each LM over every token of `files`.
+
+    Returns:
+        bilm-tf's stateful numbers (`forward`, `backward`, `average`, `n_tokens`, see
+        `stateful_perplexity`; `batch_size`, `unroll_steps` are its) and, under
+        `stateless`, the same keys from zero states (`stateless_perplexity`).
+    """
+    result = stateful_perplexity(lm, vocab, files, batch_size, unroll_steps, verbose)
+    result["stateless"] = stateless_perplexity(lm, vocab, files, verbose=verbose)
+    return result
+
+
+def evaluate(model_dir, test_files, batch_size=256, unroll_steps=1, verbose=0):
+    """Test perplexities of a trained directory (see `evaluate_lm`).
+
+    Examples:
+
+    >>> r = evaluate("runs/alice", "alice/test.txt")  # doctest: +SKIP
+    >>> r["stateless"]["forward"], r["forward"]  # doctest: +SKIP
+    """
+    lm, _, vocab = load_trained(model_dir)
+    files = resolve_files(test_files)
+    scan_corpus(files, vocab)
+    return evaluate_lm(lm, vocab, files, batch_size, unroll_steps, verbose)
+
+
+def unigram_perplexity(train_files, test_files, vocab):
+    """Perplexity of an add-one unigram model of `train_files` over `vocab` (unknown
+    words as `<UNK>`, one `</S>` a sentence) on `test_files`: the floor a biLM must
+    beat in either direction."""
+    counts = np.ones(vocab.size)
+    for tokens in iter_sentences(train_files):
+        np.add.at(counts, vocab.encode(tokens)[1:], 1)
+    logp = np.log(counts / counts.sum())
+    ids = np.concatenate([vocab.encode(t)[1:] for t in iter_sentences(test_files)])
+    return float(np.exp(-logp[ids].mean()))
+
+
