@@ -32,7 +32,7 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert _last(capsys) == f"error: {tmp_path / 'none.txt'}: vocabulary file does not exist"
     assert main(["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5"), "--weights",
                  MODEL[3]]) == 2
-    assert "--options OPTIONS.json and --weights WEIGHTS.hdf5 together" in _last(capsys)
+    assert "options (options.json) and weights (weights.hdf5) go together" in _last(capsys)
     assert not list(tmp_path.glob("o.hdf5*"))
 
 

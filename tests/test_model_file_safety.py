@@ -13,7 +13,7 @@ import tensorflow as tf
 import elmo_keras
 from elmo_keras.apps.cli import main
 from elmo_keras.io.saved_model import CONFIG_ASSET
-from elmo_keras.models.elmo.elmo_embedding import load_elmo
+from elmo_keras.models.elmo.elmo_presets import load_elmo
 from tests.conftest import TINY
 
 
