@@ -12,7 +12,6 @@ from elmo_keras.io.bilm_hdf5 import (
     save_bilm,
     save_bilm_weights,
 )
-from elmo_keras.io.saved_model import export_hub, load_exported_elmo
 from elmo_keras.layers import (
     BiLM,
     CharacterEncoder,
@@ -21,3 +20,15 @@ from elmo_keras.layers import (
     ScalarMix,
 )
 from elmo_keras.io.bilm_options import BiLMOptions, OptionsError, load_options, save_options
+
+# TensorFlow-only: the SavedModel export loads TensorFlow when first used.
+_TENSORFLOW_ONLY = {"export_hub": "elmo_keras.io.saved_model",
+                    "load_exported_elmo": "elmo_keras.io.saved_model"}
+
+
+def __getattr__(name):
+    if name in _TENSORFLOW_ONLY:
+        import importlib
+
+        return getattr(importlib.import_module(_TENSORFLOW_ONLY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

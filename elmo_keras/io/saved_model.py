@@ -19,10 +19,12 @@ import json
 import os
 import tempfile
 
-import tensorflow as tf
-
-from elmo_keras.models.elmo.elmo_backbone import ELMo, named_outputs
+from elmo_keras.models.elmo.elmo_backbone import ELMo
+from elmo_keras.models.elmo.elmo_outputs import hub_outputs
+from elmo_keras.requires_tensorflow import tensorflow_for
 from elmo_keras.text.tf_text_ops import sentences_to_char_ids, tokens_to_char_ids
+
+tf = tensorflow_for("The TF Hub-style SavedModel export (elmo_keras.io.saved_model)")
 
 CONFIG_ASSET = "elmo_config.json"
 
@@ -47,7 +49,7 @@ class _HubModule(tf.__internal__.tracking.AutoTrackable):
                 input_signature=[]))
 
         def run(ids, training=False):
-            return named_outputs(elmo(ids, training=training))
+            return hub_outputs(elmo(ids, training=training))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="strings")])
         def default(strings):
