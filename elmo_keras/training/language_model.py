@@ -61,6 +61,7 @@ class BiLMLanguageModel(keras.layers.Layer):
             if options.share_embedding_softmax:
                 s.tie_kernel(self.encoder.embeddings)
             s.build((None, m.projection_dim))
+        self.built = True  # every weight exists (what stateless_call checks)
 
     @property
     def lm_variables(self):
