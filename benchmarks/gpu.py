@@ -312,10 +312,13 @@ def check(cfg):
 
 
 def child(cfg):
-    if cfg["impl"] == "torch" and cfg["device"] != "cpu":
+    if cfg["impl"] != "jax":
         import torch
 
-        torch.cuda.reset_peak_memory_stats()
+        if cfg["device"] != "cpu":
+            torch.cuda.reset_peak_memory_stats()
+        elif cfg.get("threads"):
+            torch.set_num_threads(cfg["threads"])
     result = {"infer": infer, "train": train_speed, "check": check}[cfg["mode"]](cfg)
     result["peak"], result["peak_unit"] = _device_peak(cfg)
     print(json.dumps(result))
@@ -333,13 +336,15 @@ def run_child(cfg, env):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def child_env(impl, device):
+def child_env(impl, device, threads=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                KERAS_BACKEND="jax" if impl == "jax" else "torch",
                PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), str(HERE),
                                                        os.environ.get("PYTHONPATH")) if p))
     if device == "cpu":
         env.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
+        if threads:
+            env.update(OMP_NUM_THREADS=str(threads))
     else:
         env.update(XLA_PYTHON_CLIENT_PREALLOCATE="false")
     return env
@@ -401,6 +406,9 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, help="timed batches per figure (default 5; tiny 2)")
     p.add_argument("--allennlp", help="the allennlp-0.9.0 wheel or unpacked directory "
                                       "(default: an installed allennlp)")
+    p.add_argument("--threads", type=int,
+                   help="--device cpu: OpenMP and PyTorch threads per process (default: "
+                        "the frameworks' own; 1 avoids spinning threads on a busy machine)")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -416,17 +424,19 @@ def main(argv=None):
         TRAIN["original"] = TRAIN["small"] = TRAIN["tiny"]
     folder = pathlib.Path(tempfile.mkdtemp(prefix="elmo_gpu_"))
     files = write_models(folder, models, args.device)
-    print(f"device: {device_name(args.device)}; impls: {', '.join(impls)}; "
+    threads = f"; {args.threads} thread(s) per process" if args.threads else ""
+    print(f"device: {device_name(args.device)}{threads}; impls: {', '.join(impls)}; "
           f"batches {batches}; median of {repeats}", flush=True)
     results = []
     for model in models:
         options, weights, vocab = files[model]
         base = dict(model=model, options=options, weights=weights, vocab=vocab,
                     device=args.device, batches=batches, repeats=repeats,
-                    allennlp=args.allennlp)
+                    allennlp=args.allennlp, threads=args.threads)
         if "allennlp" in impls and "torch" in impls:
             r = run_child(dict(base, impl="torch", mode="check", dtype="float32",
-                               batches=[min(batches)]), child_env("torch", args.device))
+                               batches=[min(batches)]),
+                          child_env("torch", args.device, args.threads))
             print(f"{model}: max |elmo-keras (torch) - AllenNLP| over all layers = "
                   f"{r.get('max_abs_diff', r.get('error'))}", flush=True)
             results.append(dict(model=model, mode="check", **r))
@@ -434,7 +444,7 @@ def main(argv=None):
             for impl in impls:
                 for mode in ("infer", "train"):
                     cfg = dict(base, impl=impl, mode=mode, dtype=dtype)
-                    r = run_child(cfg, child_env(impl, args.device))
+                    r = run_child(cfg, child_env(impl, args.device, args.threads))
                     results.append(dict(model=model, impl=impl, mode=mode, dtype=dtype, **r))
                     print(_row(results[-1], batches), flush=True)
     print()

@@ -60,7 +60,7 @@ def test_gpu_benchmark_runs_tiny_on_cpu(allennlp_wheel, tmp_path):
     out = tmp_path / "results.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--tiny", "--device", "cpu",
-         "--batches", "4", "--repeats", "1", "--allennlp", str(allennlp_wheel),
+         "--batches", "4", "--repeats", "1", "--threads", "1", "--allennlp", str(allennlp_wheel),
          "--json", str(out)], capture_output=True, text=True, cwd=ROOT)
     results = json.loads(out.read_text()) if out.exists() else []
     errors = [r for r in results if "error" in r]

@@ -53,10 +53,11 @@ class JaxTrainStep:
         self.evaluate = jax.jit(self._evaluate)
 
     def values(self):
-        """`(params, optimizer_state)`: the current values of the trained variables
-        and of the optimizer's (accumulators, iteration count)."""
-        return ([v.value for v in self.variables],
-                [v.value for v in self.optimizer.variables])
+        """`(params, optimizer_state)`: copies of the current values of the trained
+        variables and of the optimizer's (accumulators, iteration count); on an
+        accelerator `train` reuses the memory of the values it is given."""
+        return ([jnp.copy(v.value) for v in self.variables],
+                [jnp.copy(v.value) for v in self.optimizer.variables])
 
     def assign(self, params, optimizer_state=None):
         """Writes values back into the model's (and optimizer's) variables."""

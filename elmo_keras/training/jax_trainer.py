@@ -37,6 +37,13 @@ from elmo_keras.training.vocabulary import Vocabulary
 _CHECKPOINT = re.compile(r"ckpt-(\d+)\.npz$")
 
 
+def _plot(p, history):
+    try:
+        _finish_plots(p, history, True)
+    except ImportError:  # no matplotlib (e.g. a bare GPU machine): no learning_curve.png
+        pass
+
+
 def _checkpoint_files(folder):
     found = []
     for path in glob.glob(os.path.join(folder, "ckpt-*.npz")):
@@ -274,13 +281,13 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
                 save()
             if stop.requested:
                 path = save()
-                _finish_plots(p, history, True)
+                _plot(p, history)
                 raise TrainingInterrupted(step, path)
     if step > start or not _checkpoint_files(p["checkpoints"]):
         save()
     step_fn.assign(params, optimizer_state)
     export_trained(lm, opts, vocab, out_dir)
-    _finish_plots(p, history, True)
+    _plot(p, history)
     return {"step": step, "train_perplexity": last_train_ppl, "valid": last_valid,
             "tokens_per_sec": tokens_per_sec, "seconds": time.perf_counter() - t0,
             "elmo": lm.elmo}
