@@ -22,9 +22,10 @@ import tempfile
 from elmo_keras.models.elmo.elmo_backbone import ELMo
 from elmo_keras.models.elmo.elmo_outputs import hub_outputs
 from elmo_keras.requires_tensorflow import tensorflow_for
-from elmo_keras.text.tf_text_ops import sentences_to_char_ids, tokens_to_char_ids
 
 tf = tensorflow_for("The TF Hub-style SavedModel export (elmo_keras.io.saved_model)")
+
+from elmo_keras.text.tf_text_ops import sentences_to_char_ids, tokens_to_char_ids  # noqa: E402
 
 CONFIG_ASSET = "elmo_config.json"
 

@@ -123,9 +123,14 @@ class BiLM(keras.layers.Layer):
     @property
     def states(self):
         """The kept `(h, c)` variables of a stateful BiLM (`zero_states` layout with
-        `max_batch_size` rows), or None. Like Keras' stateful RNNs, they are state, not
-        weights: not in `weights`, not saved."""
+        `max_batch_size` rows), or None. Like Keras' stateful RNNs and seed generators,
+        they are state, not weights: in `variables` (so that compiled calls, e.g.
+        `predict` on JAX, carry them), not in `weights`, not saved."""
         return None if self._states is None else (self._states.h, self._states.c)
+
+    @property
+    def variables(self):
+        return super().variables + list(self.states or ())
 
     def reset_state(self):
         """Zeroes the kept states of a stateful BiLM (all rows)."""

@@ -1,18 +1,24 @@
-"""JAX kernels: a `lax.scan` recurrence (jit-compatible, differentiable) and
-`jnp.unique` outside traced code (see `kernels`)."""
+"""JAX kernels: a `lax.scan` recurrence (jit-compatible, differentiable) and distinct
+rows outside traced code (see `kernels`)."""
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def masked_recurrence(step, x_gates, keep, h0, c0):
-    """`tensorflow.masked_recurrence`'s contract as one `lax.scan` over time.
+    """`tensorflow.masked_recurrence`'s contract: one `lax.scan` over time when traced
+    (`jax.jit`, `predict`, gradients), a Python loop over time on concrete arrays.
 
-    Compiles once per input shape (callers that see many lengths bucket them:
-    `elmo_keras.Embedder` pads steps to a multiple of 8); reverse-mode differentiable,
-    which `lax.while_loop` is not.
+    The scan compiles once per input shape (callers that see many lengths bucket them:
+    `elmo_keras.Embedder` pads steps to a multiple of 8) and is reverse-mode
+    differentiable, which `lax.while_loop` is not. Outside `jit` a scan would be traced
+    and compiled again on every call (`step` is a new closure each time), so an eager
+    call loops in Python, its per-step ops compiled once per shape.
     """
     n = len(x_gates)
+    if not isinstance(x_gates[0], jax.core.Tracer):
+        return _eager_recurrence(step, x_gates, keep, h0, c0)
 
     def body(carry, xs):
         h, c = carry
@@ -28,13 +34,28 @@ def masked_recurrence(step, x_gates, keep, h0, c0):
     return list(hs), h, c
 
 
+def _eager_recurrence(step, x_gates, keep, h0, c0):
+    h, c = list(h0), list(c0)
+    hs = [[] for _ in x_gates]
+    for t in range(x_gates[0].shape[0]):
+        for r, gates in enumerate(x_gates):
+            h_r, c_r = step(r, gates[t], h[r], c[r])
+            h[r] = jnp.where(keep[t], h_r, h[r])
+            c[r] = jnp.where(keep[t], c_r, c[r])
+            hs[r].append(h[r])
+    h_seq = [jnp.stack(s) if s else jnp.zeros((0,) + h0[r].shape, h0[r].dtype)
+             for r, s in enumerate(hs)]
+    return h_seq, h, c
+
+
 def unique_rows(rows):
     """`(unique [U, C], index [N])` of concrete int `rows` `[N, C]`; None when traced
     (`U` would be a data-dependent shape: the caller encodes every row instead)."""
     if isinstance(rows, jax.core.Tracer):
         return None
-    unique, index = jnp.unique(rows, axis=0, return_inverse=True)
-    return unique, jnp.reshape(index, (-1,))
+    # NumPy: jnp.unique on concrete arrays compiles a kernel for every input shape.
+    unique, index = np.unique(np.asarray(rows), axis=0, return_inverse=True)
+    return jnp.asarray(unique), jnp.asarray(np.reshape(index, (-1,)), dtype="int32")
 
 
 def assert_at_most(value, limit, message):
