@@ -82,14 +82,18 @@ class ELMoEmbedding(keras.layers.Layer):
     def build(self, input_shape):
         pass  # the ELMo model was built when it was made
 
+    def __call__(self, inputs, *args, **kwargs):
+        if keras.backend.backend() != "tensorflow" and _holds_strings(inputs):
+            # JAX and PyTorch tensors hold no strings: char ids in NumPy first.
+            inputs = batch_to_ids(_token_lists(inputs), self.elmo.max_characters_per_token)
+        return super().__call__(inputs, *args, **kwargs)
+
     def _char_ids(self, inputs):
         c = self.elmo.max_characters_per_token
         if keras.backend.backend() == "tensorflow":  # strings too, in the graph
             from elmo_keras.text.tf_text_ops import to_char_ids
 
             return to_char_ids(inputs, c)
-        if _holds_strings(inputs):  # other backends: NumPy, outside the graph
-            return batch_to_ids(_token_lists(inputs), c)
         ids = ops.convert_to_tensor(inputs)
         if len(ids.shape) != 3 or ids.shape[-1] not in (None, c):
             raise ValueError(
