@@ -2,7 +2,7 @@
 
 The Keras backend is fixed per process, so the JAX and PyTorch checks run in
 subprocesses. `NO_TENSORFLOW` makes `import tensorflow` raise ImportError (a
-`sys.meta_path` finder), as on machines without TensorFlow.
+`None` stub in `sys.modules`), as on machines without TensorFlow.
 """
 
 import os
@@ -17,13 +17,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 NO_TENSORFLOW = textwrap.dedent("""\
     import sys
 
-    class _NoTensorFlow:
-        def find_spec(self, name, path=None, target=None):
-            if name == "tensorflow" or name.startswith("tensorflow."):
-                raise ModuleNotFoundError(f"No module named {name!r} (blocked)", name=name)
-            return None
-
-    sys.meta_path.insert(0, _NoTensorFlow())
+    # `import tensorflow` raises ModuleNotFoundError, and importlib.util.find_spec
+    # ("tensorflow") is None (what libraries that probe for it expect).
+    sys.modules["tensorflow"] = None
     """)
 
 
