@@ -1,6 +1,7 @@
 """Inference speed of elmo-keras vs the original bilm-tf, measured in one run.
 
-    python benchmarks/inference.py [--arch original|small|tiny] [--batches 5] [--threads 2]
+    python benchmarks/inference.py [--backend tensorflow|jax|torch]
+        [--arch original|small|tiny] [--batches 5] [--threads 2]
 
 Writes random weights of the chosen published architecture in bilm-tf's format, then
 runs, each in its own process with the same thread count: this package (in this
@@ -10,11 +11,12 @@ use). Both embed the same batch of 32 real sentences of 20-25 tokens (the first 
 `elmo_keras/datasets/alice/train.txt`) after a warm-up; the median over `--batches` timed
 batches gives tokens/s (real tokens, boundaries excluded).
 Peak memory is each process's maximum RSS. "elmo-keras" is `Embedder` (what
-`elmo-keras embed` runs: the char CNN once per distinct token); more processes measure
-the model's own call (`ELMo(ids)`, every token through the char CNN, as in
-`ELMoEmbedding`), every word in the token-embedding cache (`Embedder(model, vocab=...)`),
-XLA (`Embedder(model, jit_compile=True)`) and bfloat16 (`load_bilm(...,
-dtype="mixed_bfloat16")`). It also measures this machine's fp32 matmul
+`elmo-keras embed` runs: the char CNN once per distinct token) on the Keras backend
+`--backend`; more processes measure the model's own `predict` on character ids,
+every word in the token-embedding cache (`Embedder(model, vocab=...)`), bfloat16
+(`load_bilm(..., dtype="mixed_bfloat16")`), and on TensorFlow `ELMoEmbedding` on
+strings (untokenized sentences) in a Keras model's `predict` and XLA
+(`Embedder(model, jit_compile=True)`). JAX picks its own CPU thread count. It also measures this machine's fp32 matmul
 throughput and the model's FLOPs per token, hence the fraction of the compute limit.
 """
 
@@ -69,18 +71,29 @@ def report(run):
 '''
 
 OURS = _COMMON + r'''
-import tensorflow as tf
-tf.config.threading.set_intra_op_parallelism_threads(cfg["threads"])
-tf.config.threading.set_inter_op_parallelism_threads(cfg["threads"])
+import keras
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(cfg["threads"])
+    tf.config.threading.set_inter_op_parallelism_threads(cfg["threads"])
+elif keras.backend.backend() == "torch":
+    import torch
+    torch.set_num_threads(cfg["threads"])
 import elmo_keras
 from elmo_keras.models.elmo.elmo_embedder import Embedder
 model = elmo_keras.load_bilm(cfg["options"], cfg["weights"],
                              **({"dtype": "mixed_bfloat16"} if cfg.get("bf16") else {}))
 words = sorted({t for s in cfg["sentences"] for t in s})
-if cfg.get("model_call"):  # the layer's own call (ELMoEmbedding's path): every token
-    from elmo_keras.text.char_ids import batch_to_ids
-    run = tf.function(lambda ids: model(ids, training=False)["lm_embeddings"])
-    report(lambda s: run(tf.constant(batch_to_ids(s, 50))).numpy())
+if cfg.get("model_call"):  # the model's own predict (compiled the backend's way)
+    ids = elmo_keras.batch_to_ids(cfg["sentences"])
+    report(lambda s: model.predict(ids, batch_size=len(s), verbose=0)["lm_embeddings"])
+    sys.exit()
+if cfg.get("embedding_layer"):  # ELMoEmbedding on strings in a Keras model, predict
+    text = keras.Input(shape=(), dtype="string")
+    layer = elmo_keras.ELMoEmbedding(model=model, output="elmo")
+    strings_model = keras.Model(text, layer(text))
+    lines = np.array([" ".join(s) for s in cfg["sentences"]], dtype=object)
+    report(lambda s: strings_model.predict(lines, batch_size=len(s), verbose=0))
     sys.exit()
 report(Embedder(model, vocab=words if cfg.get("cache") else None,
                 jit_compile=cfg.get("xla", False)))
@@ -181,38 +194,44 @@ def main():
     p.add_argument("--batches", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-bilm", action="store_true", help="measure this package only")
+    p.add_argument("--backend", choices=["tensorflow", "jax", "torch"], default="tensorflow",
+                   help="Keras backend of this package's runs (bilm-tf is TensorFlow)")
     args = p.parse_args()
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent), "KERAS_BACKEND": args.backend}
     with tempfile.TemporaryDirectory() as tmp:
         folder = pathlib.Path(tmp)
         write_model(folder, args.arch)
         cfg = dict(options=str(folder / "options.json"), weights=str(folder / "weights.hdf5"),
                    batches=args.batches, threads=args.threads,
                    sentences=real_sentences())
-        ours = run_json(sys.executable, OURS, cfg, env)
-        model_call = run_json(sys.executable, OURS, dict(cfg, model_call=True), env)
-        cached = run_json(sys.executable, OURS, dict(cfg, cache=True), env)
-        xla = run_json(sys.executable, OURS, dict(cfg, xla=True), env)
-        bf16 = run_json(sys.executable, OURS, dict(cfg, bf16=True), env)
+        runs = {"elmo-keras": {}, "model predict": dict(model_call=True),
+                "+ cache": dict(cache=True)}
+        if args.backend == "tensorflow":  # strings in the graph, XLA: TensorFlow only
+            runs.update({"ELMoEmbedding": dict(embedding_layer=True), "+ XLA": dict(xla=True)})
+        runs["+ bfloat16"] = dict(bf16=True)
+        results = {name: run_json(sys.executable, OURS, dict(cfg, **extra), env)
+                   for name, extra in runs.items()}
         bilm = None if args.skip_bilm else run_json(ensure_bilm_venv(), BILM, cfg)
     gflops = float(subprocess.run([sys.executable, "-c", MATMUL, str(args.threads)],
                                   capture_output=True, text=True, check=True).stdout)
     fpt = flops_per_token(*ARCHS[args.arch])
     limit = gflops * 1e9 / fpt
-    print(f"arch={args.arch} batch=32x(20-25 tokens) threads={args.threads} "
+    print(f"backend={args.backend} arch={args.arch} batch=32x(20-25 tokens) "
+          f"threads={args.threads} "
           f"matmul={gflops:.0f} GFLOP/s model={fpt / 1e6:.1f} MFLOP/token "
           f"compute limit={limit:.0f} tokens/s")
     sents = cfg["sentences"]
     print(f"batch: {sum(map(len, sents))} tokens, "
           f"{len({t for s in sents for t in s})} distinct (the char CNN runs once per distinct "
           "token in elmo-keras)")
-    print(f"{'':12} {'tokens/s':>10} {'of limit':>9} {'peak MB':>9}")
-    rows = [("elmo-keras", ours), ("model call", model_call), ("+ cache", cached),
-            ("+ XLA", xla), ("+ bfloat16", bf16)] + (
-        [("bilm-tf", bilm)] if bilm else [])
+    rows = list(results.items()) + ([("bilm-tf", bilm)] if bilm else [])
+    print(f"{'':14} {'tokens/s':>10} {'of limit':>9} {'peak MB':>9}" + (
+        f" {'vs bilm-tf':>10}" if bilm else ""))
     for name, r in rows:
-        print(f"{name:12} {r['tokens_per_s']:10.0f} {r['tokens_per_s'] / limit:9.0%} "
-              f"{r['peak_rss_mb']:9.0f}")
+        print(f"{name:14} {r['tokens_per_s']:10.0f} {r['tokens_per_s'] / limit:9.0%} "
+              f"{r['peak_rss_mb']:9.0f}" + (
+                  f" {r['tokens_per_s'] / bilm['tokens_per_s']:9.2f}x" if bilm else ""))
+    ours, cached = results["elmo-keras"], results["+ cache"]
     print(f"token cache (every word cached): {cached['tokens_per_s'] / ours['tokens_per_s']:.2f}x")
     if bilm:
         print(f"ratio elmo-keras / bilm-tf: {ours['tokens_per_s'] / bilm['tokens_per_s']:.2f}x "

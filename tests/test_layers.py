@@ -142,8 +142,10 @@ def test_bilm_stateful_carries_rows_and_resets():
     np.testing.assert_allclose(np.asarray(stateless(x1, mask=m)[-1]), first, atol=1e-6)
     assert not np.allclose(np.asarray(stateless(x2, mask=m[:2])[-1]), second, atol=1e-4)
     # row 2 was not in the second batch: its state stays from the first call
-    h = layer.state_h.numpy()
+    h = np.asarray(layer.states[0])
     assert np.any(h[:, :, 2] != 0) and np.all(h[:, :, 3] == 0)
+    # state, not weights (as Keras' stateful RNNs): not saved, not trained
+    assert not {id(v) for v in layer.states} & {id(w) for w in layer.weights}
     with pytest.raises(ValueError, match="max_batch_size=4"):
         layer(RNG.normal(size=(5, 2, 6)).astype("float32"), mask=np.ones((5, 2), bool))
 

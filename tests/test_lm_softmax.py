@@ -6,7 +6,8 @@ import numpy as np
 import tensorflow as tf
 
 from elmo_keras.layers import LMSoftmax
-from elmo_keras.layers.lm_softmax import log_uniform_candidates, log_uniform_expected_count
+from elmo_keras.layers.lm_softmax import log_uniform_expected_count
+from elmo_keras.training.stateless_random import log_uniform_candidates
 
 
 def _layer(vocab=50, dim=6, seed=0):

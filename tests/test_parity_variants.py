@@ -14,6 +14,7 @@ import pytest
 
 import elmo_keras
 from tests.conftest import FIXTURES
+from tests.test_parity_bilm_tf import MODES, run
 
 VARIANTS_DIR = FIXTURES / "bilm_variants"
 VARIANTS = sorted(p.name for p in VARIANTS_DIR.iterdir() if (p / "reference.hdf5").exists())
@@ -23,23 +24,24 @@ def test_all_variants_present():
     assert len(VARIANTS) == 9
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_variant_matches_bilm_tf(variant):
+def test_variant_matches_bilm_tf(variant, mode):
     folder = VARIANTS_DIR / variant
     batches = json.loads((VARIANTS_DIR / "sentences.json").read_text(encoding="utf-8"))
     model = elmo_keras.load_bilm(folder / "options.json", folder / "weights.hdf5",
                                  stateful=True)
     with h5py.File(folder / "reference.hdf5", "r") as ref:
         for b, batch in enumerate(batches):
-            out = model(elmo_keras.batch_to_ids(batch))
-            lm = np.asarray(out["lm_embeddings"])
+            out = run(model, elmo_keras.batch_to_ids(batch), mode)
+            lm = out["lm_embeddings"]
             ref_lm, ref_mask = ref[f"lm_embeddings_{b}"][...], ref[f"mask_{b}"][...]
             assert lm.shape == ref_lm.shape, (lm.shape, ref_lm.shape)
-            np.testing.assert_array_equal(np.asarray(out["mask"]), ref_mask)
+            np.testing.assert_array_equal(out["mask"], ref_mask)
             for k, sent in enumerate(batch):
                 n = len(sent)
                 np.testing.assert_allclose(lm[k, :, :n], ref_lm[k, :, :n], atol=1e-5,
                                            err_msg=f"{variant} batch {b} row {k}")
                 tok = ref[f"token_embeddings_{b}"][k, 1:n + 1]  # bilm-tf keeps <S>, </S>
-                np.testing.assert_allclose(np.asarray(out["token_embeddings"])[k, :n], tok,
+                np.testing.assert_allclose(out["token_embeddings"][k, :n], tok,
                                            atol=1e-5)

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 import elmo_keras
 from elmo_keras.apps.cli import main
+from elmo_keras.models.elmo.elmo_outputs import hub_outputs
 from tests.conftest import TINY
 
 BATCH = ["The river bank was muddy .", "I went to the bank", "", "Café naïve 東京 😀 ok"]
@@ -34,7 +35,7 @@ def hub_dir(tmp_path_factory):
 def _expected(model, sentences):
     toks = [s.split() for s in sentences]
     out = model(elmo_keras.batch_to_ids(toks))
-    return {k: np.asarray(v) for k, v in elmo_keras.models.elmo.elmo_backbone.named_outputs(out).items()}
+    return {k: np.asarray(v) for k, v in hub_outputs(out).items()}
 
 
 def test_signatures_match_in_process_model(model, hub_dir):

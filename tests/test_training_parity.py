@@ -54,8 +54,15 @@ def test_training_steps_match_bilm_tf(tmp_path, ref_dir):
     options["state_reset_prob"] = 0.0
     train(tmp_path / "run", CORPUS, options, FIX / "vocab.txt",
           max_steps=n, init_weights=ref_dir / "initial_weights.hdf5", log_every=1, verbose=0)
-    history = [json.loads(x) for x in open(tmp_path / "run" / "history.jsonl")]
-    assert [e["step"] for e in history] == list(range(1, n + 1))
+    assert_run_matches_bilm_tf(tmp_path / "run", ref_dir)
+
+
+def assert_run_matches_bilm_tf(run, ref_dir):
+    """The history and weights a trainer wrote in `run` are bilm-tf's after the steps of
+    `ref_dir`'s `losses.json` (also used by the JAX trainer's test)."""
+    ref_losses = json.loads((ref_dir / "losses.json").read_text())
+    history = [json.loads(x) for x in open(run / "history.jsonl")]
+    assert [e["step"] for e in history] == list(range(1, len(ref_losses) + 1))
     for ours, ref in zip(history, ref_losses):
         np.testing.assert_allclose(np.log(ours["train_perplexity_forward"]), ref["forward"],
                                    atol=1e-5)
@@ -63,8 +70,8 @@ def test_training_steps_match_bilm_tf(tmp_path, ref_dir):
                                    atol=1e-5)
     # After the steps, every weight (softmax included) is where bilm-tf's went.
     with h5py.File(ref_dir / "final_weights.hdf5") as ref, \
-            h5py.File(tmp_path / "run" / "weights.hdf5") as w, \
-            h5py.File(tmp_path / "run" / "softmax.hdf5") as s, \
+            h5py.File(run / "weights.hdf5") as w, \
+            h5py.File(run / "softmax.hdf5") as s, \
             h5py.File(ref_dir / "initial_weights.hdf5") as init:
         names = []
         ref.visititems(lambda k, v: names.append(k) if isinstance(v, h5py.Dataset) else None)

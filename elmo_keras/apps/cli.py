@@ -162,21 +162,56 @@ def _vocab(args):
 
 
 def _train(args):
-    from elmo_keras.training import TrainingInterrupted, train
+    import keras
 
+    backend = args.backend or keras.backend.backend()
+    if backend != keras.backend.backend():
+        # The backend is fixed when Keras is imported: run the command again in a
+        # process that imports it with KERAS_BACKEND set.
+        import subprocess
+
+        env = dict(os.environ, KERAS_BACKEND=backend)
+        argv = [sys.executable, "-m", "elmo_keras", "train"] + _train_flags(args)
+        return subprocess.run(argv, env=env).returncode
+    options = dict(epochs=args.epochs, batch_size=args.batch_size, max_steps=args.max_steps,
+                   resume=args.resume, init_weights=args.init_weights,
+                   mixed_precision=args.mixed_precision,
+                   checkpoint_every=args.checkpoint_every, log_every=args.log_every)
+    if backend == "jax":
+        if args.strategy != "default":
+            print("error: --strategy needs the TensorFlow backend", file=sys.stderr)
+            return 2
+        from elmo_keras.training.jax_trainer import TrainingInterrupted, train
+    elif backend == "tensorflow":
+        from elmo_keras.training.trainer import TrainingInterrupted, train
+
+        options["strategy"] = args.strategy
+    else:
+        print(f"error: training runs on the tensorflow or jax backend, not {backend}",
+              file=sys.stderr)
+        return 2
     try:
-        result = train(args.out, args.train, args.options, args.vocab, args.valid,
-                       epochs=args.epochs, batch_size=args.batch_size,
-                       max_steps=args.max_steps, resume=args.resume,
-                       init_weights=args.init_weights, strategy=args.strategy,
-                       mixed_precision=args.mixed_precision,
-                       checkpoint_every=args.checkpoint_every, log_every=args.log_every)
+        result = train(args.out, args.train, args.options, args.vocab, args.valid, **options)
     except TrainingInterrupted as e:
         print(f"{e}", file=sys.stderr)
         return 130
     print(f"trained {result['step']} steps in {result['seconds']:.0f} s; model in {args.out}",
           file=sys.stderr)
     return 0
+
+
+def _train_flags(args):
+    """The `train` command line that gives `args` (the backend left to the environment)."""
+    flags = []
+    for action in args.train_parser._actions:
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest == "backend" or value in (None, False) \
+                or value == action.default:
+            continue
+        flags.append(action.option_strings[0])
+        if value is not True:
+            flags += [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return flags
 
 
 def _evaluate(args):
@@ -295,7 +330,10 @@ def build_parser():
     p.add_argument("--mixed-precision", choices=("bfloat16",))
     p.add_argument("--checkpoint-every", type=int, default=1000)
     p.add_argument("--log-every", type=int, default=50)
-    p.set_defaults(func=_train)
+    p.add_argument("--backend", choices=("tensorflow", "jax"),
+                   help="Keras backend to train on (default: KERAS_BACKEND, else "
+                        "tensorflow); jax runs a jit-compiled step on one device")
+    p.set_defaults(func=_train, train_parser=p)
 
     p = sub.add_parser(
         "evaluate", help="test perplexity of a trained directory (full softmax)",

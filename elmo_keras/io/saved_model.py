@@ -20,11 +20,15 @@ import os
 import tempfile
 
 import numpy as np
-import tensorflow as tf
-from google.protobuf.message import DecodeError
 
-from elmo_keras.models.elmo.elmo_backbone import ELMo, named_outputs
-from elmo_keras.text.tf_text_ops import sentences_to_char_ids, tokens_to_char_ids
+from elmo_keras.models.elmo.elmo_backbone import ELMo
+from elmo_keras.models.elmo.elmo_outputs import hub_outputs
+from elmo_keras.requires_tensorflow import tensorflow_for
+
+tf = tensorflow_for("The TF Hub-style SavedModel export (elmo_keras.io.saved_model)")
+from google.protobuf.message import DecodeError  # noqa: E402 (comes with TensorFlow)
+
+from elmo_keras.text.tf_text_ops import sentences_to_char_ids, tokens_to_char_ids  # noqa: E402
 
 CONFIG_ASSET = "elmo_config.json"
 
@@ -60,7 +64,7 @@ class _HubModule(tf.Module):
                 input_signature=[]))
 
         def run(ids, training=False):
-            return named_outputs(elmo(ids, training=training))
+            return hub_outputs(elmo(ids, training=training))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="strings")])
         def default(strings):

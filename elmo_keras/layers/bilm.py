@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from elmo_keras.layers.lstm_projection import LSTMPCell, lstmp_step
-from elmo_keras.layers.recurrence import run_masked_recurrence
+from elmo_keras.layers.kernels import kernels
 
 
 def reverse_padded(x, lengths):
@@ -81,6 +81,27 @@ class BiLM(keras.layers.Layer):
 
         self.forward_cells = [cell("forward", i) for i in range(self.n_layers)]
         self.backward_cells = [cell("backward", i) for i in range(self.n_layers)]
+        self._states = None
+
+    @classmethod
+    def from_options(cls, options, input_dim=None, **kwargs):
+        """The BiLM of a biLM's options: the one factory for character- and
+        token-input models (`ELMo` and training build theirs here).
+
+        Args:
+            options: anything with the LSTM fields of `elmo_keras.BiLMOptions`
+                (`lstm_dim`, `projection_dim`, `n_layers`, `cell_clip`, `proj_clip`,
+                `use_skip_connections`).
+            input_dim: build the layer for token vectors of this size (None: built on
+                first call).
+            **kwargs: other arguments (`stateful`, `max_batch_size`, `dtype`, `name`).
+        """
+        layer = cls(options.lstm_dim, options.projection_dim, n_layers=options.n_layers,
+                    cell_clip=options.cell_clip, proj_clip=options.proj_clip,
+                    use_skip_connections=options.use_skip_connections, **kwargs)
+        if input_dim is not None:
+            layer.build((None, None, input_dim))
+        return layer
 
     @property
     def output_dim(self):
@@ -92,20 +113,29 @@ class BiLM(keras.layers.Layer):
             in_dim = dim if i == 0 else self.output_dim
             self.forward_cells[i].build((None, in_dim))
             self.backward_cells[i].build((None, in_dim))
-        if self.stateful:
-            shape = (self.n_layers, 2, self.max_batch_size)
-            self.state_h = self.add_weight(
-                name="state_h", shape=shape + (self.output_dim,), initializer="zeros",
-                trainable=False)
-            self.state_c = self.add_weight(
-                name="state_c", shape=shape + (self.lstm_dim,), initializer="zeros",
-                trainable=False)
+        if self.stateful and self._states is None:
+            h, c = self.zero_states(self.max_batch_size, self.variable_dtype)
+            with keras.name_scope(self.name):
+                self._states = _KeptStates(
+                    keras.Variable(h, trainable=False, name="state_h"),
+                    keras.Variable(c, trainable=False, name="state_c"))
+
+    @property
+    def states(self):
+        """The kept `(h, c)` variables of a stateful BiLM (`zero_states` layout with
+        `max_batch_size` rows), or None. Like Keras' stateful RNNs and seed generators,
+        they are state, not weights: in `variables` (so that compiled calls, e.g.
+        `predict` on JAX, carry them), not in `weights`, not saved."""
+        return None if self._states is None else (self._states.h, self._states.c)
+
+    @property
+    def variables(self):
+        return super().variables + list(self.states or ())
 
     def reset_state(self):
         """Zeroes the kept states of a stateful BiLM (all rows)."""
-        if self.stateful:
-            self.state_h.assign(ops.zeros_like(self.state_h))
-            self.state_c.assign(ops.zeros_like(self.state_c))
+        for var in self.states or ():
+            var.assign(ops.zeros_like(var))
 
     def call(self, inputs, mask=None):
         x = inputs
@@ -119,11 +149,11 @@ class BiLM(keras.layers.Layer):
         initial_states = None
         if self.stateful:
             self._check_batch(batch)
-            initial_states = (ops.cast(self.state_h[:, :, :batch], x.dtype),
-                              ops.cast(self.state_c[:, :, :batch], x.dtype))
-        outputs, (final_h, final_c) = self.run_directions(stacked, mask, initial_states)
+            initial_states = tuple(ops.cast(var[:, :, :batch], x.dtype)
+                                   for var in self.states)
+        outputs, finals = self.run_directions(stacked, mask, initial_states)
         if self.stateful:
-            for var, final in ((self.state_h, final_h), (self.state_c, final_c)):
+            for var, final in zip(self.states, finals):
                 var.assign(ops.concatenate(
                     [ops.cast(final, var.dtype), var[:, :, batch:]], axis=2))
         return [ops.concatenate([o[0], reverse_padded(o[1], lengths)], axis=-1)
@@ -205,7 +235,8 @@ class BiLM(keras.layers.Layer):
                                   weights["projection_kernel"][r], self.cell_clip,
                                   self.proj_clip)
 
-            h_seq, h_last, c_last = run_masked_recurrence(step, x_gates, step_keep, h0, c0)
+            h_seq, h_last, c_last = kernels().masked_recurrence(
+                step, x_gates, step_keep, h0, c0)
             if fused_directions:
                 h_seq = ops.transpose(h_seq[0], (1, 0, 2, 3))
                 h_last, c_last = h_last[0], c_last[0]
@@ -226,12 +257,10 @@ class BiLM(keras.layers.Layer):
                 raise ValueError(
                     f"stateful BiLM got a batch of {batch} rows, more than "
                     f"max_batch_size={self.max_batch_size}")
-        else:  # dynamic batch size: check in the graph (TensorFlow backend).
-            import tensorflow as tf
-
-            tf.debugging.assert_less_equal(
+        else:  # dynamic batch size (a TensorFlow graph): check when it runs.
+            kernels().assert_at_most(
                 batch, self.max_batch_size,
-                message=f"stateful BiLM: batch larger than max_batch_size={self.max_batch_size}")
+                f"stateful BiLM: batch larger than max_batch_size={self.max_batch_size}")
 
     def compute_output_shape(self, input_shape):
         return [(input_shape[0], input_shape[1], 2 * self.output_dim)
@@ -253,3 +282,11 @@ class BiLM(keras.layers.Layer):
             max_batch_size=self.max_batch_size,
         )
         return config
+
+
+class _KeptStates:
+    """Holds a stateful BiLM's state variables out of Keras' weight tracking (a plain
+    object: `Layer` tracks variables, lists and dicts set on it, not this)."""
+
+    def __init__(self, h, c):
+        self.h, self.c = h, c

@@ -6,11 +6,17 @@ import keras
 from keras import ops
 
 from elmo_keras.layers.highway import Highway
+from elmo_keras.layers.kernels import kernels
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class CharacterEncoder(keras.layers.Layer):
     """Character ids of tokens -> context-free token vectors (bilm-tf's char CNN).
+
+    Each distinct token of a call is encoded once and its vector gathered to every
+    position holding it (real text repeats its words; the result and the gradients
+    are the same), where the backend allows (not inside `jax.jit` or TensorFlow XLA,
+    whose shapes must not depend on the values: there every token is encoded).
 
     For each token: look up its characters' embeddings (row 0, the id of padded token
     positions, is zero), run one 1-D convolution per `(width, num_filters)` with
@@ -30,13 +36,13 @@ class CharacterEncoder(keras.layers.Layer):
         max_characters_per_token: length of each token's character id row.
 
     Call arguments:
-        inputs: int tensor `[batch, time, max_characters_per_token]` of character ids
+        inputs: int tensor `[..., max_characters_per_token]` of character ids
             from `elmo_keras.text.char_ids` / `elmo_keras.text.tf_text_ops`; an all-zero row is a
             padded token position.
 
     Returns:
-        float tensor `[batch, time, projection_dim]`, zero at padded positions. Its
-        Keras mask is `[batch, time]`: true where the token exists.
+        float tensor `[..., projection_dim]`, zero at padded positions. Its Keras
+        mask is `[...]`: true where the token exists.
     """
 
     def __init__(
@@ -106,12 +112,31 @@ class CharacterEncoder(keras.layers.Layer):
 
     def call(self, inputs):
         ids = ops.cast(inputs, "int32")
-        shape = ops.shape(ids)
         flat = ops.reshape(ids, (-1, self.max_characters_per_token))
-        n_tokens = ops.shape(flat)[0]
+        distinct = kernels().unique_rows(flat)
+        if distinct is None:  # e.g. inside jax.jit: every row
+            vectors = self.encode_rows(flat)
+        else:  # each distinct token once; the gather routes the gradients back
+            unique, index = distinct
+            vectors = ops.take(self.encode_rows(unique), index, axis=0)
+        h = ops.reshape(vectors, tuple(ops.shape(ids)[:-1]) + (self.projection_dim,))
+        mask = ops.any(ids > 0, axis=-1)
+        return h * ops.expand_dims(ops.cast(mask, h.dtype), -1)
+
+    def encode_rows(self, char_ids):
+        """The char CNN on a flat batch of tokens, each row on its own.
+
+        Args:
+            char_ids: int `[n_tokens, max_characters_per_token]`.
+
+        Returns:
+            `[n_tokens, projection_dim]` (an all-zero row gets the vector of the
+            padding characters, not zero: `call` masks it).
+        """
+        n_tokens = ops.shape(char_ids)[0]
         # One extra all-padding token: TensorFlow's CPU convolution returns its input
         # unchanged for an empty batch, so an empty input would get the wrong shape.
-        flat = ops.pad(flat, ((0, 1), (0, 0)))
+        flat = ops.pad(char_ids, ((0, 1), (0, 0)))
         x = ops.take(self.char_embeddings, flat, axis=0)  # [N + 1, chars, d]
         act = ops.relu if self.activation == "relu" else ops.tanh
         pooled = []
@@ -124,15 +149,13 @@ class CharacterEncoder(keras.layers.Layer):
             h = hw(h)
         if self.use_projection:
             h = ops.matmul(h, self.projection_kernel) + self.projection_bias
-        h = ops.reshape(h[:n_tokens], (shape[0], shape[1], self.projection_dim))
-        mask = ops.any(ids > 0, axis=-1)
-        return h * ops.expand_dims(ops.cast(mask, h.dtype), -1)
+        return h[:n_tokens]
 
     def compute_mask(self, inputs, mask=None):
         return ops.any(ops.cast(inputs, "int32") > 0, axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1], self.projection_dim)
+        return tuple(input_shape[:-1]) + (self.projection_dim,)
 
     def get_config(self):
         config = super().get_config()

@@ -67,9 +67,9 @@ class LMSoftmax(keras.layers.Layer):
         """Sampled-softmax cross-entropy of each target (Jean et al. 2015).
 
         The softmax runs over the target and the `candidates` (one draw of
-        `log_uniform_candidates`, shared by the whole batch), each logit corrected by
-        `-log(expected count in the draw)`, a candidate equal to the row's target
-        removed: TF's `sampled_softmax_loss` with `remove_accidental_hits=True`.
+        `training.stateless_random.log_uniform_candidates`, shared by the whole
+        batch), each logit corrected by `-log(expected count in the draw)`, a
+        candidate equal to the row's target removed: TF's `sampled_softmax_loss` with `remove_accidental_hits=True`.
 
         Args:
             inputs: `[n, dim]`. targets: int `[n]`. candidates: int `[num_sampled]`.
@@ -105,32 +105,8 @@ class LMSoftmax(keras.layers.Layer):
 def log_uniform_expected_count(ids, num_sampled, vocab_size):
     """Expected number of times each id appears in `num_sampled` log-uniform draws
     with replacement: `num_sampled * P(k)`, `P(k) = log((k + 2) / (k + 1)) /
-    log(vocab_size + 1)`."""
+    log(vocab_size + 1)` (drawn by `training.stateless_random.log_uniform_candidates`)."""
     k = ops.cast(ids, "float32")
     p = (ops.log(k + 2.0) - ops.log(k + 1.0)) / math.log(vocab_size + 1.0)
     return num_sampled * p
 
-
-def log_uniform_candidates(num_sampled, vocab_size, seed):
-    """Draws `num_sampled` token ids from the log-uniform (Zipf) distribution of
-    `log_uniform_expected_count`, with replacement, from a stateless seed (so a resumed
-    or distributed run draws the same ones).
-
-    This is the proposal of TF's `log_uniform_candidate_sampler` (and so of bilm-tf's
-    sampled softmax), which suits vocabularies sorted by decreasing frequency. bilm-tf
-    draws without replacement; with replacement the expected count is exactly
-    `num_sampled * P(k)` and the estimator is otherwise the same.
-
-    Args:
-        num_sampled: number of candidates.
-        vocab_size: ids are in `[0, vocab_size)`.
-        seed: int32 `[2]` seed for `tf.random.stateless_uniform`.
-
-    Returns:
-        int32 `[num_sampled]`.
-    """
-    import tensorflow as tf
-
-    u = tf.random.stateless_uniform([num_sampled], seed=seed, dtype=tf.float64)
-    ids = tf.cast(tf.floor(tf.exp(u * math.log(vocab_size + 1.0))), tf.int32) - 1
-    return tf.clip_by_value(ids, 0, vocab_size - 1)

@@ -13,13 +13,13 @@ import functools
 
 import numpy as np
 
+from elmo_keras.text.special_tokens import BOS_TOKEN, EOS_TOKEN
+
 BOS_CHAR = 256  # <S>: begin of sentence
 EOS_CHAR = 257  # </S>: end of sentence
 BOW_CHAR = 258  # begin of word
 EOW_CHAR = 259  # end of word
 PAD_CHAR = 260  # padding inside a token
-BOS_TOKEN = "<S>"
-EOS_TOKEN = "</S>"
 MAX_CHARACTERS_PER_TOKEN = 50
 
 

@@ -4,18 +4,19 @@ The same ids as `elmo_keras.text.char_ids` (a test checks they agree byte for by
 `tf.strings` so no Python runs per token.
 """
 
-import tensorflow as tf
-
+from elmo_keras.requires_tensorflow import tensorflow_for
 from elmo_keras.text.char_ids import (
     BOS_CHAR,
-    BOS_TOKEN,
     BOW_CHAR,
     EOS_CHAR,
-    EOS_TOKEN,
     EOW_CHAR,
     MAX_CHARACTERS_PER_TOKEN,
     PAD_CHAR,
 )
+from elmo_keras.text.special_tokens import BOS_TOKEN, EOS_TOKEN
+
+tf = tensorflow_for("In-graph string ops (strings as ELMo inputs in a Keras model, "
+                    "elmo_keras.text.tf_text_ops)")
 
 
 def _flat_tokens_to_ids(tokens, max_characters_per_token):

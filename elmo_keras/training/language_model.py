@@ -7,19 +7,19 @@ without `char_cnn`) embeds token ids instead. The softmax is an `LMSoftmax`, sha
 both directions unless the options say otherwise, and tied to the token embeddings with
 `share_embedding_softmax`. Dropout (bilm-tf's `DropoutWrapper` on each LSTM
 layer's input, then on the top layer's output) and the sampled softmax draw from
-stateless seeds derived from the training step, so a resumed run repeats exactly the
-random numbers of an uninterrupted one.
+stateless seeds derived from the training step (`stateless_random`, on every backend),
+so a resumed run repeats exactly the random numbers of an uninterrupted one.
 """
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from elmo_keras.models.elmo.elmo_backbone import ELMo
 from elmo_keras.layers.distinct_tokens import encode_distinct
 from elmo_keras.io.bilm_hdf5 import bilm_weight_map, token_bilm_weight_map
 from elmo_keras.layers.bilm import BiLM
-from elmo_keras.layers.lm_softmax import LMSoftmax, log_uniform_candidates
+from elmo_keras.layers.lm_softmax import LMSoftmax
+from elmo_keras.training import stateless_random
 
 
 class BiLMLanguageModel(keras.layers.Layer):
@@ -61,6 +61,7 @@ class BiLMLanguageModel(keras.layers.Layer):
             if options.share_embedding_softmax:
                 s.tie_kernel(self.encoder.embeddings)
             s.build((None, m.projection_dim))
+        self.built = True  # every weight exists (what stateless_call checks)
 
     @property
     def lm_variables(self):
@@ -89,7 +90,7 @@ class BiLMLanguageModel(keras.layers.Layer):
                 `token_ids` `[B, 2, T]`, and `targets` `[B, 2, T]`, `weights` `[B, 2, T]`.
             states: `(h, c)` initial LSTM states (`zero_states` layout).
             training: apply dropout.
-            seed: int32 `[2]` stateless seed for dropout (needed when training with
+            seed: a `stateless_random` seed for dropout (needed when training with
                 dropout).
             sampled: for the sampled softmax, int `[2, num_sampled]` candidates, one
                 draw per direction (`sample_candidates`); None for the full softmax.
@@ -116,9 +117,7 @@ class BiLMLanguageModel(keras.layers.Layer):
             if rate <= 0.0:
                 return v
             calls[0] += 1
-            s = tf.random.experimental.stateless_fold_in(seed, calls[0])
-            keep = tf.random.stateless_uniform(tf.shape(v), seed=s) >= rate
-            return tf.where(keep, v / ops.cast(1.0 - rate, v.dtype), ops.zeros_like(v))
+            return stateless_random.dropout(v, rate, stateless_random.fold_in(seed, calls[0]))
 
         outputs, new_states = self.bilm.run_directions(
             x, mask, states, input_dropout=dropout if rate > 0 else None,
@@ -141,6 +140,5 @@ class BiLMLanguageModel(keras.layers.Layer):
         """The sampled softmax's candidates for one step: one draw per direction, as
         bilm-tf draws (shared by all rows, and by all replicas of a distributed run)."""
         n = min(self.options.n_negative_samples_batch, self.vocab_size)
-        return tf.stack([log_uniform_candidates(
-            n, self.vocab_size, tf.random.experimental.stateless_fold_in(seed, d))
-            for d in range(2)])
+        return ops.stack([stateless_random.log_uniform_candidates(
+            n, self.vocab_size, stateless_random.fold_in(seed, d)) for d in range(2)])

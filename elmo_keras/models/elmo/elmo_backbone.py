@@ -1,5 +1,7 @@
 """`ELMo`: the character CNN, the biLM and the scalar mixes as one Keras model."""
 
+import types
+
 import keras
 from keras import ops
 
@@ -15,30 +17,100 @@ from elmo_keras.io.bilm_options import BiLMOptions, load_options
 from elmo_keras.models.elmo import elmo_presets
 
 
-def named_outputs(outputs):
-    """The public ELMo hub module's output names, from an `ELMo` output dict.
+class ELMoStages:
+    """The stages of `ELMo`'s forward pass, as public methods; `ELMo` inherits them.
 
-    Returns a dict with `word_emb` `[batch, time, P]`, `lstm_outputs1` ...
-    `lstm_outputsL` `[batch, time, 2P]`, `elmo` (the first mix), `default` (`elmo`
-    averaged over each row's real tokens, `[batch, 2P]`, zero for an empty row) and
-    `sequence_len` (int32 `[batch]`).
+    The one forward path: the model's own call (its functional graph is traced through
+    `run_stages`), `ELMoEmbedding`, the SavedModel export (both call the model),
+    `Embedder` (`encode_tokens`, `contextualize`) and the training graph
+    (`encode_tokens` on both token streams, then the `bilm`) all run these. They use
+    the layers `sentence_boundaries`, `char_encoder`, `bilm`, `remove_boundaries` and
+    `scalar_mixes`.
     """
-    mask = outputs["mask"]
-    lm = outputs["lm_embeddings"]
-    elmo = outputs["elmo_representations"][0]
-    maskf = ops.cast(mask, elmo.dtype)
-    count = ops.maximum(ops.sum(maskf, axis=1, keepdims=True), 1.0)
-    named = {"word_emb": outputs["token_embeddings"]}
-    for k in range(1, lm.shape[1]):
-        named[f"lstm_outputs{k}"] = lm[:, k]
-    named["elmo"] = elmo
-    named["default"] = ops.sum(elmo * maskf[..., None], axis=1) / count
-    named["sequence_len"] = ops.sum(ops.cast(mask, "int32"), axis=1)
-    return named
+
+    def run_stages(self, char_ids):
+        """What the model's call returns, stage by stage: `frame`, `encode_tokens`,
+        `contextualize`, `mix`.
+
+        Args:
+            char_ids: int32 `[batch, time, max_characters_per_token]`.
+
+        Returns:
+            The output dict described in the class docstring.
+        """
+        framed, framed_mask, mask = self.frame(char_ids)
+        token_embeddings, layers = self.contextualize(
+            self.encode_tokens(framed), framed_mask, mask)
+        return {
+            "token_embeddings": token_embeddings,
+            "lm_embeddings": ops.stack(layers, axis=1),
+            "mask": mask,
+            "elmo_representations": self.mix(layers, mask),
+        }
+
+    def frame(self, char_ids):
+        """Adds `<S>`/`</S>` around each row.
+
+        Args:
+            char_ids: int `[batch, time, chars]`, all zero at padded positions.
+
+        Returns:
+            `(framed_ids [batch, time + 2, chars], framed_mask [batch, time + 2],
+            mask [batch, time])`, the masks bool and true for real tokens.
+        """
+        framed = self.sentence_boundaries(char_ids)
+        return framed, token_mask(framed), token_mask(char_ids)
+
+    def encode_tokens(self, char_ids):
+        """The char CNN: context-free token vectors, each distinct token encoded once
+        (where the backend allows: `CharacterEncoder`); exact, gradients flow.
+
+        Args:
+            char_ids: int `[..., chars]` (e.g. framed `[batch, time + 2, chars]`,
+                training's `[2, batch, time, chars]`, or a flat `[n_tokens, chars]`).
+
+        Returns:
+            `[..., P]`, zero where the ids are all zero.
+        """
+        return self.char_encoder(char_ids)
+
+    def contextualize(self, token_vectors, framed_mask, mask):
+        """The biLM over context-free token vectors, boundaries removed after.
+
+        Args:
+            token_vectors: `[batch, time + 2, P]` char-CNN vectors of the framed
+                sentences (`<S>` first, `</S>` after each row's last token).
+            framed_mask: bool `[batch, time + 2]`. mask: bool `[batch, time]`.
+
+        Returns:
+            `(token_embeddings [batch, time, P], layers)`: `layers` is the list of
+            `n_layers + 1` tensors `[batch, time, 2P]` (layer 0 is the token embedding
+            twice), the `lm_embeddings` once stacked.
+        """
+        lstm_layers = self.bilm(token_vectors, mask=framed_mask)
+        token_embeddings = self.remove_boundaries(token_vectors, mask=mask)
+        layers = [ops.concatenate([token_embeddings, token_embeddings], axis=-1)]
+        layers += [self.remove_boundaries(h, mask=mask) for h in lstm_layers]
+        return token_embeddings, layers
+
+    def mix(self, layers, mask):
+        """The `num_output_representations` scalar mixes of `layers` (`[batch, time,
+        2P]` each, zero where `mask` is false)."""
+        return [mix(layers, mask=mask) for mix in self.scalar_mixes]
+
+
+
+class _Layers(ELMoStages):
+    """The layers of an `ELMo` before it is a Keras model: `ELMo.__init__` traces its
+    functional graph through the stages on them (PyTorch's Module refuses sub-modules
+    set before its own `__init__`), then sets them on the model."""
+
+    def __init__(self, **layers):
+        self.__dict__.update(layers)
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
-class ELMo(keras.Model):
+class ELMo(ELMoStages, keras.Model):
     """ELMo: deep contextualized token representations (Peters et al., 2018).
 
     A functional model from character ids to every biLM layer and their learned
@@ -111,38 +183,33 @@ class ELMo(keras.Model):
         **kwargs,
     ):
         # === Layers ===
-        self.sentence_boundaries = AddSentenceBoundaries(
-            max_characters_per_token, name="sentence_boundaries")
-        self.char_encoder = CharacterEncoder(
-            filters, char_embedding_dim, projection_dim, n_highway=n_highway,
-            activation=activation, max_characters_per_token=max_characters_per_token,
-            dtype=dtype, name="char_encoder")
-        self.bilm = BiLM(
-            lstm_dim, projection_dim, n_layers=n_layers, cell_clip=cell_clip,
-            proj_clip=proj_clip, use_skip_connections=use_skip_connections,
-            stateful=stateful, max_batch_size=max_batch_size, dtype=dtype, name="bilm")
-        self.remove_boundaries = RemoveSentenceBoundaries(dtype=dtype, name="remove_boundaries")
-        self.scalar_mixes = [
-            ScalarMix(n_layers + 1, do_layer_norm=do_layer_norm, l2_coef=l2_coef,
-                      dtype=dtype, name=f"scalar_mix_{k}")
-            for k in range(num_output_representations)
-        ]
+        layers = _Layers(
+            sentence_boundaries=AddSentenceBoundaries(
+                max_characters_per_token, name="sentence_boundaries"),
+            char_encoder=CharacterEncoder(
+                filters, char_embedding_dim, projection_dim, n_highway=n_highway,
+                activation=activation, max_characters_per_token=max_characters_per_token,
+                dtype=dtype, name="char_encoder"),
+            bilm=BiLM.from_options(
+                types.SimpleNamespace(
+                    lstm_dim=lstm_dim, projection_dim=projection_dim, n_layers=n_layers,
+                    cell_clip=cell_clip, proj_clip=proj_clip,
+                    use_skip_connections=use_skip_connections),
+                stateful=stateful, max_batch_size=max_batch_size, dtype=dtype, name="bilm"),
+            remove_boundaries=RemoveSentenceBoundaries(dtype=dtype, name="remove_boundaries"),
+            scalar_mixes=[
+                ScalarMix(n_layers + 1, do_layer_norm=do_layer_norm, l2_coef=l2_coef,
+                          dtype=dtype, name=f"scalar_mix_{k}")
+                for k in range(num_output_representations)],
+        )
 
         # === Functional model ===
         char_ids = keras.Input(
             shape=(None, max_characters_per_token), dtype="int32", name="char_ids")
-        mask = token_mask(char_ids)
-        framed = self.sentence_boundaries(char_ids)
-        framed_mask = token_mask(framed)
-        tokens = self.char_encoder(framed)
-        token_embeddings, layers = self.contextualize(tokens, framed_mask, mask)
-        outputs = {
-            "token_embeddings": token_embeddings,
-            "lm_embeddings": ops.stack(layers, axis=1),
-            "mask": mask,
-            "elmo_representations": [mix(layers, mask=mask) for mix in self.scalar_mixes],
-        }
+        outputs = layers.run_stages(char_ids)
         super().__init__(inputs=char_ids, outputs=outputs, dtype=dtype, **kwargs)
+        for name, layer in vars(layers).items():
+            setattr(self, name, layer)
 
         # === Config ===
         self.filters = [[int(w), int(n)] for w, n in filters]
@@ -161,25 +228,6 @@ class ELMo(keras.Model):
         self.l2_coef = l2_coef
         self.stateful = stateful
         self.max_batch_size = max_batch_size
-
-    def contextualize(self, token_vectors, framed_mask, mask):
-        """The biLM over context-free token vectors, boundaries removed after.
-
-        Args:
-            token_vectors: `[batch, time + 2, P]` char-CNN vectors of the framed
-                sentences (`<S>` first, `</S>` after each row's last token).
-            framed_mask: bool `[batch, time + 2]`. mask: bool `[batch, time]`.
-
-        Returns:
-            `(token_embeddings [batch, time, P], layers)`: `layers` is the list of
-            `n_layers + 1` tensors `[batch, time, 2P]` (layer 0 is the token embedding
-            twice), the `lm_embeddings` once stacked.
-        """
-        lstm_layers = self.bilm(token_vectors, mask=framed_mask)
-        token_embeddings = self.remove_boundaries(token_vectors, mask=mask)
-        layers = [ops.concatenate([token_embeddings, token_embeddings], axis=-1)]
-        layers += [self.remove_boundaries(h, mask=mask) for h in lstm_layers]
-        return token_embeddings, layers
 
     @property
     def output_dim(self):

@@ -1,10 +1,13 @@
 """`ELMoEmbedding`: ELMo as one Keras 3 layer from strings to contextual vectors."""
 
 import keras
+import numpy as np
 from keras import ops
 
-from elmo_keras.models.elmo.elmo_backbone import ELMo, named_outputs
+from elmo_keras.models.elmo.elmo_backbone import ELMo
+from elmo_keras.models.elmo.elmo_outputs import hub_output_shapes, hub_output_specs, hub_outputs
 from elmo_keras.models.elmo.elmo_presets import resolve_model
+from elmo_keras.text.char_ids import batch_to_ids
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class ELMoEmbedding(keras.layers.Layer):
@@ -31,7 +34,10 @@ class ELMoEmbedding(keras.layers.Layer):
     Call arguments:
         inputs: 1-D string tensor of untokenized sentences (split on whitespace in the
             graph), 2-D string tensor of tokens padded with `""`, a ragged string tensor
-            of tokens, or int32 character ids `[batch, time, 50]`.
+            of tokens, or int32 character ids `[batch, time, 50]`. Strings inside a
+            model's graph need TensorFlow (`KERAS_BACKEND=tensorflow`); on JAX and
+            PyTorch the layer takes character ids, or, called directly, NumPy string
+            arrays / lists of token lists (converted with `batch_to_ids`).
 
     Returns:
         `[batch, time, dim]` with a Keras mask (true for real tokens), or `[batch, 2P]`
@@ -56,7 +62,8 @@ class ELMoEmbedding(keras.layers.Layer):
             self.elmo = ELMo.from_config({**elmo_config, **mix_args})
         else:
             self.elmo = resolve_model(model, options, weights, **mix_args)
-        names = [k for k in self._output_specs(None) if k != "sequence_len"] + ["all"]
+        names = [k for k in hub_output_shapes(self.elmo.n_layers, self.elmo.projection_dim)
+                 if k != "sequence_len"] + ["all"]
         if output not in names:
             raise ValueError(f"output must be one of {names}, got {output!r}")
         self.output_mode = output
@@ -81,13 +88,27 @@ class ELMoEmbedding(keras.layers.Layer):
     def build(self, input_shape):
         pass  # the ELMo model was built when it was made
 
-    def _char_ids(self, inputs):
-        from elmo_keras.text.tf_text_ops import to_char_ids
+    def __call__(self, inputs, *args, **kwargs):
+        if keras.backend.backend() != "tensorflow" and _holds_strings(inputs):
+            # JAX and PyTorch tensors hold no strings: char ids in NumPy first.
+            inputs = batch_to_ids(_token_lists(inputs), self.elmo.max_characters_per_token)
+        return super().__call__(inputs, *args, **kwargs)
 
-        return to_char_ids(inputs, self.elmo.max_characters_per_token)
+    def _char_ids(self, inputs):
+        c = self.elmo.max_characters_per_token
+        if keras.backend.backend() == "tensorflow":  # strings too, in the graph
+            from elmo_keras.text.tf_text_ops import to_char_ids
+
+            return to_char_ids(inputs, c)
+        ids = ops.convert_to_tensor(inputs)
+        if len(ids.shape) != 3 or ids.shape[-1] not in (None, c):
+            raise ValueError(
+                f"ELMo: integer input must be character ids [batch, time, {c}], got shape "
+                f"{tuple(ids.shape)}")
+        return ops.cast(ids, "int32")
 
     def call(self, inputs, training=None):
-        named = named_outputs(self.elmo(self._char_ids(inputs), training=training))
+        named = hub_outputs(self.elmo(self._char_ids(inputs), training=training))
         if self.output_mode == "all":
             return named
         out = named[self.output_mode]
@@ -104,20 +125,9 @@ class ELMoEmbedding(keras.layers.Layer):
             return None
         return ops.any(self._char_ids(inputs) > 0, axis=-1)
 
-    def _output_specs(self, batch):
-        """The outputs `named_outputs` gives, as KerasTensors, by name."""
-        p = self.elmo.projection_dim
-        seq = lambda d: keras.KerasTensor((batch, None, d), dtype=self.compute_dtype)  # noqa: E731
-        specs = {"word_emb": seq(p)}
-        for k in range(1, self.elmo.n_layers + 1):
-            specs[f"lstm_outputs{k}"] = seq(2 * p)
-        specs["elmo"] = seq(2 * p)
-        specs["default"] = keras.KerasTensor((batch, 2 * p), dtype=self.compute_dtype)
-        specs["sequence_len"] = keras.KerasTensor((batch,), dtype="int32")
-        return specs
-
     def compute_output_spec(self, inputs, training=None):
-        specs = self._output_specs(inputs.shape[0])
+        specs = hub_output_specs(self.elmo.n_layers, self.elmo.projection_dim,
+                                 self.compute_dtype, inputs.shape[0])
         return specs if self.output_mode == "all" else specs[self.output_mode]
 
     def get_config(self):
@@ -136,3 +146,23 @@ class ELMoEmbedding(keras.layers.Layer):
         )
         return config
 
+
+def _holds_strings(inputs):
+    """True for strings given as NumPy arrays or (nested) lists."""
+    if isinstance(inputs, (list, tuple)):
+        return bool(inputs) and _holds_strings(inputs[0])
+    return isinstance(inputs, str) or (
+        isinstance(inputs, np.ndarray) and inputs.dtype.kind in "OUS")
+
+
+def _token_lists(inputs):
+    """Sentences (1-D, split on whitespace) or tokens (2-D padded with "", or lists of
+    token lists) -> lists of tokens."""
+    rows = list(inputs)
+    if all(isinstance(r, (str, bytes)) for r in rows):
+        return [_text(r).split() for r in rows]
+    return [[_text(t) for t in r if _text(t)] for r in rows]
+
+
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

@@ -1,0 +1,33 @@
+"""Per-backend kernels behind one signature, as `keras/src/backend/<name>/rnn.py` does.
+
+Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
+
+- `masked_recurrence(step, x_gates, keep, h0, c0)`: the biLM's time loop
+  (`elmo_keras.layers.bilm.BiLM`);
+- `unique_rows(rows)`: the distinct rows of an int matrix and each row's index among
+  them, or None where the backend cannot give them here (a traced JAX function: its
+  shapes must be static), for the distinct-token char CNN
+  (`elmo_keras.layers.character_encoder.CharacterEncoder`);
+- `assert_at_most(value, limit, message)`: a check of a possibly symbolic size;
+- `compiled(fn, variables, state_variables, jit_compile)`: an inference function
+  compiled the backend's way (`tf.function`, `jax.jit`, eager PyTorch), for
+  `elmo_keras.Embedder`.
+
+The layers call `kernels()` and do not know which backend runs.
+"""
+
+import importlib
+
+import keras
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def kernels():
+    """The kernel module of the current Keras backend (`keras.backend.backend()`)."""
+    name = keras.backend.backend()
+    if name not in BACKENDS:
+        raise NotImplementedError(
+            f"elmo_keras runs on the Keras backends {', '.join(BACKENDS)}; "
+            f"KERAS_BACKEND is {name!r}")
+    return importlib.import_module(f"{__name__}.{name}")

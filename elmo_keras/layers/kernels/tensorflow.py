@@ -1,0 +1,69 @@
+"""TensorFlow kernels: a `tf.while_loop` recurrence and `UniqueV2` (see `kernels`)."""
+
+import tensorflow as tf
+
+try:  # XLA cannot compile UniqueV2 (its output shape depends on the values).
+    from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
+except ImportError:  # pragma: no cover - a TensorFlow without it: assume no XLA.
+    def GraphOrParentsInXlaContext(graph):  # noqa: N802
+        return False
+
+
+def masked_recurrence(step, x_gates, keep, h0, c0):
+    """Runs `step` over time for each recurrence, freezing states where `keep` is false.
+
+    `keras.ops.scan` on TensorFlow needs a static sequence length and keeps its carry in
+    TensorArrays; this loop takes any length. It runs several independent recurrences
+    (the two directions of a biLM layer, each with its own plain matmuls) in one loop.
+
+    Args:
+        step: `(k, gates_t, h, c) -> (h', c')` for recurrence `k`.
+        x_gates: list of per-recurrence `[time, batch, ...]` inputs (time-major).
+        keep: bool `[time, ...]`, broadcastable to the states: false at padded steps,
+            where the state is carried unchanged.
+        h0, c0: lists of per-recurrence initial states `[batch, ...]`.
+
+    Returns:
+        `(h_seq, h_last, c_last)`, lists over the recurrences: `h_seq` `[time, batch,
+        ...]` is the state after each step (the carried state at padded steps).
+    """
+    n = len(x_gates)
+    steps = tf.shape(x_gates[0])[0]
+    xs = [tf.TensorArray(x.dtype, size=steps, infer_shape=False).unstack(x) for x in x_gates]
+    ks = tf.TensorArray(keep.dtype, size=steps, infer_shape=False).unstack(keep)
+    hs = [tf.TensorArray(h.dtype, size=steps, element_shape=h.shape) for h in h0]
+
+    def body(t, h, c, hs):
+        k = ks.read(t)
+        new_h, new_c, new_hs = [], [], []
+        for r in range(n):
+            h_r, c_r = step(r, xs[r].read(t), h[r], c[r])
+            new_h.append(tf.where(k, h_r, h[r]))
+            new_c.append(tf.where(k, c_r, c[r]))
+            new_hs.append(hs[r].write(t, new_h[r]))
+        return t + 1, new_h, new_c, new_hs
+
+    _, h, c, hs = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), list(h0), list(c0)) + (hs,),
+        maximum_iterations=steps)
+    return [a.stack() for a in hs], h, c
+
+
+def unique_rows(rows):
+    """`(unique [U, C], index [N])` of int `rows` `[N, C]`, or None under XLA."""
+    if not tf.executing_eagerly() and GraphOrParentsInXlaContext(
+            tf.compat.v1.get_default_graph()):
+        return None
+    unique, index = tf.raw_ops.UniqueV2(x=rows, axis=[0])
+    return unique, index
+
+
+def assert_at_most(value, limit, message):
+    """Fails at run time when the graph value `value` exceeds `limit`."""
+    return tf.debugging.assert_less_equal(value, limit, message=message)
+
+
+def compiled(fn, variables, state_variables, jit_compile=False):
+    """`fn` as a `tf.function` (XLA with `jit_compile`); variables are read and
+    assigned in the graph, so `variables`/`state_variables` need no plumbing."""
+    return tf.function(fn, reduce_retracing=True, jit_compile=bool(jit_compile))
