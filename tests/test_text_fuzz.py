@@ -180,5 +180,18 @@ def test_check_char_ids_rejects_out_of_range_and_bad_shapes():
         batch_to_ids([["a"]], 2)
 
 
+def test_the_model_refuses_out_of_range_ids(tiny_dir):
+    from elmo_keras import load_bilm
+
+    model = load_bilm(tiny_dir / "options.json", tiny_dir / "lm_weights.hdf5")
+    ids = batch_to_ids([["Hello", "world"], ["Hi"]])
+    model(ids)  # valid ids pass
+    bad = ids.copy()
+    bad[1, 0, 2] = -1  # would otherwise be masked as padding, silently
+    for run in (model, model.predict):
+        with pytest.raises(ValueError, match=r"character id -1 at \[1, 0, 2\]"):
+            run(bad)
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))

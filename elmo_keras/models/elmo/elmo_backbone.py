@@ -3,6 +3,7 @@
 import types
 
 import keras
+import numpy as np
 from keras import ops
 
 from elmo_keras.layers.bilm import BiLM
@@ -15,6 +16,7 @@ from elmo_keras.layers.sentence_boundaries import (
 )
 from elmo_keras.io.bilm_options import BiLMOptions, load_options
 from elmo_keras.models.elmo import elmo_presets
+from elmo_keras.text.char_ids import check_char_ids
 
 
 class ELMoStages:
@@ -289,6 +291,18 @@ class ELMo(ELMoStages, keras.Model):
             tokenizer: the `ELMoTokenizer` to record (default: whitespace splitting).
         """
         return elmo_presets.save_preset(self, preset_dir, tokenizer=tokenizer)
+
+    def __call__(self, *args, **kwargs):
+        # Concrete ids are checked: a negative id would be silently masked, one past the
+        # character table would index outside it.
+        if args and isinstance(args[0], np.ndarray):
+            check_char_ids(args[0], self.max_characters_per_token)
+        return super().__call__(*args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        if isinstance(x, np.ndarray):
+            check_char_ids(x, self.max_characters_per_token)
+        return super().predict(x, *args, **kwargs)
 
     def reset_state(self):
         """Zeroes the carried LSTM states of a stateful model."""
