@@ -1,7 +1,9 @@
 """The training loop: bilm-tf's recipe, resumable, on any `tf.distribute` strategy.
 
 `train` runs in a run directory (`run_directory`: options, vocabulary, checkpoints,
-history, TensorBoard logs, and at the end the trained model of `trained_model`).
+history, TensorBoard logs, and at the end the trained model of `trained_model`), set
+up by `run_directory.prepare_run`, its step run by `training_loop.run_steps` (both
+shared with `jax_trainer`).
 
 Ctrl-C or SIGTERM finish the current step, write a checkpoint and stop; `resume=True`
 continues from the last checkpoint: same weights, optimizer state, LSTM states, step
