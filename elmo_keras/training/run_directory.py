@@ -3,11 +3,14 @@
 | file | what |
 | --- | --- |
 | `train_options.json`, `vocab.txt`, `run.json` | the run's options, vocabulary, data |
-| `checkpoints/` | weights, Adagrad state, LSTM states, step (every N steps, at the end): TensorFlow checkpoints, or the JAX trainer's `ckpt-<step>.npz` |
+| `checkpoints/` | weights, Adagrad state, LSTM states, step (every N steps, at the end) |
 | `history.jsonl` | training and validation perplexities, one JSON object a line |
 | `logs/` | TensorBoard logs (the TensorFlow trainer) |
 | `options.json`, `weights.hdf5`, `softmax.hdf5` | the trained model (`trained_model`) |
 | `learning_curve.png` | perplexity against step |
+
+Checkpoints are TensorFlow's, or the JAX trainer's `ckpt-<step>.npz`; `run.json`
+records which trainer wrote them (`RunRecord.trainer`), and a run resumes on it only.
 """
 
 import dataclasses
