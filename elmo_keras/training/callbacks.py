@@ -6,12 +6,14 @@ cluster writes them."""
 import os
 import warnings
 
+from elmo_keras.training.plots import plot_learning_curve
 from elmo_keras.training.run_directory import append_history, read_history, write_history
 
 
 class HistoryLog:
     """`history.jsonl` (one JSON object per log interval or validation) and
-    `learning_curve.png`, drawn at the end and on an interruption.
+    `learning_curve.png`, drawn at the end and on an interruption (with a warning
+    instead where matplotlib is not installed).
 
     Args:
         paths: the run's `run_directory.run_paths`.
@@ -32,8 +34,6 @@ class HistoryLog:
 
     def on_end(self):
         if self.enabled and self.entries:
-            from elmo_keras.training.plots import plot_learning_curve
-
             try:
                 plot_learning_curve(self.entries, self.curve)
             except ImportError as e:  # no matplotlib: the run's results stand without it
