@@ -1,11 +1,11 @@
 """The JAX trainer against the original bilm-tf training code (tests/fixtures/bilm_training,
-as `test_training_parity.py` checks the TensorFlow trainer), and its resume.
+as `test_training_parity.py` checks the TensorFlow trainer), its resume, its run
+directory (the TensorFlow trainer's rules), and runs resuming on their own trainer only.
 
-The Keras backend is fixed per process (conftest sets tensorflow), so each test runs
-its script in a subprocess with `KERAS_BACKEND=jax`.
+The Keras backend is fixed per process (conftest sets tensorflow), so each training
+test runs its script in a subprocess with `KERAS_BACKEND=jax`, TensorFlow blocked.
 """
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -17,19 +17,26 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.test_training_parity import assert_run_matches_bilm_tf
+pytest.importorskip("jax")
+
+from elmo_keras.datasets import alice_dir  # noqa: E402
+from elmo_keras.training.errors import TrainingError  # noqa: E402
+from elmo_keras.training.jax_trainer import train as jax_train  # noqa: E402
+from elmo_keras.training.run_directory import prepare_run, start_run  # noqa: E402
+from elmo_keras.training.trainer import train as tf_train  # noqa: E402
+from tests.support.backends import NO_TENSORFLOW  # noqa: E402
+from tests.test_training_parity import assert_run_matches_bilm_tf  # noqa: E402
 
 FIX = pathlib.Path(__file__).parent / "fixtures" / "bilm_training"
-CORPUS = FIX.parent / "alice" / "train.txt"
+CORPUS = alice_dir() / "train.txt"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
-                                reason="JAX is not installed")
 
 
 def _run_jax(code, *args):
+    # TensorFlow blocked: the JAX trainer runs where it is not installed.
     env = dict(os.environ, KERAS_BACKEND="jax")
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+    proc = subprocess.run([sys.executable, "-c", NO_TENSORFLOW + textwrap.dedent(code),
+                           *map(str, args)],
                           capture_output=True, text=True, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -94,3 +101,44 @@ def test_jax_resumed_run_takes_the_same_steps(tmp_path):
             assert keys
             for key in keys:
                 np.testing.assert_allclose(a[key][...], b[key][...], atol=1e-6, err_msg=key)
+
+
+@pytest.mark.slow
+def test_jax_run_validates_and_keeps_the_run_directory_rules(tmp_path):
+    # Validation as the TensorFlow trainer's (stateful and stateless perplexities), and
+    # the run directory's rules (a finished run is not overwritten) from `run_directory`.
+    proc = _run_jax("""
+        import sys
+        from elmo_keras.training.errors import TrainingError
+        from elmo_keras.training.jax_trainer import train
+        out, options, vocab, corpus, valid = sys.argv[1:6]
+        r = train(out, corpus, options, vocab, valid, max_steps=2, log_every=1, verbose=0)
+        print("valid", r["valid"]["average"], r["valid"]["stateless"]["average"])
+        try:
+            train(out, corpus, options, vocab, max_steps=2, verbose=0)
+        except TrainingError as e:
+            print("refused:", e)
+        """, tmp_path / "run", FIX / "options.json", FIX / "vocab.txt", CORPUS,
+        CORPUS.parent / "valid.txt")
+    assert "already holds a run (last checkpoint at step 2)" in proc.stdout
+    history = [json.loads(x) for x in open(tmp_path / "run" / "history.jsonl")]
+    assert [e["step"] for e in history] == [1, 2, 2]
+    assert history[-1]["valid_stateless_perplexity"] > 1
+    assert history[-1]["valid_perplexity"] > 1
+
+
+@pytest.mark.parametrize("recorded, other", [("jax", "tensorflow"), ("tensorflow", "jax")])
+def test_a_run_resumes_on_its_own_trainer_only(tmp_path, recorded, other):
+    # A run directory as each trainer writes it before its first step (the refusal
+    # comes before any model is built, so it runs under this process' backend).
+    run = str(tmp_path / "run")
+    opts, vocab, record, _, _ = prepare_run(run, CORPUS, FIX / "options.json",
+                                            FIX / "vocab.txt", None, trainer=recorded)
+    start_run(run, opts, vocab, record, 0, {})
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["trainer"] == recorded
+    names = {"jax": "JAX", "tensorflow": "TensorFlow"}
+    resume = {"jax": jax_train, "tensorflow": tf_train}[other]
+    with pytest.raises(TrainingError, match=f"trained with the {names[recorded]} trainer, "
+                       f"whose checkpoints the {names[other]} trainer cannot read; resume "
+                       f"it with --backend {recorded}"):
+        resume(run, resume=True, max_steps=1, verbose=0)

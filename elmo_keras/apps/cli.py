@@ -181,15 +181,17 @@ def _train(args):
         if args.strategy != "default":
             print("error: --strategy needs the TensorFlow backend", file=sys.stderr)
             return 2
-        from elmo_keras.training.jax_trainer import TrainingInterrupted, train
+        from elmo_keras.training.jax_trainer import train
     elif backend == "tensorflow":
-        from elmo_keras.training.trainer import TrainingInterrupted, train
+        from elmo_keras.training.trainer import train
 
         options["strategy"] = args.strategy
     else:
         print(f"error: training runs on the tensorflow or jax backend, not {backend}",
               file=sys.stderr)
         return 2
+    from elmo_keras.training.errors import TrainingInterrupted
+
     try:
         result = train(args.out, args.train, args.options, args.vocab, args.valid, **options)
     except TrainingInterrupted as e:

@@ -6,12 +6,15 @@
 - `training_options`: the bilm-tf training options file (a superset of options.json).
 - `language_model`: the training graph: token encoder, biLM, softmax and loss.
 - `stateless_random`: dropout and sampled-softmax randomness from the step, per backend.
-- `run_directory`: the run directory's layout, records, resume checks and history.
+- `run_directory`: the run directory's layout, records, resume checks (one run setup
+  for both trainers) and history.
 - `distribution`: `tf.distribute` strategies, the distributed batch stream, the
   carried LSTM states.
-- `trainer`: the TensorFlow loop (step, checkpoints, resume); `stop_signals`: Ctrl-C /
+- `trainer`: the TensorFlow trainer (step, checkpoints, resume); `stop_signals`: Ctrl-C /
   SIGTERM.
-- `jax_train_step`, `jax_trainer`: the step jit-compiled on JAX, and its loop.
+- `jax_train_step`, `jax_trainer`: the step jit-compiled on JAX, and its trainer.
+- `training_loop`: the loop both trainers run over their step (epochs, logs,
+  validation, checkpoints, interruption).
 - `callbacks`: history.jsonl with its learning curve, TensorBoard logs.
 - `evaluation`: stateless and stateful (bilm-tf's) perplexity.
 - `trained_model`: a trained directory's files (export, load, checkpoint weights).

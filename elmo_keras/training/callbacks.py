@@ -1,16 +1,19 @@
 """What a run reports at each log interval and validation: `history.jsonl` with its
-learning curve, and TensorBoard logs. Only the chief of a cluster writes them."""
+learning curve, and TensorBoard logs (the TensorFlow trainer's: TensorFlow is imported
+by `TensorBoardLog` only, so the JAX trainer runs without it). Only the chief of a
+cluster writes them."""
 
 import os
+import warnings
 
-import tensorflow as tf
-
+from elmo_keras.training.plots import plot_learning_curve
 from elmo_keras.training.run_directory import append_history, read_history, write_history
 
 
 class HistoryLog:
     """`history.jsonl` (one JSON object per log interval or validation) and
-    `learning_curve.png`, drawn at the end and on an interruption.
+    `learning_curve.png`, drawn at the end and on an interruption (with a warning
+    instead where matplotlib is not installed).
 
     Args:
         paths: the run's `run_directory.run_paths`.
@@ -31,9 +34,10 @@ class HistoryLog:
 
     def on_end(self):
         if self.enabled and self.entries:
-            from elmo_keras.training.plots import plot_learning_curve  # matplotlib
-
-            plot_learning_curve(self.entries, self.curve)
+            try:
+                plot_learning_curve(self.entries, self.curve)
+            except ImportError as e:  # no matplotlib: the run's results stand without it
+                warnings.warn(f"no {os.path.basename(self.curve)}: {e}", stacklevel=2)
 
 
 class TensorBoardLog:
@@ -41,6 +45,10 @@ class TensorBoardLog:
     the validation perplexities under `logs/valid`."""
 
     def __init__(self, logs_dir, enabled=True):
+        import tensorflow as tf  # the TensorFlow trainer's only
+
+        self._tf = tf
+
         def writer(name):
             if not enabled:
                 return tf.summary.create_noop_writer()
@@ -53,7 +61,7 @@ class TensorBoardLog:
         with (self.valid if is_valid else self.train).as_default(step=entry["step"]):
             for k, v in entry.items():
                 if k not in ("step", "epoch"):
-                    tf.summary.scalar(k[len("valid_"):] if is_valid else k, v)
+                    self._tf.summary.scalar(k[len("valid_"):] if is_valid else k, v)
 
     def on_end(self):
         self.train.flush()

@@ -10,7 +10,7 @@
 
 Both use the full softmax and count every token and every `</S>` once per direction.
 The loop holds no TensorFlow: its step is compiled with `tf.function` on TensorFlow,
-`jax.jit` on JAX (tested here on TensorFlow only).
+`jax.jit` on JAX (the JAX trainer validates with it, `tests/test_jax_trainer.py`).
 """
 
 import keras
@@ -21,18 +21,30 @@ from elmo_keras.training.corpus import (StreamBatcher, iter_sentences, resolve_f
 from elmo_keras.training.errors import TrainingError
 from elmo_keras.training.trained_model import load_trained
 
-def _compiled(fn):
-    """`fn` compiled by the current backend (shapes seen before reuse their trace)."""
+
+def _compiled_call(lm):
+    """`step(batch, states)`: `lm`'s inference call compiled by the current backend
+    (shapes seen before reuse their trace). On JAX the weights are arguments of the
+    compiled function (Keras' `stateless_call`), not constants baked into it."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, reduce_retracing=True)
+        return tf.function(lambda batch, states: lm(batch, states, training=False),
+                           reduce_retracing=True)
     if backend == "jax":
         import jax
 
-        return jax.jit(fn)
-    return fn
+        def stateless(trainable, non_trainable, batch, states):
+            outputs, _ = lm.stateless_call(trainable, non_trainable, batch, states,
+                                           training=False)
+            return outputs
+
+        compiled = jax.jit(stateless)
+        return lambda batch, states: compiled(
+            [v.value for v in lm.trainable_variables],
+            [v.value for v in lm.non_trainable_variables], batch, states)
+    return lambda batch, states: lm(batch, states, training=False)
 
 
 def _perplexities(totals, count, files):
@@ -73,7 +85,7 @@ def stateful_perplexity(lm, vocab, files, batch_size=256, unroll_steps=1, verbos
     """
     batches = StreamBatcher(iter_sentences(files), vocab, batch_size, unroll_steps,
                             drop_remainder=False, **lm.options.batch_arguments())
-    step = _compiled(lambda batch, states: lm(batch, states, training=False))
+    step = _compiled_call(lm)
     return _run(lm, batches, step, lm.zero_states(batch_size), True, files, verbose)
 
 
@@ -90,7 +102,7 @@ def stateless_perplexity(lm, vocab, files, batch_size=64, verbose=0):
     """
     batches = sentence_batches(iter_sentences(files), vocab, batch_size,
                                **lm.options.batch_arguments())
-    step = _compiled(lambda batch, states: lm(batch, states, training=False))
+    step = _compiled_call(lm)
     return _run(lm, batches, step, lm.zero_states(batch_size), False, files, verbose)
 
 

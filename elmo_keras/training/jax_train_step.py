@@ -17,7 +17,7 @@ from elmo_keras.training import stateless_random
 
 
 class JaxTrainStep:
-    """The jit-compiled training and evaluation steps of a `BiLMLanguageModel`.
+    """The jit-compiled training step of a `BiLMLanguageModel`.
 
     The model's variables stay as they are; the steps take and return their values
     (`values()`, `assign(...)`), as JAX wants.
@@ -50,7 +50,6 @@ class JaxTrainStep:
         self.tokens = float(opts.batch_size * opts.unroll_steps)
         donate = (0, 1) if jax.default_backend() != "cpu" else ()
         self.train = jax.jit(self._train, donate_argnums=donate)
-        self.evaluate = jax.jit(self._evaluate)
 
     def values(self):
         """`(params, optimizer_state)`: copies of the current values of the trained
@@ -98,6 +97,3 @@ class JaxTrainStep:
         grads = [g * (clip / jnp.maximum(norm, clip)).astype(g.dtype) for g in grads]
         params, optimizer_state = self.optimizer.stateless_apply(optimizer_state, grads, params)
         return params, optimizer_state, tuple(new_states), sums, norm
-
-    def _evaluate(self, params, states, batch):
-        return self._call(params, batch, states, training=False)

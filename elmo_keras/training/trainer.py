@@ -1,7 +1,9 @@
 """The training loop: bilm-tf's recipe, resumable, on any `tf.distribute` strategy.
 
 `train` runs in a run directory (`run_directory`: options, vocabulary, checkpoints,
-history, TensorBoard logs, and at the end the trained model of `trained_model`).
+history, TensorBoard logs, and at the end the trained model of `trained_model`), set
+up by `run_directory.prepare_run`, its step run by `training_loop.run_steps` (both
+shared with `jax_trainer`).
 
 Ctrl-C or SIGTERM finish the current step, write a checkpoint and stop; `resume=True`
 continues from the last checkpoint: same weights, optimizer state, LSTM states, step
@@ -10,29 +12,22 @@ is fast-forwarded), so the resumed run takes exactly the steps the uninterrupted
 would have. A run stopped before its first checkpoint resumes from step 0.
 """
 
-import math
 import os
-import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from elmo_keras.training.callbacks import HistoryLog, TensorBoardLog
-from elmo_keras.training.corpus import resolve_files, scan_corpus
 from elmo_keras.training.distribution import (CarriedStates, distributed_dataset,
                                               get_strategy, is_chief, n_workers,
                                               worker_id)
-from elmo_keras.training.errors import TrainingError, TrainingInterrupted
+from elmo_keras.training.errors import TrainingError
 from elmo_keras.training.evaluation import evaluate_lm
 from elmo_keras.training.language_model import BiLMLanguageModel
-from elmo_keras.training.run_directory import (RunRecord, atomic_json, check_fresh_run,
-                                                resumed_options, run_paths)
-from elmo_keras.training.stop_signals import StopSignals
+from elmo_keras.training.run_directory import prepare_run, run_paths, start_run
 from elmo_keras.training.trained_model import (export_trained, load_initial_weights,
                                                named_weights)
-from elmo_keras.training.training_options import load_training_options
-from elmo_keras.training.vocabulary import Vocabulary
+from elmo_keras.training.training_loop import print_run_start, run_steps
 
 
 def _seed(base, step, *salts):
@@ -135,63 +130,6 @@ class _Trainer:
         return self._step_fn(batch, states, tf.constant(step, tf.int64))
 
 
-def _prepare_run(out_dir, p, train_files, options, vocab, valid_files, epochs, batch_size,
-                 resume, init_weights, chief):
-    """The options, vocabulary, data and record of a run (checked, nothing written)."""
-    if not resume and chief:
-        check_fresh_run(out_dir)
-    if resume:
-        if not os.path.exists(p["run"]):
-            raise TrainingError(f"{out_dir}: nothing to resume (no run.json); start the "
-                                "run without --resume")
-        vocab = vocab or p["vocab"]
-    if (options is None and not resume) or vocab is None or \
-            (train_files is None and not resume):
-        raise TrainingError("train needs options, vocab and training files")
-    vocab = vocab if isinstance(vocab, Vocabulary) else Vocabulary.load(vocab)
-    if resume:
-        run = RunRecord.load(p["run"])
-        saved = load_training_options(p["options"])
-        opts, changes = resumed_options(out_dir, saved, options, epochs=epochs,
-                                        batch_size=batch_size)
-        opts.check_vocabulary(vocab)
-        if vocab.tokens != Vocabulary.load(p["vocab"]).tokens:
-            raise TrainingError(f"{out_dir}: --resume must use the run's own vocabulary "
-                                f"({p['vocab']})")
-        if train_files is not None and resolve_files(train_files) != run.train_files:
-            raise TrainingError(f"{out_dir}: --resume must train on the run's own files "
-                                f"{run.train_files}")
-        if valid_files is not None and resolve_files(valid_files) != run.valid_files:
-            raise TrainingError(f"{out_dir}: --resume must validate on the run's own files "
-                                f"{run.valid_files}")
-        if init_weights is not None and os.path.abspath(init_weights) != run.init_weights:
-            raise TrainingError(f"{out_dir}: --resume continues from the run's checkpoint "
-                                "(or its own --init-weights); leave out --init-weights")
-        stats = scan_corpus(run.train_files, vocab, opts.max_sentence_tokens)
-        return opts, vocab, run, stats, changes
-    opts = load_training_options(options).with_updates(n_epochs=epochs, batch_size=batch_size)
-    opts.check_vocabulary(vocab)
-    files = resolve_files(train_files)
-    stats = scan_corpus(files, vocab, opts.max_sentence_tokens)
-    valid = resolve_files(valid_files) if valid_files else None
-    if valid:
-        scan_corpus(valid, vocab, opts.max_sentence_tokens)
-    tokens_per_epoch = opts.n_train_tokens or stats.n_lm_tokens
-    steps_per_epoch = max(1, tokens_per_epoch // (opts.batch_size * opts.unroll_steps))
-    init = os.path.abspath(init_weights) if init_weights else None
-    return opts, vocab, RunRecord(files, valid, steps_per_epoch, init), stats, {}
-
-
-def _valid_entry(step, epoch, result):
-    entry = {"step": step, "epoch": epoch}
-    for prefix, r in (("valid_perplexity", result),
-                      ("valid_stateless_perplexity", result["stateless"])):
-        entry[prefix] = r["average"]
-        entry[prefix + "_forward"] = r["forward"]
-        entry[prefix + "_backward"] = r["backward"]
-    return entry
-
-
 def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None, *,
           epochs=None, batch_size=None, max_steps=None, resume=False, init_weights=None,
           strategy=None,
@@ -242,9 +180,10 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
     chief = is_chief(strategy)
     if mixed_precision not in (None, "bfloat16"):
         raise TrainingError(f"mixed_precision must be None or 'bfloat16', got {mixed_precision!r}")
-    opts, vocab, run, stats, changes = _prepare_run(
-        out_dir, p, train_files, options, vocab, valid_files, epochs, batch_size, resume,
-        init_weights, chief)
+    opts, vocab, run, stats, changes = prepare_run(
+        out_dir, train_files, options, vocab, valid_files, epochs=epochs,
+        batch_size=batch_size, resume=resume, init_weights=init_weights,
+        trainer="tensorflow", chief=chief)
     total_steps = opts.n_epochs * run.steps_per_epoch
     if max_steps is not None:
         total_steps = min(total_steps, int(max_steps))
@@ -259,96 +198,35 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
     # Everything checked: the run directory can be written.
     os.makedirs(out_dir, exist_ok=True)
     if chief:
-        if changes:
-            run.changes.append({"step": start, "options": changes})
-        atomic_json(opts.to_dict(vocab.size), p["options"])
-        vocab.save(p["vocab"])
-        run.save(p["run"])
-    callbacks = [HistoryLog(p, start, chief), TensorBoardLog(p["logs"], chief)]
-    history = callbacks[0]
-
-    def log(entry):
-        for c in callbacks:
-            c.on_log(entry)
-
-    def finish():
-        for c in callbacks:
-            c.on_end()
-
-    if verbose and start == 0:
-        print(f"corpus: {stats.n_files} file(s), {stats.n_sentences} sentences, "
-              f"{stats.n_tokens} tokens ({stats.n_oov} outside the vocabulary of "
-              f"{vocab.size}); {run.steps_per_epoch} steps per epoch of "
-              f"{opts.batch_size}x{opts.unroll_steps} tokens; {total_steps} steps in all")
-    elif verbose:
-        print(f"resuming at step {start} of {total_steps}")
-    if verbose and changes:
-        print("changed options: " + ", ".join(f"{k} {old} -> {new}"
-                                              for k, (old, new) in changes.items()))
+        start_run(out_dir, opts, vocab, run, start, changes)
+    if verbose:
+        print_run_start(stats, vocab, run, opts, total_steps, start, changes)
 
     states = trainer.states.distribute()
-    dataset = distributed_dataset(strategy, run.train_files, vocab, opts, start)
-    iterator = iter(dataset)
-    stop = StopSignals()
-    step = start
-    acc, acc_steps, t_log = np.zeros(2), 0, time.perf_counter()
-    t0, last_valid, last_train_ppl, bar = time.perf_counter(), None, None, None
-    tokens_per_sec = None
-    with stop.installed():
-        while step < total_steps:
-            epoch, in_epoch = divmod(step, run.steps_per_epoch)
-            epoch_steps = min(run.steps_per_epoch, total_steps - epoch * run.steps_per_epoch)
-            if bar is None:
-                if verbose:
-                    print(f"Epoch {epoch + 1}/{math.ceil(total_steps / run.steps_per_epoch)}")
-                bar = keras.utils.Progbar(epoch_steps, verbose=verbose,
-                                          stateful_metrics=["ppl", "tok/s"])
-            sums, states, norm = trainer.train_step(next(iterator), states, step)
-            step += 1
-            sums = sums.numpy() / trainer.global_tokens
-            acc += sums
-            acc_steps += 1
-            bar.update(in_epoch + 1, values=[("loss", float(sums.mean())),
-                                             ("ppl", float(np.exp(sums.mean())))])
-            if step % log_every == 0 or step == total_steps:
-                tokens_per_sec = acc_steps * trainer.global_tokens / (time.perf_counter() - t_log)
-                losses = acc / acc_steps
-                last_train_ppl = float(np.exp(losses.mean()))
-                log({"step": step, "epoch": step / run.steps_per_epoch,
-                     "train_perplexity": last_train_ppl,
-                     "train_perplexity_forward": float(np.exp(losses[0])),
-                     "train_perplexity_backward": float(np.exp(losses[1])),
-                     "grad_norm": float(norm), "tokens_per_sec": tokens_per_sec})
-                acc, acc_steps, t_log = np.zeros(2), 0, time.perf_counter()
-            if in_epoch + 1 == epoch_steps:
-                bar = None
-                if run.valid_files:
-                    last_valid = evaluate_lm(trainer.lm, vocab, run.valid_files,
-                                             opts.batch_size, opts.unroll_steps)
-                    log(_valid_entry(step, step / run.steps_per_epoch, last_valid))
-                    if verbose:
-                        _print_validation(last_valid)
-            if step % checkpoint_every == 0 and step < total_steps:
-                trainer.save(states)
-            if stop.requested:
-                path = trainer.save(states)
-                finish()
-                raise TrainingInterrupted(step, path)
-    if step > start or trainer.manager.latest_checkpoint is None:
+    iterator = iter(distributed_dataset(strategy, run.train_files, vocab, opts, start))
+
+    def train_step(step):
+        nonlocal states
+        sums, states, norm = trainer.train_step(next(iterator), states, step)
+        return sums.numpy(), norm
+
+    def evaluate():
+        if run.valid_files:
+            return evaluate_lm(trainer.lm, vocab, run.valid_files, opts.batch_size,
+                               opts.unroll_steps)
+        return None
+
+    callbacks = [HistoryLog(p, start, chief), TensorBoardLog(p["logs"], chief)]
+    result = run_steps(train_step, lambda: trainer.save(states), evaluate, callbacks,
+                       steps_per_epoch=run.steps_per_epoch, start=start,
+                       total_steps=total_steps, tokens_per_step=trainer.global_tokens,
+                       log_every=log_every, checkpoint_every=checkpoint_every,
+                       verbose=verbose)
+    if result["step"] > start or trainer.manager.latest_checkpoint is None:
         trainer.save(states)
     del iterator  # stop the input thread now, not at interpreter exit
     if chief:
         export_trained(trainer.lm, opts, vocab, out_dir)
-    finish()
-    return {"step": step, "train_perplexity": last_train_ppl, "valid": last_valid,
-            "tokens_per_sec": tokens_per_sec, "seconds": time.perf_counter() - t0,
-            "elmo": trainer.lm.elmo}
-
-
-def _print_validation(r):
-    s = r["stateless"]
-    print(f"validation perplexity, stateless (from zero states, as ELMo embeds): "
-          f"forward={s['forward']:.2f} backward={s['backward']:.2f} "
-          f"average={s['average']:.2f}; stateful (bilm-tf's protocol): "
-          f"forward={r['forward']:.2f} backward={r['backward']:.2f} "
-          f"average={r['average']:.2f}")
+    for c in callbacks:
+        c.on_end()
+    return dict(result, elmo=trainer.lm.elmo)
