@@ -10,7 +10,7 @@ LSTM 4096 projected to 512, 2 layers) and the shipped `saved_models/elmo-small-e
 (`--tiny`: a tiny random architecture instead of both), it prints:
 
 - inference tokens/s at batch 32/128/512 of real sentences (20-25 tokens, from
-  `tests/fixtures/alice/train.txt`, repeated to fill large batches), in float32 and
+  `elmo_keras/datasets/alice/train.txt`, repeated to fill large batches), in float32 and
   bfloat16: every biLM layer of every token back on the host, as `elmo-keras embed`
   produces them. elmo-keras runs `Embedder` (jit-compiled on JAX; eager, no gradient on
   PyTorch); AllenNLP runs `_ElmoBiLm`, what its `Elmo` and `ElmoEmbedder` run
@@ -45,7 +45,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 sys.path.insert(0, str(HERE))
 SHIPPED = ROOT / "saved_models" / "elmo-small-en"
-CORPUS = ROOT / "tests" / "fixtures" / "alice" / "train.txt"
+CORPUS = ROOT / "elmo_keras" / "datasets" / "alice" / "train.txt"
 TINY_VOCAB = ROOT / "tests" / "fixtures" / "bilm_training" / "vocab.txt"
 FILTERS = [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]]
 ARCHS = {  # lstm dim, projection, highway, filters, char dim
