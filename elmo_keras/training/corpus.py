@@ -25,6 +25,7 @@ import random
 import numpy as np
 
 from elmo_keras.text.char_ids import token_to_char_ids
+from elmo_keras.text.special_tokens import BOS_TOKEN, EOS_TOKEN
 
 
 class CorpusError(ValueError):
@@ -204,7 +205,7 @@ class StreamBatcher:
             self.exhausted = True
             return False
         ids = self.vocab.encode(tokens)
-        row.tokens = ["<S>"] + list(tokens) + ["</S>"]
+        row.tokens = [BOS_TOKEN] + list(tokens) + [EOS_TOKEN]
         row.ids = np.stack([ids, ids[::-1]])  # [2, n]: forward, backward
         row.pos = 0
         return True

@@ -7,8 +7,10 @@ import os
 import numpy as np
 
 from elmo_keras.text.char_ids import token_to_char_ids
+from elmo_keras.text.special_tokens import BOS_TOKEN as BOS
+from elmo_keras.text.special_tokens import EOS_TOKEN as EOS
+from elmo_keras.text.special_tokens import UNK_TOKEN as UNK
 
-BOS, EOS, UNK = "<S>", "</S>", "<UNK>"
 SPECIAL_TOKENS = (BOS, EOS, UNK)
 
 
