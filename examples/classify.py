@@ -83,13 +83,15 @@ def _token_ids(sentences, vocab, steps):
     return ids
 
 
-def run(splits, elmo, seeds=3, epochs=10, batch_size=32, max_tokens=64, verbose=0):
+def run(splits, elmo, seeds=3, epochs=10, batch_size=32, max_tokens=64, verbose=0,
+        configs=CONFIGS):
     """The results table rows: `{config: [test accuracy per seed]}`.
 
     Args:
         splits: `{"train"|"dev"|"test": [(sentence, label)]}` (`elmo_keras.datasets` readers).
         elmo: an `ELMo`.
         max_tokens: texts are cut to this many tokens.
+        configs: the rows to train (a subset of `CONFIGS`).
     """
     import keras
 
@@ -114,7 +116,7 @@ def run(splits, elmo, seeds=3, epochs=10, batch_size=32, max_tokens=64, verbose=
     weights_file = os.path.join(os.environ.get("TMPDIR", "/tmp"),
                                 f"clf_{os.getpid()}.weights.h5")
     results = {}
-    for config in CONFIGS:
+    for config in configs:
         accs = []
         for seed in range(seeds):
             model = _classifier(config, len(labels), steps, n_layers, dim, len(vocab) + 2,
