@@ -1,69 +1,18 @@
-"""Unit tests of the layers: masks, padding invariance, state, mixes, serialization."""
+"""`BiLM`: padding invariance, fused and per-direction loops, Keras RNN agreement,
+stateful rows, and its config."""
 
 import numpy as np
 import pytest
 
 import keras
 
-import elmo_keras
-from elmo_keras.layers import BiLM, CharacterEncoder, Highway, LMSoftmax, LSTMPCell, ScalarMix
+from elmo_keras.layers import BiLM
 from elmo_keras.layers.bilm import reverse_padded
-from elmo_keras.layers.scalar_mix import masked_layer_norm
-from tests.conftest import TINY
+from tests.support.layer_checks import check_config, length_mask
 
 RNG = np.random.default_rng(0)
 
 
-def _ids(batch, steps, lengths, chars=50):
-    ids = np.zeros((batch, steps, chars), "int32")
-    for b, n in enumerate(lengths):
-        ids[b, :n] = RNG.integers(1, 262, size=(n, chars))
-    return ids
-
-
-# ---------------------------------------------------------------- char encoder
-@pytest.mark.parametrize("activation,n_highway", [("relu", 2), ("tanh", 0), ("tanh", 1)])
-def test_character_encoder_shapes_mask_and_padding(activation, n_highway):
-    enc = CharacterEncoder([[1, 4], [2, 8], [3, 4]], 4, 8, n_highway=n_highway,
-                           activation=activation)
-    ids = _ids(3, 5, [5, 2, 0])
-    out = np.asarray(enc(ids))
-    assert out.shape == (3, 5, 8)
-    mask = np.asarray(enc.compute_mask(ids))
-    np.testing.assert_array_equal(mask, [[1] * 5, [1, 1, 0, 0, 0], [0] * 5])
-    assert np.all(out[~mask] == 0)
-    # each token is encoded on its own: a token's vector does not depend on its batch
-    alone = np.asarray(enc(ids[1:2, :2]))
-    np.testing.assert_allclose(alone[0], out[1, :2], atol=1e-6)
-
-
-def test_character_encoder_without_projection_when_filters_sum_to_projection_dim():
-    enc = CharacterEncoder([[1, 4], [2, 4]], 4, 8)
-    enc.build((None, None, 50))
-    assert not enc.use_projection
-    assert "projection_kernel" not in [w.path.split("/")[-1] for w in enc.weights]
-    with pytest.raises(ValueError, match="fewer than projection_dim"):
-        CharacterEncoder([[1, 4]], 4, 8)
-
-
-def test_character_encoder_rejects_wrong_char_dim():
-    enc = CharacterEncoder([[1, 4]], 4, 4)
-    with pytest.raises(ValueError, match=r"\[batch, time, 50\]"):
-        enc(np.zeros((1, 2, 40), "int32"))
-
-
-def test_highway_formula():
-    hw = Highway()
-    x = RNG.normal(size=(4, 6)).astype("float32")
-    y = np.asarray(hw(x))
-    wc, bc = hw.carry_kernel.numpy(), hw.carry_bias.numpy()
-    wt, bt = hw.transform_kernel.numpy(), hw.transform_bias.numpy()
-    g = 1 / (1 + np.exp(-(x @ wc + bc)))
-    np.testing.assert_allclose(y, g * np.maximum(x @ wt + bt, 0) + (1 - g) * x, atol=1e-5)
-    np.testing.assert_array_equal(bc, -2.0)
-
-
-# ------------------------------------------------------------------------ biLM
 def test_reverse_padded_is_reverse_sequence():
     x = np.arange(2 * 5, dtype="float32").reshape(2, 5, 1)
     r = np.asarray(reverse_padded(x, np.array([3, 0])))[..., 0]
@@ -81,17 +30,13 @@ def _bilm(**kw):
     return layer
 
 
-def _mask(lengths, steps):
-    return np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
-
-
 @pytest.mark.parametrize("skip,n_layers", [(True, 2), (False, 3), (True, 1)])
 def test_bilm_padding_never_changes_real_outputs(skip, n_layers):
     layer = _bilm(use_skip_connections=skip, n_layers=n_layers)
     x = RNG.normal(size=(3, 7, 6)).astype("float32")
     lengths = [7, 4, 1]
     x_junk = x.copy()
-    m = _mask(lengths, 7)
+    m = length_mask(lengths, 7)
     x_junk[~m] = 100.0  # garbage in padded steps must be ignored
     out = [np.asarray(o) for o in layer(x_junk, mask=m)]
     assert len(out) == n_layers
@@ -105,7 +50,7 @@ def test_bilm_padding_never_changes_real_outputs(skip, n_layers):
 def test_bilm_fused_and_per_direction_loops_agree_with_states_and_masks():
     layer = _bilm(n_layers=2)
     x = RNG.normal(size=(2, 3, 6, 6)).astype("float32")  # [direction, batch, time, dim]
-    m = _mask([6, 3, 0], 6)
+    m = length_mask([6, 3, 0], 6)
     h0, c0 = (RNG.normal(size=s.shape).astype("float32") for s in layer.zero_states(3))
     a, (ha, ca) = layer.run_directions(x, m, (h0, c0))
     b, (hb, cb) = layer.run_directions(x, m, (h0, c0), fused_directions=True)
@@ -150,124 +95,6 @@ def test_bilm_stateful_carries_rows_and_resets():
         layer(RNG.normal(size=(5, 2, 6)).astype("float32"), mask=np.ones((5, 2), bool))
 
 
-# ------------------------------------------------------------------- scalar mix
-def test_scalar_mix_uniform_start_gamma_and_mask():
-    mix = ScalarMix(3)
-    layers = [RNG.normal(size=(2, 4, 5)).astype("float32") for _ in range(3)]
-    m = _mask([4, 2], 4)
-    out = np.asarray(mix(layers, mask=m))
-    expected = np.mean(layers, axis=0) * m[..., None]
-    np.testing.assert_allclose(out, expected, atol=1e-6)
-    mix.gamma.assign([2.0])
-    mix.mix_weights.assign([0.0, 0.0, 50.0])
-    np.testing.assert_allclose(np.asarray(mix(layers, mask=m)), 2 * layers[2] * m[..., None],
-                               atol=1e-5)
-
-
-def test_masked_layer_norm_is_bilm_tf_formula():
-    x = RNG.normal(loc=3.0, size=(2, 4, 5)).astype("float32")
-    m = _mask([4, 1], 4)
-    got = np.asarray(masked_layer_norm(x, m))
-    real = x[m]  # statistics over every real token and feature of the batch
-    np.testing.assert_allclose(got, (x - real.mean()) / np.sqrt(real.var() + 1e-12),
-                               rtol=1e-4, atol=1e-4)
-    mix = ScalarMix(2, do_layer_norm=True)
-    out = np.asarray(mix([x, x], mask=m))
-    np.testing.assert_allclose(out[m], got[m], rtol=1e-4, atol=1e-4)
-
-
-def test_scalar_mix_l2_loss_and_training_moves_weights():
-    mix = ScalarMix(2, l2_coef=0.5)
-    mix.build([(None, 3, 4)] * 2)
-    mix.mix_weights.assign([1.0, -1.0])
-    mix([np.ones((1, 3, 4), "float32")] * 2, mask=np.ones((1, 3), bool))
-    assert len(mix.losses) == 1
-    np.testing.assert_allclose(float(mix.losses[0]), 0.5 * 2.0, rtol=1e-6)
-
-
-# -------------------------------------------------------------- serialization
-@pytest.mark.parametrize("layer", [
-    Highway(carry_bias_initializer=-1.0),
-    CharacterEncoder([[1, 4], [2, 8]], 4, 8, n_highway=1, activation="tanh"),
-    LSTMPCell(8, 4, cell_clip=3, proj_clip=None),
-    BiLM(8, 4, n_layers=3, use_skip_connections=False, stateful=True, max_batch_size=7),
-    ScalarMix(3, do_layer_norm=True, l2_coef=0.01),
-    LMSoftmax(37),
-])
-def test_get_config_round_trip(layer):
-    config = layer.get_config()
-    clone = layer.__class__.from_config(config)
-    assert clone.get_config() == config
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(restored) is type(layer) and restored.get_config() == config
-
-
-def test_lm_softmax_keras_file_round_trip_and_mask(tmp_path):
-    inputs = keras.Input((None, 4))
-    masked = keras.layers.Masking()(inputs)
-    outputs = LMSoftmax(11, name="softmax")(masked)
-    model = keras.Model(inputs, outputs)
-    x = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
-    x[1, 2] = 0.0
-    assert outputs._keras_mask is not None
-    model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras")
-    np.testing.assert_array_equal(loaded(x), model(x))
-
-
-def test_elmo_keras_file_round_trip(tmp_path):
-    model = elmo_keras.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5",
-                                 num_output_representations=2, do_layer_norm=True)
-    model.scalar_mixes[1].mix_weights.assign([0.3, -0.2, 0.1])
-    ids = elmo_keras.batch_to_ids([["A", "river", "bank", "."], ["Hello"]])
-    before = model(ids)
-    path = tmp_path / "elmo.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    assert isinstance(loaded, elmo_keras.ELMo)
-    after = loaded(ids)
-    for key in ("token_embeddings", "lm_embeddings", "mask"):
-        np.testing.assert_array_equal(np.asarray(after[key]), np.asarray(before[key]))
-    for a, b in zip(after["elmo_representations"], before["elmo_representations"]):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
-    assert loaded.get_config() == model.get_config()
-
-
-def test_elmo_outputs_and_mask_in_a_downstream_model():
-    elmo = elmo_keras.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
-    ids = elmo_keras.batch_to_ids([["The", "bank", "."], ["Hi"]])
-    out = elmo(ids)
-    lm = np.asarray(out["lm_embeddings"])
-    assert lm.shape == (2, 3, 3, 32)
-    np.testing.assert_array_equal(lm[:, 0, :, :16], lm[:, 0, :, 16:])  # duplicated tokens
-    np.testing.assert_array_equal(lm[:, 0, :, :16], np.asarray(out["token_embeddings"]))
-    assert np.all(lm[1, :, 1:] == 0)
-    rep = np.asarray(out["elmo_representations"][0])
-    np.testing.assert_allclose(rep, lm.mean(axis=1), atol=1e-6)
-    # the keras mask reaches a downstream layer
-    inp = keras.Input((None, 50), dtype="int32")
-    feats = elmo(inp)
-    pooled = keras.layers.GlobalAveragePooling1D()(
-        feats["elmo_representations"][0], mask=feats["mask"])
-    head = keras.Model(inp, pooled)
-    np.testing.assert_allclose(np.asarray(head(ids))[1], rep[1, 0], atol=1e-6)
-
-
-@pytest.mark.parametrize("dtype,atol", [("float64", 1e-5), ("mixed_bfloat16", 0.05)])
-def test_dtype_policies(dtype, atol):
-    ref = elmo_keras.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
-    model = elmo_keras.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5", dtype=dtype,
-                                 stateful=True)
-    ids = elmo_keras.batch_to_ids([["The", "bank", "of", "the", "river"], ["Hi"]])
-    got = model(ids)["lm_embeddings"]
-    assert got.dtype.name == keras.DTypePolicy(dtype).compute_dtype
-    np.testing.assert_allclose(np.asarray(got, "float64"), np.asarray(ref(ids)["lm_embeddings"]),
-                               atol=atol)
-
-
-@pytest.mark.parametrize("layer", [
-    elmo_keras.layers.AddSentenceBoundaries(20),
-    elmo_keras.layers.RemoveSentenceBoundaries(),
-])
-def test_boundary_layers_config(layer):
-    assert layer.__class__.from_config(layer.get_config()).get_config() == layer.get_config()
+def test_get_config_round_trip():
+    check_config(BiLM(8, 4, n_layers=3, use_skip_connections=False, stateful=True,
+                      max_batch_size=7))
