@@ -7,7 +7,8 @@ import pathlib
 
 import pytest
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+ROOT = pathlib.Path(__file__).resolve().parent.parent  # the repository
+FIXTURES = ROOT / "tests" / "fixtures"
 TINY = FIXTURES / "bilm_tiny"
 
 

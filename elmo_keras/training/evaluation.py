@@ -10,7 +10,7 @@
 
 Both use the full softmax and count every token and every `</S>` once per direction.
 The loop holds no TensorFlow: its step is compiled with `tf.function` on TensorFlow,
-`jax.jit` on JAX (the JAX trainer validates with it, `tests/test_jax_trainer.py`).
+`jax.jit` on JAX (the JAX trainer validates with it, `tests/training/test_jax_trainer.py`).
 """
 
 import keras

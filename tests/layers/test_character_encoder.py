@@ -1,12 +1,15 @@
 """`CharacterEncoder`: each distinct token once (exact, gradients), any leading shape,
-config / `.keras` round trips and its mask."""
+config / `.keras` round trips, shapes, masks and padding, its projection and errors."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import elmo_keras
 from elmo_keras.layers import CharacterEncoder
-from tests.support.layer_checks import check_layer
+from tests.support.layer_checks import check_config, check_layer
+
+RNG = np.random.default_rng(0)
 
 WORDS = [["the", "bank", "the", "river", "bank"], ["the", "", "", "", ""]]
 
@@ -45,3 +48,44 @@ def test_gradients_flow_through_the_distinct_rows():
     for a, b in zip(tape.gradient(shared, encoder.trainable_weights),
                     tape.gradient(every, encoder.trainable_weights)):
         np.testing.assert_allclose(tf.convert_to_tensor(a), tf.convert_to_tensor(b), atol=1e-5)
+
+
+def _random_ids(batch, steps, lengths, chars=50):
+    ids = np.zeros((batch, steps, chars), "int32")
+    for b, n in enumerate(lengths):
+        ids[b, :n] = RNG.integers(1, 262, size=(n, chars))
+    return ids
+
+
+@pytest.mark.parametrize("activation,n_highway", [("relu", 2), ("tanh", 0), ("tanh", 1)])
+def test_character_encoder_shapes_mask_and_padding(activation, n_highway):
+    enc = CharacterEncoder([[1, 4], [2, 8], [3, 4]], 4, 8, n_highway=n_highway,
+                           activation=activation)
+    ids = _random_ids(3, 5, [5, 2, 0])
+    out = np.asarray(enc(ids))
+    assert out.shape == (3, 5, 8)
+    mask = np.asarray(enc.compute_mask(ids))
+    np.testing.assert_array_equal(mask, [[1] * 5, [1, 1, 0, 0, 0], [0] * 5])
+    assert np.all(out[~mask] == 0)
+    # each token is encoded on its own: a token's vector does not depend on its batch
+    alone = np.asarray(enc(ids[1:2, :2]))
+    np.testing.assert_allclose(alone[0], out[1, :2], atol=1e-6)
+
+
+def test_character_encoder_without_projection_when_filters_sum_to_projection_dim():
+    enc = CharacterEncoder([[1, 4], [2, 4]], 4, 8)
+    enc.build((None, None, 50))
+    assert not enc.use_projection
+    assert "projection_kernel" not in [w.path.split("/")[-1] for w in enc.weights]
+    with pytest.raises(ValueError, match="fewer than projection_dim"):
+        CharacterEncoder([[1, 4]], 4, 8)
+
+
+def test_character_encoder_rejects_wrong_char_dim():
+    enc = CharacterEncoder([[1, 4]], 4, 4)
+    with pytest.raises(ValueError, match=r"\[batch, time, 50\]"):
+        enc(np.zeros((1, 2, 40), "int32"))
+
+
+def test_get_config_round_trip():
+    check_config(CharacterEncoder([[1, 4], [2, 8]], 4, 8, n_highway=1, activation="tanh"))

@@ -110,5 +110,5 @@ def test_elmo_without_tensorflow(backend, held_out):
 def test_bilm_tf_parity_on_backend(backend):
     """The bilm-tf parity tests (fixture and nine variants, stateful and stateless,
     eager and `predict`) under this backend, TensorFlow unimportable."""
-    out = run_pytest(["tests/test_parity_bilm_tf.py", "tests/test_parity_variants.py"], backend)
+    out = run_pytest(["tests/parity/test_bilm_tf.py", "tests/parity/test_variants.py"], backend)
     assert " passed" in out and "failed" not in out, out

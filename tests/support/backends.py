@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.conftest import ROOT
 
 NO_TENSORFLOW = textwrap.dedent("""\
     import sys
@@ -41,8 +41,8 @@ def run_python(code, backend, block_tensorflow=True, timeout=900):
     Raises AssertionError with the subprocess's output when it fails.
     """
     skip_unless_installed(backend)
-    env = {**os.environ, "KERAS_BACKEND": backend,
-           "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": path}
     prelude = NO_TENSORFLOW if block_tensorflow else ""
     proc = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)

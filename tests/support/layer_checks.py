@@ -1,4 +1,4 @@
-"""A reusable check for Keras layers: config round trip, `.keras` round trip, masks."""
+"""Reusable checks for Keras layers: config round trip, `.keras` round trip, masks."""
 
 import keras
 import numpy as np
@@ -42,3 +42,18 @@ def check_layer(layer, inputs, tmp_path, expected_mask=None, atol=1e-6):
         mask = _arrays(layer.compute_mask(inputs))[0]
         np.testing.assert_array_equal(mask, expected_mask)
     return arrays if isinstance(out, (list, tuple)) else arrays[0]
+
+
+def check_config(layer):
+    """`from_config(get_config())` and Keras (de)serialization give back `layer`'s class
+    and config."""
+    config = layer.get_config()
+    clone = layer.__class__.from_config(config)
+    assert clone.get_config() == config
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is type(layer) and restored.get_config() == config
+
+
+def length_mask(lengths, steps):
+    """The `[batch, steps]` boolean mask of rows with these lengths."""
+    return np.arange(steps)[None, :] < np.asarray(lengths)[:, None]

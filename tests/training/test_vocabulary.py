@@ -4,7 +4,7 @@ import pytest
 
 from elmo_keras.apps.cli import main
 from elmo_keras.training.vocabulary import Vocabulary, VocabularyError, count_tokens
-from tests.training_helpers import TRAIN, VALID, vocab_file  # noqa: F401
+from tests.support.training import TRAIN, VALID, vocab_file  # noqa: F401
 
 
 def test_vocab_file_format(tmp_path, vocab_file):

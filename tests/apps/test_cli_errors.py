@@ -1,6 +1,7 @@
 """Every failure of the command line ends with one clear line and exit code 2 (usage or
 input), 130 (interrupted) or 1 (unexpected, traceback with --debug); never a traceback
-otherwise. In-process (the subprocess cases are in test_embedding_file_reliability.py)."""
+otherwise. In-process (the subprocess cases are in
+tests/io/test_embedding_file_reliability.py)."""
 
 import os
 

@@ -12,7 +12,7 @@ from elmo_keras.io.bilm_hdf5 import WeightFileError, softmax_weight_map, write_w
 from elmo_keras.training.language_model import BiLMLanguageModel
 from elmo_keras.training.trained_model import load_softmax, read_lm_weights
 from elmo_keras.training.training_options import load_training_options
-from tests.training_helpers import TINY
+from tests.support.training import TINY
 
 
 def _lm(**lstm):

@@ -11,7 +11,6 @@ import pytest
 
 from elmo_keras.apps.cli import main
 from elmo_keras.datasets import alice_dir
-from tests.conftest import FIXTURES
 
 ALICE = alice_dir()
 TRAIN, VALID, TEST = (str(ALICE / f"{s}.txt") for s in ("train", "valid", "test"))

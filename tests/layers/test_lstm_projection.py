@@ -11,6 +11,7 @@ import pytest
 import keras
 
 from elmo_keras.layers import LSTMPCell
+from tests.support.layer_checks import check_config
 
 _TF1_SCRIPT = textwrap.dedent("""
     import json, os, sys
@@ -81,3 +82,7 @@ def test_cell_in_keras_rnn_and_config_round_trip():
 def test_projection_larger_than_units_is_rejected():
     with pytest.raises(ValueError, match="projection_dim=16 is larger than units=8"):
         LSTMPCell(8, 16)
+
+
+def test_get_config_round_trip():
+    check_config(LSTMPCell(8, 4, cell_clip=3, proj_clip=None))

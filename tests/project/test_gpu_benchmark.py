@@ -3,13 +3,13 @@ figure, and elmo-keras and AllenNLP's own ELMo modules agree on the same weights
 
 import importlib.util
 import json
-import pathlib
 import subprocess
 import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT, TINY
+
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from allennlp_peer import import_elmo  # noqa: E402
@@ -42,7 +42,7 @@ def test_allennlp_elmo_imports_with_stubs_and_reproduces_bilm_tf(allennlp_wheel)
     from elmo_keras.text.char_ids import batch_to_ids
 
     elmo = import_elmo(allennlp_wheel)
-    tiny = ROOT / "tests" / "fixtures" / "bilm_tiny"
+    tiny = TINY
     bilm = elmo._ElmoBiLm(str(tiny / "options.json"), str(tiny / "lm_weights.hdf5")).eval()
     sentences = json.loads((tiny / "sentences.json").read_text())
     batch = [sentences[k][0].split() for k in range(3)]

@@ -1,9 +1,8 @@
 """The README's two commands stay true: CI runs exactly the README's test command."""
 
-import pathlib
 import re
 
-ROOT = pathlib.Path(__file__).parent.parent
+from tests.conftest import ROOT
 
 
 def _readme_commands():

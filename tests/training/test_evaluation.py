@@ -10,7 +10,7 @@ from elmo_keras.training.evaluation import stateful_perplexity, stateless_perple
 from elmo_keras.training.language_model import BiLMLanguageModel
 from elmo_keras.training.training_options import load_training_options
 from elmo_keras.training.vocabulary import Vocabulary
-from tests.training_helpers import TEST, TRAIN, options_file, vocab_file  # noqa: F401
+from tests.support.training import TEST, TRAIN, options_file, vocab_file  # noqa: F401
 
 
 def test_evaluate_command_prints_perplexity_line(tmp_path, vocab_file, capsys):

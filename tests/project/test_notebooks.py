@@ -2,13 +2,13 @@
 only the public API, and are stored without outputs. `test_wheel_install.py` runs the
 quickstart from an installed wheel."""
 
-import pathlib
-
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = pathlib.Path(__file__).parent.parent / "notebooks"
+from tests.conftest import ROOT
+
+NOTEBOOKS = ROOT / "notebooks"
 SMALL = {
     "quickstart.ipynb": 'PRESET = "elmo_small_en"',
     "sentiment_finetuning.ipynb": 'PRESET = "elmo_small_en"\nDATA = "toy"\nSAMPLE = 40\nEPOCHS = 1',

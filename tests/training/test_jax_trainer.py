@@ -1,5 +1,5 @@
 """The JAX trainer against the original bilm-tf training code (tests/fixtures/bilm_training,
-as `test_training_parity.py` checks the TensorFlow trainer), its resume, its run
+as `tests/parity/test_training.py` checks the TensorFlow trainer), its resume, its run
 directory (the TensorFlow trainer's rules), and runs resuming on their own trainer only.
 
 The Keras backend is fixed per process (conftest sets tensorflow), so each training
@@ -8,7 +8,6 @@ test runs its script in a subprocess with `KERAS_BACKEND=jax`, TensorFlow blocke
 
 import json
 import os
-import pathlib
 import subprocess
 import sys
 import textwrap
@@ -24,12 +23,12 @@ from elmo_keras.training.errors import TrainingError  # noqa: E402
 from elmo_keras.training.jax_trainer import train as jax_train  # noqa: E402
 from elmo_keras.training.run_directory import prepare_run, start_run  # noqa: E402
 from elmo_keras.training.trainer import train as tf_train  # noqa: E402
+from tests.conftest import FIXTURES, ROOT  # noqa: E402
+from tests.parity.test_training import assert_run_matches_bilm_tf  # noqa: E402
 from tests.support.backends import NO_TENSORFLOW  # noqa: E402
-from tests.test_training_parity import assert_run_matches_bilm_tf  # noqa: E402
 
-FIX = pathlib.Path(__file__).parent / "fixtures" / "bilm_training"
+FIX = FIXTURES / "bilm_training"
 CORPUS = alice_dir() / "train.txt"
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def _run_jax(code, *args):

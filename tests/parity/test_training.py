@@ -3,7 +3,6 @@ made by its make_reference.py with bilm-tf's own LanguageModel, data pipeline,
 Adagrad and gradient clipping)."""
 
 import json
-import pathlib
 
 import h5py
 import numpy as np
@@ -13,8 +12,9 @@ from elmo_keras.datasets import alice_dir
 from elmo_keras.training.corpus import StreamBatcher, iter_sentences
 from elmo_keras.training.trainer import train
 from elmo_keras.training.vocabulary import Vocabulary
+from tests.conftest import FIXTURES
 
-FIX = pathlib.Path(__file__).parent / "fixtures" / "bilm_training"
+FIX = FIXTURES / "bilm_training"
 CORPUS = alice_dir() / "train.txt"
 
 

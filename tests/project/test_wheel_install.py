@@ -8,7 +8,6 @@ importable there.
 """
 
 import os
-import pathlib
 import re
 import shutil
 import site
@@ -19,7 +18,8 @@ import zipfile
 
 import pytest
 
-ROOT = pathlib.Path(__file__).parent.parent
+from tests.conftest import ROOT
+
 TF_LOG_LINE = re.compile(r"^(WARNING: All log messages|[IWEF]\d{4} |.*cuda|.*oneDNN|"
                          r".*cpu_feature_guard|To enable the following)", re.I)
 

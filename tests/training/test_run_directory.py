@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from elmo_keras.training import load_checkpoint_weights, load_trained, train
 from elmo_keras.training.language_model import BiLMLanguageModel
-from tests.training_helpers import (TRAIN, options_file, read_history, run_cli,  # noqa: F401
+from tests.support.training import (TRAIN, options_file, read_history, run_cli,  # noqa: F401
                                     vocab_file, wait_for_steps)
 
 

@@ -18,7 +18,7 @@ from elmo_keras.training.corpus import CorpusError
 from elmo_keras.training.evaluation import evaluate_lm, unigram_perplexity
 from elmo_keras.training.language_model import BiLMLanguageModel
 from elmo_keras.training.vocabulary import Vocabulary, VocabularyError
-from tests.training_helpers import (TEST, TINY, TRAIN, VALID, options_file,  # noqa: F401
+from tests.support.training import (TEST, TINY, TRAIN, VALID, options_file,  # noqa: F401
                                     read_history, vocab_file)
 
 

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from elmo_keras import load_bilm
-from tests.training_helpers import (TRAIN, options_file, read_history, run_cli,  # noqa: F401
+from tests.support.training import (TRAIN, options_file, read_history, run_cli,  # noqa: F401
                                     vocab_file)
 
 MIRRORED = textwrap.dedent("""

@@ -1,13 +1,16 @@
-"""`LMSoftmax` against TensorFlow's own softmax losses, and the log-uniform sampler."""
+"""`LMSoftmax` against TensorFlow's own softmax losses, the log-uniform sampler, its config,
+`.keras` round trip and mask."""
 
 import math
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from elmo_keras.layers import LMSoftmax
 from elmo_keras.layers.lm_softmax import log_uniform_expected_count
 from elmo_keras.training.stateless_random import log_uniform_candidates
+from tests.support.layer_checks import check_config
 
 
 def _layer(vocab=50, dim=6, seed=0):
@@ -54,3 +57,20 @@ def test_log_uniform_candidates_follow_zipf_and_are_stateless():
     np.testing.assert_allclose(
         log_uniform_expected_count(np.array([0, 5]), 200_000, 1000) / 200_000,
         [math.log(2) / math.log(1001), math.log(7 / 6) / math.log(1001)], rtol=1e-6)
+
+
+def test_get_config_round_trip():
+    check_config(LMSoftmax(37))
+
+
+def test_lm_softmax_keras_file_round_trip_and_mask(tmp_path):
+    inputs = keras.Input((None, 4))
+    masked = keras.layers.Masking()(inputs)
+    outputs = LMSoftmax(11, name="softmax")(masked)
+    model = keras.Model(inputs, outputs)
+    x = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
+    x[1, 2] = 0.0
+    assert outputs._keras_mask is not None
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(loaded(x), model(x))

@@ -14,7 +14,7 @@ import pytest
 
 import elmo_keras
 from tests.conftest import FIXTURES
-from tests.test_parity_bilm_tf import MODES, run
+from tests.parity.test_bilm_tf import MODES, run
 
 VARIANTS_DIR = FIXTURES / "bilm_variants"
 VARIANTS = sorted(p.name for p in VARIANTS_DIR.iterdir() if (p / "reference.hdf5").exists())
