@@ -15,7 +15,6 @@ import keras
 from keras import ops
 
 from elmo_keras.models.elmo.elmo_backbone import ELMo
-from elmo_keras.layers.distinct_tokens import encode_distinct
 from elmo_keras.io.bilm_hdf5 import bilm_weight_map, token_bilm_weight_map
 from elmo_keras.layers.bilm import BiLM
 from elmo_keras.layers.lm_softmax import LMSoftmax
@@ -104,9 +103,9 @@ class BiLMLanguageModel(keras.layers.Layer):
         targets = batch["targets"]
         if self.char_inputs:
             chars = ops.convert_to_tensor(batch["char_ids"])
-            # Both streams through the char CNN at once, each distinct token once:
-            # [B, 2, T, C] -> [2, B, T, P].
-            x = encode_distinct(self.encoder, ops.transpose(chars, (1, 0, 2, 3)))
+            # Both streams through the char CNN at once (`CharacterEncoder` encodes each
+            # distinct token once): [B, 2, T, C] -> [2, B, T, P].
+            x = self.encoder(ops.transpose(chars, (1, 0, 2, 3)))
         else:
             x = self.encoder(ops.transpose(batch["token_ids"], (1, 0, 2)))  # [2, B, T, P]
         mask = weights[:, 0, :] > 0
