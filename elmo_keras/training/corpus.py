@@ -24,6 +24,7 @@ import random
 
 import numpy as np
 
+from elmo_keras.io.text_lines import TextFileError, iter_lines
 from elmo_keras.text.char_ids import token_to_char_ids
 from elmo_keras.text.special_tokens import BOS_TOKEN, EOS_TOKEN
 
@@ -52,15 +53,16 @@ def resolve_files(patterns):
 
 
 def _lines(path):
-    """`(line number, tokens)` of the non-blank lines of a file."""
+    """`(line number, tokens)` of the non-blank lines of a file: lines end at `\\n` only
+    and a leading byte order mark is dropped (`io.text_lines`, as `elmo-keras embed`
+    reads its input), so a sentence is one line whatever else it holds."""
     try:
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                tokens = line.split()
-                if tokens:
-                    yield n, tokens
-    except UnicodeDecodeError as e:
-        raise CorpusError(f"{path}: not UTF-8 text ({e})") from None
+        for n, line in enumerate(iter_lines(path), 1):
+            tokens = line.split()
+            if tokens:
+                yield n, tokens
+    except TextFileError as e:
+        raise CorpusError(str(e)) from None
 
 
 @dataclasses.dataclass
