@@ -1,7 +1,7 @@
 """Domain adaptation, the ELMo paper's way: fine-tune the biLM on the task's own text.
 
     python examples/domain_adaptation.py sentiment|bbc --softmax SOFTMAX.hdf5
-        [--model PRESET] [--epochs 2] [--seeds 3]
+        [--model PRESET] [--adapt-epochs 2] [--seeds 3] [--keep DIR]
 
 The biLM (with its softmax: `--softmax`, e.g. `saved_models/elmo-small-en/softmax.hdf5`
 for the shipped model) is trained further as a language model on the sentences of the
@@ -57,13 +57,14 @@ def model_directory(preset, softmax, out):
 
 
 def adapt(base, train_file, out, epochs, batch_size):
-    """Trains `base` (a model directory) further on `train_file`; returns `out`."""
+    """Trains `base` (a model directory) further on `train_file` (full softmax, bilm-tf's
+    other training defaults); returns `out`, written in `elmo-keras train`'s layout."""
     from elmo_keras.training import train
 
     with open(os.path.join(base, "options.json"), encoding="utf-8") as f:
         options = json.load(f)
     options.update(batch_size=batch_size, n_epochs=epochs, sample_softmax=False)
-    options_file = os.path.join(os.path.dirname(out), "adapt_options.json")
+    options_file = os.path.join(os.path.dirname(train_file), "adapt_options.json")
     with open(options_file, "w", encoding="utf-8") as f:
         json.dump(options, f)
     train(out, train_file, options_file, os.path.join(base, "vocab.txt"),
