@@ -7,14 +7,7 @@ OUT=${OUT:-data/run-small}
 MODEL=elmo_keras/models/elmo/presets/elmo_small_en  # what the package ships
 EXTRA=saved_models/elmo-small-en                    # what stays in the repository
 
-set_option() {  # set_option KEY VALUE: change the run's training options between phases
-    python - "$OUT/train_options.json" "$1" "$2" <<'PY'
-import json, sys
-path, key, value = sys.argv[1:]
-d = json.load(open(path)); d[key] = json.loads(value)
-json.dump(d, open(path, "w"), indent=2, sort_keys=True)
-PY
-}
+source "$(dirname "$0")/set_option.sh"  # set_option KEY VALUE
 
 python saved_models/build_corpus.py --out data/corpus --cache data/packages
 elmo-keras vocab 'data/corpus/train/*.txt' data/vocab.txt --max-size 20000

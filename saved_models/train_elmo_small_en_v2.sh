@@ -26,14 +26,7 @@ json.dump(d, open(sys.argv[1], "w"), indent=2, sort_keys=True)
 PY
 awk 'NR % 4 == 1' "$CORPUS/valid.txt" > "$INIT/valid_quarter.txt"  # validation: 54k tokens
 
-set_option() {  # set_option KEY VALUE: change the run's training options between phases
-    python - "$OUT/train_options.json" "$1" "$2" <<'PY'
-import json, sys
-path, key, value = sys.argv[1:]
-d = json.load(open(path)); d[key] = json.loads(value)
-json.dump(d, open(path, "w"), indent=2, sort_keys=True)
-PY
-}
+source "$(dirname "$0")/set_option.sh"  # set_option KEY VALUE
 
 if [ ! -f "$OUT/run.json" ]; then
     elmo-keras train --options "$INIT/train_options.json" --vocab "$INIT/vocab.txt" \
