@@ -28,7 +28,9 @@ LSTM 4096 projected to 512, 2 layers) and the shipped `saved_models/elmo-small-e
   between elmo-keras (PyTorch backend) and AllenNLP on the same weights and sentences.
 
 Each row runs in its own process (so the peaks are its own), after warm-up batches;
-times are medians over `--repeats`.
+times are medians over `--repeats`. `--process-per backend` runs all the rows of a
+Keras backend in one process instead (peaks are then that process's so far): fewer
+start-ups, for a quick check.
 """
 
 import argparse
@@ -311,28 +313,35 @@ def check(cfg):
     return {"max_abs_diff": diff}
 
 
-def child(cfg):
-    if cfg["impl"] != "jax":
-        import torch
+def child(cfgs):
+    """Runs each row's configuration in turn; prints their results as one JSON list."""
+    results = []
+    for cfg in cfgs:
+        if cfg["impl"] != "jax":
+            import torch
 
-        if cfg["device"] != "cpu":
-            torch.cuda.reset_peak_memory_stats()
-        elif cfg.get("threads"):
-            torch.set_num_threads(cfg["threads"])
-    result = {"infer": infer, "train": train_speed, "check": check}[cfg["mode"]](cfg)
-    result["peak"], result["peak_unit"] = _device_peak(cfg)
-    print(json.dumps(result))
+            if cfg["device"] != "cpu":
+                torch.cuda.reset_peak_memory_stats()
+            elif cfg.get("threads"):
+                torch.set_num_threads(cfg["threads"])
+        result = {"infer": infer, "train": train_speed, "check": check}[cfg["mode"]](cfg)
+        result["peak"], result["peak_unit"] = _device_peak(cfg)
+        results.append(result)
+    print(json.dumps(results))
 
 
 # ---------------------------------------------------------------- the parent
 
 
-def run_child(cfg, env):
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(cfg)],
+def run_child(cfgs, env):
+    """The results of the rows `cfgs`, run in one new process (an error for each if it
+    fails)."""
+    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(cfgs)],
                           capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip()
-                else f"exit {proc.returncode}", "stderr": proc.stderr[-4000:]}
+        error = {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip()
+                 else f"exit {proc.returncode}", "stderr": proc.stderr[-4000:]}
+        return [dict(error) for _ in cfgs]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -409,6 +418,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int,
                    help="--device cpu: OpenMP and PyTorch threads per process (default: "
                         "the frameworks' own; 1 avoids spinning threads on a busy machine)")
+    p.add_argument("--process-per", choices=("row", "backend"), default="row",
+                   help="a new process for each row (default: each row's own peak), or "
+                        "one for all the rows of a Keras backend (fewer start-ups)")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -433,19 +445,27 @@ def main(argv=None):
         base = dict(model=model, options=options, weights=weights, vocab=vocab,
                     device=args.device, batches=batches, repeats=repeats,
                     allennlp=args.allennlp, threads=args.threads)
+        rows = []
         if "allennlp" in impls and "torch" in impls:
-            r = run_child(dict(base, impl="torch", mode="check", dtype="float32",
-                               batches=[min(batches)]),
-                          child_env("torch", args.device, args.threads))
-            print(f"{model}: max |elmo-keras (torch) - AllenNLP| over all layers = "
-                  f"{r.get('max_abs_diff', r.get('error'))}", flush=True)
-            results.append(dict(model=model, mode="check", **r))
-        for dtype in args.dtypes:
-            for impl in impls:
-                for mode in ("infer", "train"):
-                    cfg = dict(base, impl=impl, mode=mode, dtype=dtype)
-                    r = run_child(cfg, child_env(impl, args.device, args.threads))
-                    results.append(dict(model=model, impl=impl, mode=mode, dtype=dtype, **r))
+            rows.append(dict(base, impl="torch", mode="check", dtype="float32",
+                             batches=[min(batches)]))
+        rows += [dict(base, impl=impl, mode=mode, dtype=dtype) for dtype in args.dtypes
+                 for impl in impls for mode in ("infer", "train")]
+        if args.process_per == "row":
+            groups = [[row] for row in rows]
+        else:  # JAX rows in one process, PyTorch and AllenNLP rows in another
+            groups = [g for g in ([r for r in rows if r["impl"] == "jax"],
+                                  [r for r in rows if r["impl"] != "jax"]) if g]
+        for group in groups:
+            env = child_env(group[0]["impl"], args.device, args.threads)
+            for cfg, r in zip(group, run_child(group, env)):
+                if cfg["mode"] == "check":
+                    print(f"{model}: max |elmo-keras (torch) - AllenNLP| over all layers = "
+                          f"{r.get('max_abs_diff', r.get('error'))}", flush=True)
+                    results.append(dict(model=model, mode="check", **r))
+                else:
+                    results.append(dict(model=model, impl=cfg["impl"], mode=cfg["mode"],
+                                        dtype=cfg["dtype"], **r))
                     print(_row(results[-1], batches), flush=True)
     print()
     print(table(results, batches))

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from elmo_keras.layers.lstm_projection import LSTMPCell, lstmp_step
+from elmo_keras.layers.lstm_projection import LSTMPCell, LSTMPSteps
 from elmo_keras.layers.kernels import kernels
 
 
@@ -230,11 +230,8 @@ class BiLM(keras.layers.Layer):
                 h0, c0 = [init_h[i, 0], init_h[i, 1]], [init_c[i, 0], init_c[i, 1]]
                 step_keep = keep
 
-            def step(r, gates, h, c, weights=weights):
-                return lstmp_step(gates, h, c, weights["recurrent_kernel"][r],
-                                  weights["projection_kernel"][r], self.cell_clip,
-                                  self.proj_clip)
-
+            step = LSTMPSteps(weights["recurrent_kernel"], weights["projection_kernel"],
+                              self.cell_clip, self.proj_clip)
             h_seq, h_last, c_last = kernels().masked_recurrence(
                 step, x_gates, step_keep, h0, c0)
             if fused_directions:

@@ -53,6 +53,28 @@ def lstmp_step(x_gates, h, c, recurrent_kernel, projection_kernel=None,
     return m, c_new
 
 
+class LSTMPSteps:
+    """The step function of several LSTMP recurrences that run in one loop (the two
+    directions of a biLM layer): `steps(r, x_gates, h, c)` is `lstmp_step` with
+    recurrence `r`'s kernels.
+
+    A plain object holding its arrays and its clip values, rather than a closure, so
+    that a backend kernel can pass it into a compiled function as data (the JAX kernel
+    registers it as a pytree: the kernels are leaves, the clips static) and reuse the
+    compiled loop from call to call.
+    """
+
+    def __init__(self, recurrent_kernels, projection_kernels, cell_clip=None,
+                 proj_clip=None):
+        self.recurrent_kernels = list(recurrent_kernels)
+        self.projection_kernels = list(projection_kernels)
+        self.cell_clip, self.proj_clip = cell_clip, proj_clip
+
+    def __call__(self, r, x_gates, h, c):
+        return lstmp_step(x_gates, h, c, self.recurrent_kernels[r],
+                          self.projection_kernels[r], self.cell_clip, self.proj_clip)
+
+
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class LSTMPCell(keras.layers.Layer):
     """One step of an LSTM with output projection and clipping (bilm-tf's cell).

@@ -1,6 +1,13 @@
-"""`elmo-keras embed`, `vocab`, `export-hub` as a user meets them: the real command line
-in a subprocess on a temporary directory. Inputs are never destroyed, results never
-mixed, disk errors and interruptions end with one line and the work kept."""
+"""`elmo-keras embed`, `vocab`, `export-hub` as a user meets them, on a temporary
+directory. Inputs are never destroyed, results never mixed, disk errors and
+interruptions end with one line and the work kept.
+
+A command that runs to its end runs in this process (`cli`: the command line's `main`,
+its exit code and output as the `elmo-keras` script gives them), so that each one does
+not pay for a TensorFlow start. What needs a process of its own runs the real command
+line in one (`start_cli`): Ctrl-C and SIGKILL, start-up, a full or read-only disk in a
+mount namespace.
+"""
 
 import fcntl
 import hashlib
@@ -9,7 +16,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import time
 
@@ -18,21 +24,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY
-
-pytestmark = pytest.mark.slow  # each command starts TensorFlow (~6 s on 2 idle cores)
+from tests.support import processes
+from tests.support.processes import cli, start_cli
 
 OPTIONS, WEIGHTS = TINY / "options.json", TINY / "lm_weights.hdf5"
 MODEL = ["--options", str(OPTIONS), "--weights", str(WEIGHTS)]
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-
-
-def _command(*args):
-    return [sys.executable, "-m", "elmo_keras", *map(str, args)]
-
-
-def cli(*args):
-    return subprocess.run(_command(*args), capture_output=True, text=True, env=ENV,
-                          timeout=900)
 
 
 def last_line(proc):
@@ -139,6 +135,7 @@ def _chunks(parts):
     return sorted(p.name for p in parts.glob("*.hdf5"))
 
 
+@pytest.mark.slow  # new processes, each starting TensorFlow
 def test_interrupt_resume_fingerprint_and_lock(tmp_path):
     from elmo_keras import load_bilm
     from elmo_keras.io.embedding_file import embed_file
@@ -147,8 +144,7 @@ def test_interrupt_resume_fingerprint_and_lock(tmp_path):
     out, parts = tmp_path / "out.hdf5", tmp_path / "out.hdf5.parts"
     args = ["embed", tmp_path / "in.txt", out, "--chunk-lines", "2", "--batch-size", "2"]
     # Ctrl-C: exit 130, one line, the finished chunks kept.
-    run = subprocess.Popen(_command(*args, *MODEL), stderr=subprocess.PIPE, text=True,
-                           env=ENV, preexec_fn=_default_sigint)
+    run = start_cli(*args, *MODEL, preexec_fn=_default_sigint)
     _wait_for(lambda: (parts / "00000001.hdf5").exists(), run)
     run.send_signal(signal.SIGINT)
     _, err = run.communicate(timeout=300)
@@ -187,11 +183,10 @@ def test_interrupt_resume_fingerprint_and_lock(tmp_path):
         f"error: {out}: another elmo-keras embed is writing this output (pid {os.getpid()}, "
         f"lock {parts / '.lock'}); wait for it to finish or choose another output")
     # A resumed run killed (SIGKILL) leaves its lock file: it does not block --resume.
-    run = subprocess.Popen(_command(*args, "--resume", *MODEL), stderr=subprocess.DEVNULL,
-                           env=ENV)
+    run = start_cli(*args, "--resume", *MODEL)
     _wait_for(lambda: len(_chunks(parts)) > len(kept) + 1, run)
     run.kill()
-    run.wait()
+    run.communicate()
     assert (parts / ".lock").exists()
     p = cli(*args, "--resume", *MODEL)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -233,9 +228,9 @@ def test_lines_are_read_byte_exactly(tmp_path):
 
 
 def _unshare_works():
-    return shutil.which("unshare") is not None and subprocess.run(
+    return shutil.which("unshare") is not None and processes.run(
         ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
-        capture_output=True).returncode == 0
+        check=False).returncode == 0
 
 
 _DISK_SCRIPT = r"""
@@ -269,6 +264,7 @@ echo "d=$?"
 """
 
 
+@pytest.mark.slow  # new processes, each starting TensorFlow
 @pytest.mark.skipif(not _unshare_works(), reason="needs unshare -rm to mount a small tmpfs")
 def test_disk_full_and_read_only(tmp_path):
     from elmo_keras import load_bilm
@@ -276,10 +272,11 @@ def test_disk_full_and_read_only(tmp_path):
 
     (tmp_path / "in.txt").write_text(_text(700, seed=1))
     (tmp_path / "disk").mkdir()
-    env = dict(ENV, D=str(tmp_path / "disk"), T=str(tmp_path), PY=sys.executable,
-               IN=str(tmp_path / "in.txt"), MODEL=" ".join(MODEL))
-    p = subprocess.run(["unshare", "-rm", "sh", "-c", _DISK_SCRIPT], capture_output=True,
-                       text=True, env=env, timeout=1800)
+    env = processes.child_env(env=dict(
+        D=str(tmp_path / "disk"), T=str(tmp_path), PY=sys.executable,
+        IN=str(tmp_path / "in.txt"), MODEL=" ".join(MODEL)))
+    p = processes.run(["unshare", "-rm", "sh", "-c", _DISK_SCRIPT], env=env, timeout=1800,
+                      check=False)
     codes = dict(line.split("=") for line in p.stdout.split())
     err = {k: (tmp_path / f"{k}.err").read_text() for k in "abcd"}
     assert codes == {"a": "2", "b": "0", "c": "2", "d": "2"}, (p.stderr, err)
@@ -303,24 +300,26 @@ def test_disk_full_and_read_only(tmp_path):
         "finished chunks are kept: free some space, then rerun with --resume")
 
 
-def _imports_tensorflow_eagerly():
-    code = "import sys, elmo_keras; sys.exit(0 if 'tensorflow' in sys.modules else 1)"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
-
-
+@pytest.mark.slow  # new processes, each starting TensorFlow
 def test_ctrl_c_during_startup(tmp_path):
-    if _imports_tensorflow_eagerly():
-        pytest.skip("`import elmo_keras` imports TensorFlow before the CLI can catch "
-                    "Ctrl-C (the lazy-import change makes this testable)")
+    """Ctrl-C while the command is still starting (importing TensorFlow, loading the
+    model) ends it with exit code 130 and one line, no traceback, no output file: the
+    `elmo-keras` script imports only the standard library before the command line's
+    handler is in place. At 0.5 s TensorFlow is still importing (seconds), so at least
+    that run is interrupted; a later one may finish first."""
     (tmp_path / "in.txt").write_text("a b\n")
+    interrupted = 0
     for delay in (0.5, 1.5, 3.0):
-        run = subprocess.Popen(_command("embed", tmp_path / "in.txt", tmp_path / "o.hdf5",
-                                        *MODEL), stderr=subprocess.PIPE, text=True, env=ENV,
-                               preexec_fn=_default_sigint)
+        out = tmp_path / f"o{delay}.hdf5"
+        proc = start_cli("embed", tmp_path / "in.txt", out, *MODEL,
+                         preexec_fn=_default_sigint)
         time.sleep(delay)
-        run.send_signal(signal.SIGINT)
-        _, err = run.communicate(timeout=300)
-        if run.returncode == 0:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+        if proc.returncode == 0:
             continue  # finished before the signal came
-        assert run.returncode == 130 and "Traceback" not in err, err[-3000:]
-        assert err.strip().splitlines()[-1].startswith("interrupted")
+        assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
+        assert err.strip().splitlines()[-1].startswith("interrupted"), err[-3000:]
+        assert not out.exists()
+        interrupted += 1
+    assert interrupted >= 1

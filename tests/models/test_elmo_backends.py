@@ -1,6 +1,7 @@
 """`ELMo` on the JAX and PyTorch backends, with TensorFlow unimportable.
 
-Each backend runs in a subprocess (the Keras backend is fixed per process): the import
+Each backend runs in its worker process (the Keras backend is fixed per process;
+`tests/support/processes.py`), started once and shared by these checks: the import
 without TensorFlow, held-out weights and sentences through `load_bilm` +
 `batch_to_ids` + `predict` against this TensorFlow process, `.keras` files across
 backends, `ELMoEmbedding` and `Embedder`, and the bilm-tf parity tests.
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import elmo_keras
-from tests.support.backends import run_pytest, run_python
+from tests.support.processes import run_pytest, run_python
 
 BACKENDS = ["jax", "torch"]
 ARCH = {
@@ -98,7 +99,8 @@ print("ok")
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_elmo_without_tensorflow(backend, held_out):
-    assert run_python(CHECK.format(folder=str(held_out)), backend).strip().endswith("ok")
+    out = run_python(CHECK.format(folder=str(held_out)), backend=backend).stdout
+    assert out.strip().endswith("ok")
     # ... and the file it saved loads under TensorFlow with the same outputs.
     loaded = __import__("keras").models.load_model(held_out / f"{backend}.keras")
     out = loaded.predict(elmo_keras.batch_to_ids(SENTENCES), verbose=0)["lm_embeddings"]
@@ -109,6 +111,45 @@ def test_elmo_without_tensorflow(backend, held_out):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_bilm_tf_parity_on_backend(backend):
     """The bilm-tf parity tests (fixture and nine variants, stateful and stateless,
-    eager and `predict`) under this backend, TensorFlow unimportable."""
+    eager and `predict`) under this backend, TensorFlow unimportable.
+
+    About a minute on JAX (2 cores): JAX compiles each of the ten models twice (an
+    eager call and `predict` are compiled apart), a few seconds each."""
     out = run_pytest(["tests/parity/test_bilm_tf.py", "tests/parity/test_variants.py"], backend)
     assert " passed" in out and "failed" not in out, out
+
+
+EAGER = """
+import json, logging, sys
+import jax, keras, numpy as np
+import elmo_keras
+
+model = elmo_keras.ELMo.from_options(json.loads(sys.argv[1]), stateful=True)
+ids = [elmo_keras.batch_to_ids(s) for s in (
+    [["a", "b", "c"], ["d"]], [["x", "x", "x"], ["y", "z", "w"]])]  # one shape
+first = model(ids[0])["lm_embeddings"]
+compiles = []
+handler = logging.Handler()
+handler.emit = lambda record: compiles.append(record.getMessage())
+logging.getLogger("jax").addHandler(handler)
+with jax.log_compiles(True):
+    again = model(ids[0])["lm_embeddings"]
+    other = model(ids[1])["lm_embeddings"]  # other tokens, the same shape
+assert not compiles, compiles
+# ... and the states carried between the calls, as `predict` carries them.
+model.reset_state()
+ref = [model.predict(x, verbose=0)["lm_embeddings"] for x in ids]
+model.reset_state()
+for x, r in zip(ids, ref):
+    np.testing.assert_allclose(np.asarray(model(x)["lm_embeddings"]), r, atol=1e-5)
+assert not np.allclose(np.asarray(first), np.asarray(again))  # the state moved on
+print("ok")
+"""
+
+
+def test_eager_jax_call_compiles_once_per_shape():
+    """An eager `model(ids)` on JAX runs one jit-compiled call (eager JAX would compile
+    every op for every new shape: seconds a call), reused for the same shape whatever
+    the tokens, with a stateful model's states carried as `predict` carries them."""
+    out = run_python(EAGER, json.dumps(ARCH), backend="jax").stdout
+    assert out.strip().endswith("ok")

@@ -1,8 +1,5 @@
 """ELMoEmbedding inside Keras 3 models: inputs, outputs, masks, training, saving, loading."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -13,6 +10,7 @@ import tensorflow as tf
 import elmo_keras
 from elmo_keras import ELMoEmbedding
 from tests.conftest import TINY
+from tests.support.processes import run_python
 
 KW = dict(options=str(TINY / "options.json"), weights=str(TINY / "lm_weights.hdf5"))
 SENTS = ["the river bank is muddy", "i opened a bank account today", "hello"]
@@ -99,10 +97,8 @@ def test_classifier_trains_mix_only_saves_and_reloads_in_fresh_process(tmp_path)
         assert np.array_equal(p, ref), np.abs(p - ref).max()
         print("identical")
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "identical" in proc.stdout
+    # Another process (the TensorFlow worker), which never held this model.
+    assert "identical" in run_python(script).stdout
 
 
 def test_trainable_bilm_fine_tunes_everything():

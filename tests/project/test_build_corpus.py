@@ -6,7 +6,6 @@ import io
 import json
 import shutil
 import struct
-import subprocess
 import sys
 import tarfile
 import zlib
@@ -14,6 +13,7 @@ import zlib
 import pytest
 
 from tests.conftest import FIXTURES
+from tests.support.processes import run
 
 sys.path.insert(0, str(FIXTURES.parent.parent / "saved_models"))
 import build_corpus  # noqa: E402
@@ -209,8 +209,7 @@ def _deb(tmp_path, name, files):
     cache = tmp_path / "cache"
     cache.mkdir(exist_ok=True)
     deb = cache / f"{name}_1.0_all.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root),
-                    str(deb)], check=True, capture_output=True)
+    run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", root, deb])
     return ("apt", name, "1.0", packages.sha256_of(str(deb)), "test")
 
 

@@ -21,7 +21,10 @@ def _splits():
     return {"train": rows, "dev": rows[::3], "test": rows[1::3]}
 
 
+@pytest.mark.slow
 def test_classification_table_runs_end_to_end():
+    """Every row of the table (six configurations), two seeds each: the spread (±) needs
+    two. Twelve small fits, about 20 s on 2 cores."""
     elmo = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
     results = classify.run(_splits(), elmo, seeds=2, epochs=3)
     assert list(results) == list(classify.CONFIGS)
@@ -42,6 +45,7 @@ def test_bad_labels_and_empty_texts_are_clear():
         classify.run(splits, elmo, seeds=1, epochs=1)
 
 
+@pytest.mark.slow
 def test_answer_selection_runs_end_to_end_and_bm25_is_right():
     import answer_selection
 

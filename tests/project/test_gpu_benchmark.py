@@ -3,12 +3,12 @@ figure, and elmo-keras and AllenNLP's own ELMo modules agree on the same weights
 
 import importlib.util
 import json
-import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import ROOT, TINY
+from tests.support.processes import run
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -19,8 +19,8 @@ from allennlp_peer import import_elmo  # noqa: E402
 def allennlp_wheel(tmp_path_factory):
     """AllenNLP 0.9.0's wheel from the package registry (or pip's cache)."""
     folder = tmp_path_factory.mktemp("allennlp")
-    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
-                           "allennlp==0.9.0", "-d", str(folder)], capture_output=True, text=True)
+    proc = run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
+                "allennlp==0.9.0", "-d", folder], check=False)
     wheels = list(folder.glob("allennlp-0.9.0-*.whl"))
     if proc.returncode != 0 or not wheels:
         pytest.skip(f"allennlp==0.9.0 cannot be downloaded: {proc.stderr[-300:]}")
@@ -58,10 +58,10 @@ def test_allennlp_elmo_imports_with_stubs_and_reproduces_bilm_tf(allennlp_wheel)
 @pytest.mark.slow
 def test_gpu_benchmark_runs_tiny_on_cpu(allennlp_wheel, tmp_path):
     out = tmp_path / "results.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--tiny", "--device", "cpu",
-         "--batches", "4", "--repeats", "1", "--threads", "1", "--allennlp", str(allennlp_wheel),
-         "--json", str(out)], capture_output=True, text=True, cwd=ROOT)
+    # One process per backend (two), not one per row (thirteen): the same rows.
+    proc = run([sys.executable, ROOT / "benchmarks" / "gpu.py", "--tiny", "--device", "cpu",
+                "--batches", "4", "--repeats", "1", "--threads", "1", "--allennlp",
+                allennlp_wheel, "--process-per", "backend", "--json", out], check=False)
     results = json.loads(out.read_text()) if out.exists() else []
     errors = [r for r in results if "error" in r]
     assert proc.returncode == 0 and not errors, (errors, proc.stdout[-2000:],

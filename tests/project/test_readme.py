@@ -1,5 +1,6 @@
 """The README's two commands stay true: CI runs exactly the README's test command."""
 
+import configparser
 import re
 
 from tests.conftest import ROOT
@@ -17,10 +18,32 @@ def test_ci_runs_the_readme_test_command():
     assert commands[1] in ci_lines
 
 
-def test_readme_main_command_files_exist():
-    main = _readme_commands()[0]
-    for path in re.findall(r"(?:examples|tests)/\S+", main):
-        assert (ROOT / path).is_file(), path
+def test_readme_main_command_runs_what_the_project_has():
+    """Each step of the first command is something this checkout has: the paths it
+    names (other than the virtual environment it makes), the package it installs, and
+    the program it runs, a console script of setup.cfg whose subcommand and flags the
+    command line accepts."""
+    steps = [step.strip() for step in _readme_commands()[0].split("&&")]
+    made = re.search(r"-m venv (\S+)", steps[0]).group(1)
+    for path in re.findall(r"(?<![\w./-])(\.?[\w-]+(?:/[\w.-]+)+)", " ".join(steps)):
+        assert path.startswith(made + "/") or (ROOT / path).exists(), path
+    installs = [step.split()[2:] for step in steps if step.startswith("pip install")]
+    assert installs and all(target[-1] == "." for target in installs), installs
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    scripts = dict(line.replace(" ", "").split("=") for line in
+                   config["options.entry_points"]["console_scripts"].strip().splitlines())
+    program, *args = steps[-1].split()
+    assert program in scripts, (program, scripts)
+    module = scripts[program].split(":")[0]
+    assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), module
+    from elmo_keras.apps.cli import build_parser
+
+    try:
+        parsed = build_parser().parse_args(args)
+    except SystemExit as e:  # argparse's way of refusing
+        raise AssertionError(f"the command line refuses {args}") from e
+    assert callable(parsed.func)
 
 
 def test_readme_main_command_is_the_demo_on_the_shipped_model():

@@ -3,14 +3,13 @@ vocabulary fixture, and readers of a run directory."""
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 
 from elmo_keras.apps.cli import main
 from elmo_keras.datasets import alice_dir
+from tests.support.processes import start_cli
 
 ALICE = alice_dir()
 TRAIN, VALID, TEST = (str(ALICE / f"{s}.txt") for s in ("train", "valid", "test"))
@@ -45,10 +44,8 @@ def read_history(run):
 
 
 def run_cli(args, env=None):
-    """The real command line in a subprocess (stdout, stderr piped)."""
-    env = env or dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.Popen([sys.executable, "-m", "elmo_keras.apps.cli", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """The real command line in a new process (stdout, stderr piped): `start_cli`."""
+    return start_cli(*args, env=env)
 
 
 def wait_for_steps(run, n, proc, timeout=600):

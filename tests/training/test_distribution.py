@@ -5,13 +5,12 @@ import json
 import math
 import os
 import socket
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from elmo_keras import load_bilm
+from tests.support.processes import child_env, run_python
 from tests.support.training import (TRAIN, options_file, read_history, run_cli,  # noqa: F401
                                     vocab_file)
 
@@ -39,10 +38,8 @@ def test_mirrored_strategy_on_two_cpus_follows_the_one_device_trajectory(tmp_pat
     # No dropout (its masks are drawn per replica); the sampled softmax stays on: its
     # candidates are drawn per step, the same on every replica.
     opts = options_file(tmp_path, dropout=0.0, all_clip_norm_val=1.0)
-    proc = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path), opts, vocab_file,
-                           TRAIN], capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # A new process: TensorFlow's logical devices are set before it first runs.
+    proc = run_python(MIRRORED, tmp_path, opts, vocab_file, TRAIN, fresh=True, timeout=600)
     h = json.loads(proc.stdout.strip().splitlines()[-1])
     one, two = h["one"], h["two"]
     assert len(one) == len(two) == 12
@@ -73,8 +70,7 @@ def test_multiworker_strategy_with_two_local_workers(tmp_path, vocab_file):
         procs.append(run_cli(["train", "--options", opts, "--vocab", vocab_file, "--train",
                                TRAIN, "--out", run, "--max-steps", "8", "--log-every", "4",
                                "--strategy", "multiworker"],
-                              env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
-                                       TF_CONFIG=json.dumps(config))))
+                              env=child_env(env={"TF_CONFIG": json.dumps(config)})))
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]

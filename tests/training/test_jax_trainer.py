@@ -3,15 +3,11 @@ as `tests/parity/test_training.py` checks the TensorFlow trainer), its resume, i
 directory (the TensorFlow trainer's rules), and runs resuming on their own trainer only.
 
 The Keras backend is fixed per process (conftest sets tensorflow), so each training
-test runs its script in a subprocess with `KERAS_BACKEND=jax`, TensorFlow blocked.
+test runs its script in the JAX worker process (`tests/support/processes.py`),
+TensorFlow blocked there: the JAX trainer runs where it is not installed.
 """
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
-
 import h5py
 import numpy as np
 import pytest
@@ -23,22 +19,16 @@ from elmo_keras.training.errors import TrainingError  # noqa: E402
 from elmo_keras.training.jax_trainer import train as jax_train  # noqa: E402
 from elmo_keras.training.run_directory import prepare_run, start_run  # noqa: E402
 from elmo_keras.training.trainer import train as tf_train  # noqa: E402
-from tests.conftest import FIXTURES, ROOT  # noqa: E402
+from tests.conftest import FIXTURES  # noqa: E402
 from tests.parity.test_training import assert_run_matches_bilm_tf  # noqa: E402
-from tests.support.backends import NO_TENSORFLOW  # noqa: E402
+from tests.support.processes import run_python  # noqa: E402
 
 FIX = FIXTURES / "bilm_training"
 CORPUS = alice_dir() / "train.txt"
 
 
 def _run_jax(code, *args):
-    # TensorFlow blocked: the JAX trainer runs where it is not installed.
-    env = dict(os.environ, KERAS_BACKEND="jax")
-    proc = subprocess.run([sys.executable, "-c", NO_TENSORFLOW + textwrap.dedent(code),
-                           *map(str, args)],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+    return run_python(code, *args, backend="jax")
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """The run directory's lifecycle: interrupted runs resume exactly, runs stopped before
 their first checkpoint restart, and resumed runs with changed options apply and record
-them or refuse them by name (the real command line in a subprocess)."""
+them or refuse them by name (the command line; in a process of its own where a signal
+stops it)."""
 
 import json
 import math
@@ -14,6 +15,7 @@ import tensorflow as tf
 
 from elmo_keras.training import load_checkpoint_weights, load_trained, train
 from elmo_keras.training.language_model import BiLMLanguageModel
+from tests.support.processes import cli
 from tests.support.training import (TRAIN, options_file, read_history, run_cli,  # noqa: F401
                                     vocab_file, wait_for_steps)
 
@@ -62,9 +64,10 @@ def test_resume_after_interruption_repeats_the_uninterrupted_run(tmp_path, vocab
 
 
 
-def _finish(proc, timeout=300):
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out + err
+def _finish(*args):
+    """`elmo-keras ARGS` to its end in this process: `(exit code, stdout + stderr)`."""
+    result = cli(*args)
+    return result.returncode, result.stdout + result.stderr
 
 
 @pytest.mark.slow
@@ -79,13 +82,13 @@ def test_run_killed_before_its_first_checkpoint_restarts_with_resume(tmp_path, v
     proc.communicate(timeout=60)
     assert not os.path.exists(os.path.join(run, "checkpoints", "checkpoint"))
     # A fresh run into the directory says what to do, and writes nothing.
-    code, out = _finish(run_cli(["train", *common, "--out", run, "--max-steps", "3"]))
+    code, out = _finish("train", *common, "--out", run, "--max-steps", "3")
     assert code == 2, out
     assert "stopped before its first checkpoint; pass --resume to start it again from " \
            "step 0" in out
     # --resume starts it again from step 0, on the run's own options and files.
-    code, out = _finish(run_cli(["train", "--resume", "--out", run, "--max-steps", "3",
-                                 "--log-every", "1"]))
+    code, out = _finish("train", "--resume", "--out", run, "--max-steps", "3",
+                        "--log-every", "1")
     assert code == 0, out
     assert [e["step"] for e in read_history(run)] == [1, 2, 3]
 
@@ -96,8 +99,8 @@ def test_resume_applies_and_records_a_new_learning_rate_and_refuses_a_new_shape(
     run = str(tmp_path / "run")
     train(run, TRAIN, opts, vocab_file, max_steps=2, log_every=1, verbose=0)
     slower = options_file(tmp_path, batch_size=8, unroll_steps=10, learning_rate=0.05)
-    code, out = _finish(run_cli(["train", "--resume", "--out", run, "--options", slower,
-                                 "--max-steps", "3", "--log-every", "1"]))
+    code, out = _finish("train", "--resume", "--out", run, "--options", slower,
+                        "--max-steps", "3", "--log-every", "1")
     assert code == 0, out
     assert "changed options: learning_rate 0.2 -> 0.05" in out
     assert json.load(open(os.path.join(run, "train_options.json")))["learning_rate"] == 0.05
@@ -108,9 +111,8 @@ def test_resume_applies_and_records_a_new_learning_rate_and_refuses_a_new_shape(
     wider = json.loads(open(slower).read())
     wider["lstm"]["dim"] = 256
     (tmp_path / "wider.json").write_text(json.dumps(wider))
-    code, out = _finish(run_cli(["train", "--resume", "--out", run, "--options",
-                                 str(tmp_path / "wider.json"), "--batch-size", "4",
-                                 "--max-steps", "4"]))
+    code, out = _finish("train", "--resume", "--out", run, "--options",
+                        tmp_path / "wider.json", "--batch-size", "4", "--max-steps", "4")
     assert code == 2, out
     assert "--resume cannot change batch_size (8 -> 4), lstm.dim (128 -> 256)" in out
     assert [e["step"] for e in read_history(run)] == [1, 2, 3]

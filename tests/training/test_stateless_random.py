@@ -3,10 +3,6 @@ another seed others; dropout keeps `1 - rate` of the values, scaled; the TensorF
 backend draws exactly what TensorFlow's stateless ops draw (the TF trainer's numbers
 before these functions existed)."""
 
-import importlib.util
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -14,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from elmo_keras.training import stateless_random
+from tests.support.processes import run_python
 
 CHECKS = """
     import numpy as np
@@ -51,9 +48,4 @@ def test_tensorflow_draws_tensorflows_stateless_numbers():
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_other_backends_draw_repeatable_numbers(backend):
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed")
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(CHECKS)],
-                          capture_output=True, text=True, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_python(CHECKS, backend=backend)

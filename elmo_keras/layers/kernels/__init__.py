@@ -11,7 +11,10 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
 - `assert_at_most(value, limit, message)`: a check of a possibly symbolic size;
 - `compiled(fn, variables, state_variables, jit_compile)`: an inference function
   compiled the backend's way (`tf.function`, `jax.jit`, eager PyTorch), for
-  `elmo_keras.Embedder`.
+  `elmo_keras.Embedder`;
+- `eager_call(layer, call, inputs)`: `call(inputs)`, where the backend would run it op
+  by op on concrete arrays (JAX) through a compiled copy cached on `layer` (`ELMo`'s
+  `__call__`).
 
 The layers call `kernels()` and do not know which backend runs.
 """

@@ -5,20 +5,29 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from elmo_keras.layers.lstm_projection import LSTMPSteps
+
 
 def masked_recurrence(step, x_gates, keep, h0, c0):
-    """`tensorflow.masked_recurrence`'s contract: one `lax.scan` over time when traced
-    (`jax.jit`, `predict`, gradients), a Python loop over time on concrete arrays.
+    """`tensorflow.masked_recurrence`'s contract as one `lax.scan` over time.
 
-    The scan compiles once per input shape (callers that see many lengths bucket them:
-    `elmo_keras.Embedder` pads steps to a multiple of 8) and is reverse-mode
-    differentiable, which `lax.while_loop` is not. Outside `jit` a scan would be traced
-    and compiled again on every call (`step` is a new closure each time), so an eager
-    call loops in Python, its per-step ops compiled once per shape.
+    The scan is reverse-mode differentiable, which `lax.while_loop` is not. When traced
+    (`jax.jit`, `predict`, gradients) it becomes part of the caller's program. On
+    concrete arrays (an eager `model(ids)`), an `LSTMPSteps` step goes into one
+    jit-compiled scan, compiled once per shape and clip values and reused from call to
+    call (callers that see many lengths bucket them: `elmo_keras.Embedder` pads steps
+    to a multiple of 8). Any other step (a closure cannot be a cache key) loops in
+    Python, its per-step ops compiled once per shape.
     """
+    if isinstance(x_gates[0], jax.core.Tracer):
+        return _scan(step, x_gates, keep, h0, c0)
+    if isinstance(step, LSTMPSteps):
+        return _compiled_scan(step, list(x_gates), keep, list(h0), list(c0))
+    return _eager_recurrence(step, x_gates, keep, h0, c0)
+
+
+def _scan(step, x_gates, keep, h0, c0):
     n = len(x_gates)
-    if not isinstance(x_gates[0], jax.core.Tracer):
-        return _eager_recurrence(step, x_gates, keep, h0, c0)
 
     def body(carry, xs):
         h, c = carry
@@ -32,6 +41,16 @@ def masked_recurrence(step, x_gates, keep, h0, c0):
 
     (h, c), hs = jax.lax.scan(body, (list(h0), list(c0)), (list(x_gates), keep))
     return list(hs), h, c
+
+
+_compiled_scan = jax.jit(_scan)
+
+# The kernels are the step's data (traced arguments), its clip values part of the
+# compiled program (static).
+jax.tree_util.register_pytree_node(
+    LSTMPSteps,
+    lambda s: ((s.recurrent_kernels, s.projection_kernels), (s.cell_clip, s.proj_clip)),
+    lambda clips, kernels: LSTMPSteps(*kernels, *clips))
 
 
 def _eager_recurrence(step, x_gates, keep, h0, c0):
@@ -49,12 +68,20 @@ def _eager_recurrence(step, x_gates, keep, h0, c0):
 
 
 def unique_rows(rows):
-    """`(unique [U, C], index [N])` of concrete int `rows` `[N, C]`; None when traced
-    (`U` would be a data-dependent shape: the caller encodes every row instead)."""
+    """`(unique [U', C], index [N])` of concrete int `rows` `[N, C]`; None when traced
+    (`U` would be a data-dependent shape: the caller encodes every row instead).
+
+    `U'` is the number of distinct rows rounded up to a few sizes per power of two,
+    the extra rows all zero and never indexed: an eager caller's ops then see a few
+    shapes, not one per count, and JAX compiles each op for a few shapes only.
+    """
     if isinstance(rows, jax.core.Tracer):
         return None
     # NumPy: jnp.unique on concrete arrays compiles a kernel for every input shape.
     unique, index = np.unique(np.asarray(rows), axis=0, return_inverse=True)
+    n = len(unique)
+    size = -(-n // max(8, 2 ** (n.bit_length() - 3))) * max(8, 2 ** (n.bit_length() - 3))
+    unique = np.pad(unique, ((0, size - n), (0, 0)))
     return jnp.asarray(unique), jnp.asarray(np.reshape(index, (-1,)), dtype="int32")
 
 
@@ -93,3 +120,21 @@ def compiled(fn, variables, state_variables, jit_compile=True):
         return out
 
     return run
+
+
+def eager_call(layer, call, inputs):
+    """`call(inputs)`, on concrete arrays through one `compiled` copy cached on `layer`.
+
+    Eager JAX compiles every op for every new shape it meets (seconds for one ELMo
+    call); the compiled copy compiles the whole call once per input shape. Symbolic or
+    traced inputs (a functional model being built, `jax.jit`, `jax.grad`) call as is.
+    The layer's non-trainable variables (a stateful BiLM's states among them) are
+    assigned their new values after each call.
+    """
+    if not isinstance(inputs, (np.ndarray, jax.Array)) or isinstance(inputs, jax.core.Tracer):
+        return call(inputs)
+    run = layer.__dict__.get("_elmo_keras_eager_call")
+    if run is None:
+        run = compiled(call, layer.variables, layer.non_trainable_variables)
+        layer.__dict__["_elmo_keras_eager_call"] = run
+    return run(inputs)

@@ -67,3 +67,8 @@ def compiled(fn, variables, state_variables, jit_compile=False):
     """`fn` as a `tf.function` (XLA with `jit_compile`); variables are read and
     assigned in the graph, so `variables`/`state_variables` need no plumbing."""
     return tf.function(fn, reduce_retracing=True, jit_compile=bool(jit_compile))
+
+
+def eager_call(layer, call, inputs):
+    """`call(inputs)`: this backend runs an eager call as it is."""
+    return call(inputs)

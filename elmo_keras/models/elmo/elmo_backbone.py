@@ -8,6 +8,7 @@ from keras import ops
 
 from elmo_keras.layers.bilm import BiLM
 from elmo_keras.layers.character_encoder import CharacterEncoder
+from elmo_keras.layers.kernels import kernels
 from elmo_keras.layers.scalar_mix import ScalarMix
 from elmo_keras.layers.sentence_boundaries import (
     AddSentenceBoundaries,
@@ -297,6 +298,8 @@ class ELMo(ELMoStages, keras.Model):
         # character table would index outside it.
         if args and isinstance(args[0], np.ndarray):
             check_char_ids(args[0], self.max_characters_per_token)
+        if len(args) == 1 and not kwargs:  # compiled where eager calls are slow (JAX)
+            return kernels().eager_call(self, super().__call__, args[0])
         return super().__call__(*args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
