@@ -135,7 +135,7 @@ class BiLM(keras.layers.Layer):
     def reset_state(self):
         """Zeroes the kept states of a stateful BiLM (all rows)."""
         for var in self.states or ():
-            var.assign(ops.zeros_like(var))
+            var.assign(ops.zeros(var.shape, var.dtype))  # zeros_like(var) fails on JAX
 
     def call(self, inputs, mask=None):
         x = inputs

@@ -125,9 +125,9 @@ import jax, keras, numpy as np
 import elmo_keras
 
 model = elmo_keras.ELMo.from_options(json.loads(sys.argv[1]), stateful=True)
-ids = [elmo_keras.batch_to_ids(s) for s in (
-    [["a", "b", "c"], ["d"]], [["x", "x", "x"], ["y", "z", "w"]])]  # one shape
-first = model(ids[0])["lm_embeddings"]
+ids = [elmo_keras.batch_to_ids(s) for s in (  # one shape; 2 and 20 distinct words
+    [["a"] * 10, ["b"] * 10], [[f"w{i}" for i in range(10)], [f"v{i}" for i in range(10)]])]
+first = model(ids[0])["lm_embeddings"]  # compiles the call for this shape
 compiles = []
 handler = logging.Handler()
 handler.emit = lambda record: compiles.append(record.getMessage())
