@@ -94,16 +94,32 @@ else:
     bad = ["a bad awful film", "bad and awful", "an awful bad day", "so bad", "awful work"]
     rows = [(s, 1) for s in good] + [(s, 0) for s in bad]
     splits = {"train": rows * 4, "dev": rows, "test": rows}
-train = splits["train"][:SAMPLE]
+# A shuffled sample with each class in its share of the training split (the split is
+# stored sorted by label: its first rows are all of one class).
+rng = np.random.default_rng(0)
+by_label = {}
+for row in splits["train"]:
+    by_label.setdefault(row[1], []).append(row)
+train = []
+for label, rows_of_label in sorted(by_label.items()):
+    k = max(1, round(SAMPLE * len(rows_of_label) / len(splits["train"])))
+    train += [rows_of_label[i] for i in rng.permutation(len(rows_of_label))[:k]]
+train = [train[i] for i in rng.permutation(len(train))]
 x_train = np.array([s for s, _ in train], dtype=object)
 y_train = np.array([y for _, y in train])
 x_test = np.array([s for s, _ in splits["test"]], dtype=object)
 y_test = np.array([y for _, y in splits["test"]])
-print(len(x_train), "training sentences;", len(x_test), "test sentences")'''),
+labels, counts = np.unique(y_train, return_counts=True)
+assert len(labels) > 1, f"the training sample holds one class only: {dict(zip(labels, counts))}"
+print(len(x_train), "training sentences", dict(zip(labels.tolist(), counts.tolist())),
+      "|", len(x_test), "test sentences")
+majority = max(np.mean(y_test == label) for label in np.unique(y_test))
+print(f"majority-class baseline on test: {majority:.3f}")'''),
     ("code", '''model = ek.ELMoTextClassifier.from_preset(PRESET, num_classes=2)  # compiled: Adam(1e-3)
 mix = ek.ScalarMixHistory()
 model.fit(x_train, y_train, epochs=EPOCHS, batch_size=32, validation_split=0.1, callbacks=[mix])
-print("test accuracy:", model.evaluate(x_test, y_test, verbose=0)[1])'''),
+print(f"test accuracy: {model.evaluate(x_test, y_test, verbose=0)[1]:.3f} "
+      f"(majority class: {majority:.3f})")'''),
     ("code", '''%matplotlib inline
 mix.plot("mix.png")
 from IPython.display import Image

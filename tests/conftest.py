@@ -6,6 +6,12 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # outweighs their run time, and at optimization level 0 it is about half. Set here, so
 # that every process the tests start (workers, the command line) compiles the same way.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `pytest -n 2` on 2 cores: one compute thread a worker (TensorFlow, XLA and JAX,
+    # OpenMP) and in the processes it starts, rather than each taking every core.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ["XLA_FLAGS"] += " --xla_cpu_multi_thread_eigen=false"
 
 import pathlib
 

@@ -43,11 +43,14 @@ def quiet_tensorflow(verbose=False):
 
 def _model_inputs(args):
     """The model files a command reads (to keep its outputs off them)."""
+    from elmo_keras.models.elmo import published_presets
     from elmo_keras.models.elmo.elmo_presets import preset_dir
 
     paths = [args.options, args.weights]
     if args.model and os.path.exists(args.model):
         paths.append(args.model)
+    elif args.model in published_presets.PUBLISHED:  # its cache folder: no download here
+        paths.append(published_presets.published_cache_dir(args.model))
     elif not (args.options or args.weights):
         paths.append(preset_dir(args.model or "elmo_small_en"))
     return paths
@@ -68,19 +71,21 @@ def _load_model_checked(args, **kwargs):
 
 def _embed(args):
     from elmo_keras.io.embedding_file import embed_file
-    from elmo_keras.io.paths import check_output_dir, check_output_file
+    from elmo_keras.io.paths import check_input_file, check_output_dir, check_output_file
     from elmo_keras.io.text_lines import iter_lines
 
     if args.batch_size < 1 or args.chunk_lines < 1:
         raise UsageError(f"--batch-size and --chunk-lines must be >= 1, got "
                          f"{args.batch_size} and {args.chunk_lines}")
+    check_input_file(args.input)
+    if args.vocab_cache:
+        check_input_file(args.vocab_cache, "vocabulary file")
     inputs = [args.input, args.vocab_cache, *_model_inputs(args)]
     check_output_file(args.output, inputs)
-    check_output_dir(args.output + ".parts", inputs, what="parts directory (OUTPUT.parts)")
+    check_output_dir(args.output + ".parts", inputs, what="parts directory (OUTPUT.parts)",
+                     deletes_in=True)
     vocab = None
     if args.vocab_cache:
-        if not os.path.isfile(args.vocab_cache):
-            raise FileNotFoundError(f"{args.vocab_cache}: vocabulary file does not exist")
         vocab = [line.strip() for line in iter_lines(args.vocab_cache) if line.strip()]
     model = _load_model_checked(args, stateful=args.stateful, max_batch_size=args.batch_size)
     try:
@@ -108,17 +113,31 @@ def _export_hub(args):
     from elmo_keras.io.paths import check_output_dir
     from elmo_keras.io.saved_model import export_hub
 
-    check_output_dir(args.outdir, _model_inputs(args))
+    check_output_dir(args.outdir, _model_inputs(args), what="export directory", empty=True)
     model = _load_model(args)
     export_hub(model, args.outdir, trainable_bilm=args.trainable_bilm)
     print(f"exported {args.outdir}", file=sys.stderr)
     return 0
 
 
-MODEL_HELP = ("a preset: a registered name (elmo_small_en, the default), a preset "
-              "directory (save_to_preset), a directory with options.json + weights.hdf5 "
-              "(a published ELMo, `train` output), an export-hub directory, or a .keras "
-              "file holding an ELMo")
+MODEL_HELP = ("a preset: a registered name (elmo_small_en, the default; AllenNLP's "
+              "published elmo_allennlp_{small,medium,original,original_5_5b}_en, "
+              "downloaded on first use), a preset directory (save_to_preset), a directory "
+              "with options.json + weights.hdf5 (a published ELMo, `train` output), an "
+              "export-hub directory, an extracted TF Hub ELMo module, or a .keras file "
+              "holding an ELMo")
+
+
+def _check_named_files(patterns, what):
+    """Checks that each of `patterns` that is a plain path (no glob magic) names a
+    regular file, so a directory or a FIFO is said for what it is (and never opened)."""
+    import glob
+
+    from elmo_keras.io.paths import check_input_file
+
+    for pattern in patterns:
+        if not glob.has_magic(pattern):
+            check_input_file(pattern, what)
 
 
 def _corpus_files(patterns, output):
@@ -128,6 +147,7 @@ def _corpus_files(patterns, output):
 
     from elmo_keras.training.corpus import CorpusError, resolve_files
 
+    _check_named_files(patterns, "corpus file")
     files = []
     for pattern in patterns:
         matched = resolve_files([pattern])
@@ -152,7 +172,7 @@ def _vocab(args):
     check_output_file(args.output, files, what="vocabulary file")
     counts = count_tokens(iter_sentences(files))
     vocab = build_vocabulary(counts, args.min_count, args.max_size)
-    with atomic_output(args.output) as tmp:
+    with atomic_output(args.output, what="vocabulary file") as tmp:
         vocab.save(tmp)
     total = sum(counts.values())
     kept = sum(counts[t] for t in vocab.tokens)
@@ -219,6 +239,10 @@ def _train_flags(args):
 def _evaluate(args):
     from elmo_keras.training import evaluate
 
+    if args.batch_size < 1 or args.unroll_steps < 1:
+        raise UsageError(f"--batch-size and --unroll-steps must be >= 1, got "
+                         f"{args.batch_size} and {args.unroll_steps}")
+    _check_named_files(args.test, "test file")
     r = evaluate(args.model_dir, args.test, batch_size=args.batch_size,
                  unroll_steps=args.unroll_steps)
     s = r["stateless"]
@@ -235,9 +259,14 @@ def _evaluate(args):
 
 def _demo(args):
     from elmo_keras.apps.demo import run_demo
+    from elmo_keras.io.paths import check_input_file, check_output_file
     from elmo_keras.models.elmo.elmo_presets import preset_dir
     from elmo_keras.training.corpus import iter_sentences
 
+    if args.corpus:
+        check_input_file(args.corpus, "corpus file")
+    if args.plot:
+        check_output_file(args.plot, [args.corpus, *_model_inputs(args)], what="plot")
     model = _load_model(args)
     sample = args.corpus or preset_dir("elmo_small_en") / "test_sample.txt"
     corpus = list(iter_sentences([sample]))[:args.corpus_sentences]

@@ -143,8 +143,13 @@ def _snippet(sentence, token, width=70):
 
 
 def plot_similarities(results, names, path):
-    """Heatmaps of each word's cosine similarities at each layer, as a PNG."""
+    """Heatmaps of each word's cosine similarities at each layer, as an image (PNG, or
+    the format `path`'s extension names), written whole through a temporary file
+    (`elmo_keras.io.paths.atomic_output`: never a special file, mode from the umask)."""
+    import os
+
     from elmo_keras.extras import require
+    from elmo_keras.io.paths import atomic_output
 
     require("matplotlib", "plot", "the demo's --plot").use("Agg")
     import matplotlib.pyplot as plt
@@ -168,5 +173,8 @@ def plot_similarities(results, names, path):
     fig.suptitle("Cosine similarity of the same word in different sentences")
     fig.tight_layout()
     fig.colorbar(image, ax=axes, shrink=0.6, label="cosine similarity")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_output(path, what="plot") as tmp:  # its name does not end in .png
+            fig.savefig(tmp, dpi=100, format=os.path.splitext(path)[1][1:].lower() or "png")
+    finally:
+        plt.close(fig)

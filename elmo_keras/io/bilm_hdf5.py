@@ -17,13 +17,13 @@ Softmax weights (training only) are not part of this file; `softmax_weight_map` 
 and writes them (`softmax/W` `[vocab, P]`, `softmax/b` `[vocab]`) in a file of their own.
 """
 
-import os
 import re
 
 import h5py
 import numpy as np
 
 from elmo_keras.io.bilm_options import OptionsError, load_options, save_options
+from elmo_keras.io.model_files import regular_file
 
 
 class WeightFileError(ValueError):
@@ -115,9 +115,7 @@ def lstm_weight_map(bilm):
 
 
 def _open(path):
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise WeightFileError(f"{path}: weight file does not exist")
+    path = regular_file(path, WeightFileError, "weight file")  # a FIFO would block
     try:
         return h5py.File(path, "r")
     except OSError as e:
@@ -234,7 +232,7 @@ def load_bilm(options_path, weights_path, **kwargs):
     """
     from elmo_keras.models.elmo.elmo_backbone import ELMo
 
-    options = load_options(options_path)
+    options = load_options(options_path)  # its sizes within their bounds
     try:
         model = ELMo(**options.model_kwargs(), **kwargs)
     except ValueError as e:

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import sys
 
 import h5py
@@ -21,9 +22,11 @@ import keras
 import numpy as np
 
 from elmo_keras.io.paths import (
+    DISK_ERRNOS,
     DiskSpaceError,
     atomic_output,
     check_free_space,
+    check_input_file,
     check_output_dir,
     check_output_file,
     disk_error_reason,
@@ -94,10 +97,19 @@ def _differences(old, new):
 
 @contextlib.contextmanager
 def _exclusive(parts, output_path):
-    """Holds the lock of `parts` (created if needed) for the block."""
+    """Holds the lock of `parts` (created if needed) for the block. A link or anything
+    but a regular file at `parts/.lock` is refused, never opened through."""
     os.makedirs(parts, exist_ok=True)
+    if os.path.islink(parts):  # made a link since it was checked
+        raise EmbeddingFileError(f"{parts}: is a symbolic link; elmo-keras never deletes "
+                                 "files through a link: remove it or choose another output")
     path = os.path.join(parts, LOCK)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise EmbeddingFileError(f"{path}: is not a regular file, so elmo-keras did not "
+                                     "write it; move it away or choose another output")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK
+                 | getattr(os, "O_NOFOLLOW", 0), 0o666)
     try:
         if fcntl is not None:
             try:
@@ -115,32 +127,48 @@ def _exclusive(parts, output_path):
         os.close(fd)  # releases the flock
 
 
-def _our_file(name):
+def _our_file(parts, name):
+    """Whether `parts/name` may be a file of an embedding run: a regular file (not a
+    link) with one of the names a run writes."""
     stem = name.split(".")[0]
-    return (name in (FINGERPRINT, LOCK) or name.endswith(".tmp")
-            or (len(stem) == 8 and stem.isdigit() and name == f"{stem}.hdf5"))
+    if not (name in (FINGERPRINT, LOCK) or name.endswith(".tmp")
+            or (len(stem) == 8 and stem.isdigit() and name == f"{stem}.hdf5")):
+        return False
+    try:
+        return stat.S_ISREG(os.lstat(os.path.join(parts, name)).st_mode)
+    except FileNotFoundError:
+        return True
+
+
+def _our_fingerprint(path):
+    """The fingerprint at `path`, or None if there is none a run wrote."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return old if isinstance(old, dict) and "format" in old else None
 
 
 def _start(parts, fingerprint, resume):
     """Empties `parts` for a fresh run, or checks that it holds the same work for
-    `resume`; writes the fingerprint."""
+    `resume`; writes the fingerprint. Deletes only files a run wrote: anything else
+    there, or chunks without a run's fingerprint, is refused."""
     names = [n for n in os.listdir(parts) if n != LOCK]
-    foreign = [n for n in names if not _our_file(n)]
+    foreign = [n for n in names if not _our_file(parts, n)]
     if foreign:
         raise EmbeddingFileError(
             f"{parts}: holds files elmo-keras did not write ({', '.join(sorted(foreign)[:5])}); "
             "move them away or choose another output")
     chunks = [n for n in names if n.endswith(".hdf5")]
     path = os.path.join(parts, FINGERPRINT)
+    old = _our_fingerprint(path)
+    if chunks and old is None:  # a run writes its fingerprint before any chunk
+        raise EmbeddingFileError(
+            f"{parts}: holds chunk files ({', '.join(sorted(chunks)[:3])}) but no readable "
+            f"{FINGERPRINT}, so what made them is unknown and elmo-keras neither resumes "
+            "nor deletes them: move them away or choose another output")
     if resume and chunks:
-        try:
-            with open(path) as f:
-                old = json.load(f)
-        except (OSError, ValueError):
-            raise EmbeddingFileError(
-                f"{parts}: --resume refused: the finished chunks carry no readable "
-                f"{FINGERPRINT}, so what made them is unknown; run without --resume to "
-                "start over") from None
         diff = _differences(old, fingerprint)
         if diff:
             raise EmbeddingFileError(
@@ -150,7 +178,7 @@ def _start(parts, fingerprint, resume):
     elif chunks:
         print(f"note: {parts}: starting over, deleting {len(chunks)} finished chunk(s) of an "
               "earlier run (--resume keeps them)", file=sys.stderr)
-    for name in names:
+    for name in sorted(names, key=lambda n: n == FINGERPRINT):  # the fingerprint last
         if not (resume and chunks) or name.endswith(".tmp"):
             os.remove(os.path.join(parts, name))
     with atomic_output(path) as tmp:
@@ -201,8 +229,11 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
 
     Raises:
         FileNotFoundError: no input file.
+        elmo_keras.io.paths.InputFileError: the input is a directory or a special file.
         elmo_keras.io.text_lines.TextFileError: the input is not UTF-8 (line named).
-        elmo_keras.io.paths.PathConflictError: the output is the input, or a directory.
+        elmo_keras.io.paths.PathConflictError: the output is the input, a directory or
+            a special file (device, FIFO, socket), or cannot be written; `OUTPUT.parts`
+            is a symbolic link or holds files a run did not write.
         EmbeddingFileError: another run holds the output, or `resume` onto other work.
         elmo_keras.io.paths.DiskSpaceError: not enough space (the parts are kept).
 
@@ -224,11 +255,11 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
         raise ValueError("a stateful run cannot resume: its states depend on every "
                          "earlier batch")
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
-    if not os.path.isfile(input_path):
-        raise FileNotFoundError(f"{input_path}: input file does not exist")
+    check_input_file(input_path)
     parts = output_path + ".parts"
     check_output_file(output_path, [input_path])
-    check_output_dir(parts, [input_path], what="parts directory")
+    check_output_dir(parts, [input_path], what="parts directory (OUTPUT.parts)",
+                     deletes_in=True)
     scan = scan_text(input_path)
     if scan.bom:
         print(f"note: {input_path}: a UTF-8 byte order mark at the start was dropped",
@@ -300,13 +331,20 @@ def _write(function, path, *args):
     try:
         function(*args, tmp)
         os.replace(tmp, path)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:  # h5py says some write errors as RuntimeError
         with contextlib.suppress(OSError):
             os.remove(tmp)
         reason = disk_error_reason(e)
         if reason is None:
             raise
-        raise DiskSpaceError(f"{path}: {reason} while writing it{_KEPT}", e.errno) from None
+        raise DiskSpaceError(f"{path}: {reason} while writing it{_KEPT}",
+                             _errno(e, reason)) from None
+
+
+def _errno(error, reason):
+    """The errno of a disk error whose `reason` `disk_error_reason` gave."""
+    codes = {said: code for code, said in DISK_ERRNOS.items()}
+    return getattr(error, "errno", None) or codes[reason]
 
 
 def _merge(names, index, output_path):
@@ -335,14 +373,14 @@ def _merge(names, index, output_path):
                         os.remove(name)
                 out.create_dataset("sentence_to_index", data=np.array([index_json], dtype=object),
                                    dtype=h5py.string_dtype())
-    except OSError as e:
+    except (OSError, RuntimeError) as e:  # h5py's copy says ENOSPC as RuntimeError
         reason = disk_error_reason(e)
         if reason is None:
             raise
         kept = ("; the chunks not yet merged are kept: free some space, then rerun with "
                 "--resume (it embeds the merged ones again)") if piecewise else _KEPT
         raise DiskSpaceError(f"{output_path}: {reason} while merging the chunks (needs "
-                             f"about {needed / 1e6:,.1f} MB){kept}", e.errno) from None
+                             f"about {needed / 1e6:,.1f} MB){kept}", _errno(e, reason)) from None
 
 
 def _embed_chunk(embedder, lines, first, batch_size, stateful, output_format, path):

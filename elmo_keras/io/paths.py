@@ -1,17 +1,32 @@
-"""Output paths checked before anything is written, written atomically, and disk errors
-turned into one clear message.
+"""The output policy of every writer: outputs checked before anything is written,
+written atomically, and disk errors turned into one clear message.
 
-An output never aliases an input: `check_output_file` and `check_output_dir` compare
-files by device and inode (`os.path.samefile`), so a symlink or a hard link to an input
-is caught as well as the same name.
+What an output may be:
+
+- never a special file: a character or block device, a FIFO or a socket (also behind a
+  symbolic link) is refused, not replaced by a regular file;
+- never an input: `check_output_file` and `check_output_dir` compare files by device
+  and inode (`os.path.samefile`), so a symlink or a hard link to an input is caught as
+  well as the same name, and every file under an input directory counts;
+- never a link into a folder the writer deletes files from (`deletes_in=True`), nor a
+  folder holding someone else's files where the writer needs an empty one
+  (`empty=True`);
+- written whole or not at all (`atomic_output`, `atomic_output_dir`), with the mode
+  the umask gives (`0o666 & ~umask`, `0o777 & ~umask` for a directory);
+- a directory that cannot be written, or a read-only output, is said with the output's
+  name before any work.
+
+Inputs are checked by `check_input_file`: a directory or a special file is said for
+what it is, and never opened (a FIFO would block the reader).
 """
 
 import contextlib
 import errno
 import os
 import re
+import secrets
 import shutil
-import tempfile
+import stat
 
 DISK_ERRNOS = {errno.ENOSPC: "no space left on the device",
                errno.EROFS: "read-only file system",
@@ -19,7 +34,12 @@ DISK_ERRNOS = {errno.ENOSPC: "no space left on the device",
 
 
 class PathConflictError(ValueError):
-    """An output would overwrite an input, or cannot be written where it is asked."""
+    """An output would overwrite an input or a file that is not the writer's, or cannot
+    be written where it is asked."""
+
+
+class InputFileError(ValueError):
+    """An input is not a regular file (a directory, a device, a FIFO, a socket)."""
 
 
 class DiskSpaceError(OSError):
@@ -31,6 +51,94 @@ class DiskSpaceError(OSError):
 
     def __str__(self):
         return self.strerror
+
+
+def file_kind(mode):
+    """What a file of this `st_mode` is, said for a person ("a directory", "a FIFO
+    (named pipe)", ...)."""
+    for test, kind in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def _stat(path):
+    """`os.stat(path)` (links followed), or None when nothing (or a broken link) is there."""
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _via_link(path):
+    """" (a symbolic link to TARGET)" when `path` is a symbolic link, else ""."""
+    if not os.path.islink(path):
+        return ""
+    with contextlib.suppress(OSError):
+        return f" (a symbolic link to {os.readlink(path)})"
+    return " (a symbolic link)"
+
+
+def check_input_file(path, what="input file"):
+    """Checks that an input is an existing regular file, without opening it.
+
+    Args:
+        path: the input.
+        what: how the message names it ("input file", "corpus file", ...).
+
+    Raises:
+        FileNotFoundError: nothing is there (or a broken symbolic link).
+        InputFileError: it is a directory, a device, a FIFO or a socket.
+    """
+    path = os.fspath(path)
+    st = _stat(path)
+    if st is None:
+        if os.path.islink(path):
+            raise FileNotFoundError(f"{path}: {what} does not exist{_via_link(path)} "
+                                    "to a missing file")
+        raise FileNotFoundError(f"{path}: {what} does not exist")
+    if stat.S_ISDIR(st.st_mode):
+        raise InputFileError(f"{path}: is a directory{_via_link(path)}, not a file; give "
+                             f"the {what} itself")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputFileError(f"{path}: is {file_kind(st.st_mode)}{_via_link(path)}, not a "
+                             f"regular file; give a regular file as the {what}")
+
+
+def _check_target(path, what):
+    """Refuses to replace a directory or a special file (also behind a link) at `path`."""
+    if not os.path.lexists(path):
+        return
+    st = _stat(path)
+    if st is None:  # a broken link: replacing it loses nothing but the link
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise PathConflictError(f"{path}: is a directory{_via_link(path)}; give a file name "
+                                f"for the {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise PathConflictError(
+            f"{path}: is {file_kind(st.st_mode)}{_via_link(path)}; refusing to replace it "
+            f"with the {what} (only regular files are written), choose another output path")
+
+
+def _cannot_write(path, folder, error=None, what="output"):
+    """The error for an output that cannot be created in `folder` (`error`: the OSError
+    that said so, else `os.access` did)."""
+    code = error.errno if error is not None else None
+    if code is None:
+        with contextlib.suppress(OSError):
+            if os.statvfs(folder).f_flag & os.ST_RDONLY:
+                code = errno.EROFS
+    if code in DISK_ERRNOS:
+        return DiskSpaceError(f"{path}: cannot write the {what}: {DISK_ERRNOS[code]} "
+                              f"({folder})", code)
+    if code in (None, errno.EACCES, errno.EPERM):
+        return PathConflictError(f"{path}: cannot write the {what}: permission denied (no "
+                                 f"write permission on the directory {folder}); choose "
+                                 "another output path")
+    return OSError(code, f"cannot write the {what} in {folder}: {error.strerror}", path)
 
 
 def _files_under(path):
@@ -56,7 +164,8 @@ def _inside(path, folder):
 
 
 def check_output_file(output, inputs, what="output"):
-    """Refuses an output file that would destroy an input or cannot be written.
+    """Refuses an output file that would destroy an input or something that is not a
+    regular file, or that cannot be written.
 
     Args:
         output: the file to write.
@@ -65,38 +174,63 @@ def check_output_file(output, inputs, what="output"):
         what: how the message names the output.
 
     Raises:
-        PathConflictError: `output` is a directory, its directory does not exist, or it
-            is the same file as an input (also through a symlink or hard link).
+        PathConflictError: `output` is a directory or a special file (a device, a
+            FIFO, a socket; also behind a symbolic link), its directory does not exist
+            or is not writable, it is read-only, or it is the same file as an input
+            (also through a symlink or hard link).
+        DiskSpaceError: its directory is on a read-only file system.
     """
     output = os.fspath(output)
-    if os.path.isdir(output):
-        raise PathConflictError(f"{output}: is a directory; give a file name for the {what}")
+    _check_target(output, what)
     parent = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(parent):
         raise PathConflictError(f"{output}: the directory {parent} does not exist")
-    if not os.path.lexists(output):
-        return
-    for item in inputs:
-        if item is None:
-            continue
-        for f in _files_under(os.fspath(item)):
-            if _same_file(output, f):
-                same = "" if os.path.abspath(f) == os.path.abspath(output) else f" ({f})"
-                raise PathConflictError(
-                    f"{output}: the {what} is the same file as an input{same}; refusing to "
-                    "overwrite it, choose another output path")
+    if os.path.lexists(output):
+        for item in inputs:
+            if item is None:
+                continue
+            for f in _files_under(os.fspath(item)):
+                if _same_file(output, f):
+                    same = "" if os.path.abspath(f) == os.path.abspath(output) else f" ({f})"
+                    raise PathConflictError(
+                        f"{output}: the {what} is the same file as an input{same}; refusing "
+                        "to overwrite it, choose another output path")
+    if not os.access(parent, os.W_OK):
+        raise _cannot_write(output, parent, what=what)
+    if os.path.exists(output) and not os.access(output, os.W_OK):
+        raise PathConflictError(f"{output}: is read-only (no write permission); refusing to "
+                                f"replace it with the {what}, make it writable or choose "
+                                "another output path")
 
 
-def check_output_dir(outdir, inputs, what="output directory"):
-    """Refuses an output directory that is, holds or lies inside an input.
+def check_output_dir(outdir, inputs, what="output directory", deletes_in=False, empty=False):
+    """Refuses an output directory that is, holds or lies inside an input, or holds
+    what the writer must not touch.
+
+    Args:
+        outdir: the directory to write (it may not exist yet).
+        inputs: paths that must not be written into (`None`s are skipped).
+        what: how the message names the directory.
+        deletes_in: the writer deletes files in it: a symbolic link there is refused
+            (its files are someone else's).
+        empty: it must be new or empty (the writer would overwrite files in it).
 
     Raises:
-        PathConflictError: `outdir` is an existing file, or an input lies in it, or it
-            lies in an input directory.
+        PathConflictError: `outdir` exists and is not a directory, is a link (with
+            `deletes_in`), overlaps an input, or is not empty (with `empty`).
     """
     outdir = os.fspath(outdir)
-    if os.path.exists(outdir) and not os.path.isdir(outdir):
-        raise PathConflictError(f"{outdir}: exists and is not a directory")
+    if deletes_in and os.path.islink(outdir):
+        raise PathConflictError(
+            f"{outdir}: is a symbolic link (to {os.readlink(outdir)}); the {what} is a "
+            "folder elmo-keras deletes its own files from, so it never follows a link there: "
+            "remove the link or choose another output")
+    if os.path.lexists(outdir):
+        st = _stat(outdir)
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            kind = "a broken symbolic link" if st is None else file_kind(st.st_mode)
+            raise PathConflictError(f"{outdir}: exists and is {kind}{_via_link(outdir)}, not "
+                                    f"a directory; choose another {what}")
     for item in inputs:
         if item is None or not os.path.exists(item):
             continue
@@ -105,12 +239,39 @@ def check_output_dir(outdir, inputs, what="output directory"):
             raise PathConflictError(
                 f"{outdir}: the {what} overlaps the input {item}; refusing to write into "
                 "it, choose another directory")
+    if empty and os.path.isdir(outdir):
+        names = sorted(os.listdir(outdir))
+        if names:
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            raise PathConflictError(
+                f"{outdir}: is not empty (holds {shown}); the {what} must be a new or empty "
+                "directory so that no file of yours is overwritten, choose another")
+    parent = os.path.dirname(os.path.abspath(outdir))
+    if not os.path.exists(outdir) and os.path.isdir(parent) and not os.access(parent, os.W_OK):
+        raise _cannot_write(outdir, parent, what=what)
+
+
+def _new_name(folder, name):
+    return os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+
+
+def _renamed_error(error, tmp, path):
+    """`error` naming `path` where it named the temporary file `tmp`."""
+    if (isinstance(error, OSError) and not isinstance(error, DiskSpaceError)
+            and error.filename == tmp and error.errno is not None):
+        return OSError(error.errno, error.strerror, path)
+    return error
 
 
 @contextlib.contextmanager
-def atomic_output(path):
+def atomic_output(path, what="output"):
     """Yields a fresh temporary path next to `path`; renames it over `path` when the
     block ends without error, deletes it otherwise (so `path` is never half written).
+
+    The temporary file is created empty with mode `0o666 & ~umask`, so the output gets
+    the mode any new file gets. A directory or a special file (a device, a FIFO, a
+    socket) at `path` is refused, before and again right before the rename. An error
+    that names the temporary file names `path` instead.
 
     Example:
     ```python
@@ -119,16 +280,69 @@ def atomic_output(path):
     ```
     """
     path = os.fspath(path)
+    _check_target(path, what)
     folder, name = os.path.split(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
+    for _ in range(100):
+        tmp = _new_name(folder, name)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise _cannot_write(path, folder, e, what) from None
+        os.close(fd)
+        break
+    else:
+        raise FileExistsError(errno.EEXIST, "cannot find a free temporary name", path)
     try:
         yield tmp
+        _check_target(path, what)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.remove(tmp)
-        raise
+        renamed = _renamed_error(e, tmp, path)
+        if renamed is e:
+            raise
+        raise renamed from None
+
+
+@contextlib.contextmanager
+def atomic_output_dir(path, what="output directory"):
+    """Yields a fresh temporary directory next to `path` (mode `0o777 & ~umask`); when
+    the block ends without error, renames it to `path`, which must then be absent or an
+    empty directory (a symbolic link to one gets the files in its target); deletes it
+    otherwise (so `path` never holds half an output)."""
+    path = os.fspath(path)
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    folder, name = os.path.split(os.path.abspath(target))
+    for _ in range(100):
+        tmp = _new_name(folder, name)
+        try:
+            os.mkdir(tmp, 0o777)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise _cannot_write(path, folder, e, what) from None
+        break
+    else:
+        raise FileExistsError(errno.EEXIST, "cannot find a free temporary name", path)
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, target)
+        except OSError as e:
+            if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise PathConflictError(f"{path}: is not empty any more; the {what} was not "
+                                        "written there, choose another") from None
+            raise
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)  # made here, by this block: all ours
+        renamed = _renamed_error(e, tmp, path)
+        if renamed is e:
+            raise
+        raise renamed from None
 
 
 def free_bytes(path):
@@ -152,9 +366,10 @@ def check_free_space(path, needed, doing, then=""):
 
 def disk_error_reason(error):
     """The reason ("no space left on the device", ...) if `error` is a disk error
-    (no space, read-only, quota), else None. h5py's errors carry the errno in text."""
+    (no space, read-only, quota), else None. h5py's errors (OSError, or RuntimeError
+    when copying objects) carry the errno in their text."""
     if isinstance(error, DiskSpaceError):
-        return DISK_ERRNOS[errno.ENOSPC]
+        return DISK_ERRNOS.get(error.errno, DISK_ERRNOS[errno.ENOSPC])
     if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
         return DISK_ERRNOS[error.errno]
     text = str(error)

@@ -21,6 +21,9 @@ import tempfile
 
 import numpy as np
 
+from elmo_keras.io import model_files
+from elmo_keras.io.bilm_options import check_model_config
+from elmo_keras.io.paths import atomic_output_dir, check_output_dir
 from elmo_keras.models.elmo.elmo_backbone import ELMo
 from elmo_keras.models.elmo.elmo_outputs import hub_outputs
 from elmo_keras.requires_tensorflow import tensorflow_for
@@ -92,11 +95,18 @@ def export_hub(model, outdir, trainable_bilm=False):
 
     Args:
         model: an `elmo_keras.ELMo` (stateless).
-        outdir: directory to write (created; must not hold another SavedModel).
+        outdir: directory to write: new, or an empty directory. It is written whole
+            or not at all (the export is made in a temporary directory beside it, then
+            renamed), so no file there is ever overwritten.
         trainable_bilm: list the biLM's weights in `trainable_variables` too.
 
     Returns:
         `outdir`.
+
+    Raises:
+        FileExistsError: `outdir` already holds a SavedModel.
+        elmo_keras.io.paths.PathConflictError: `outdir` is not empty, or not a
+            directory, or cannot be written.
     """
     if not isinstance(model, ELMo):
         raise TypeError(f"export_hub expects an elmo_keras.ELMo, got {type(model).__name__}")
@@ -106,13 +116,15 @@ def export_hub(model, outdir, trainable_bilm=False):
     outdir = os.fspath(outdir)
     if os.path.exists(os.path.join(outdir, "saved_model.pb")):
         raise FileExistsError(f"{outdir}: already holds a SavedModel")
-    os.makedirs(outdir, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    check_output_dir(outdir, [], what="export directory", empty=True)
+    os.makedirs(os.path.dirname(os.path.abspath(outdir)), exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, atomic_output_dir(
+            outdir, what="export directory") as staging:
         config_path = os.path.join(tmp, CONFIG_ASSET)  # copied into OUTDIR/assets/
         with open(config_path, "w") as f:
             json.dump(model.get_config(), f, indent=2, sort_keys=True)
         module = _HubModule(model, trainable_bilm, config_path)
-        tf.saved_model.save(module, outdir, signatures={
+        tf.saved_model.save(module, staging, signatures={
             "default": module.default_signature,
             "tokens": module.tokens_signature,
         })
@@ -153,8 +165,10 @@ def load_exported_elmo(path, **kwargs):
 
     Raises:
         FileNotFoundError: not a SavedModel directory.
+        elmo_keras.PresetError: its config is not a regular file, larger than 1 MiB,
+            not an ELMo config, or has sizes above their bounds (a `ValueError`).
         ValueError: not one written by `export_hub`, or its weights do not fit its
-            config (the message names the weight).
+            config or hold NaN or infinity (the message names the weight).
 
     Example:
     ```python
@@ -165,18 +179,31 @@ def load_exported_elmo(path, **kwargs):
     config_path = os.path.join(path, "assets", CONFIG_ASSET)
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise FileNotFoundError(f"{path}: not a SavedModel directory (no saved_model.pb)")
-    if not os.path.isfile(config_path):
+    if not os.path.lexists(config_path):  # there but not a regular file: refused below
         raise ValueError(f"{path}: a SavedModel, but not one written by elmo_keras.export_hub "
                          f"(no assets/{CONFIG_ASSET})")
+    from elmo_keras.models.elmo.elmo_presets import PresetError
+
+    # Regular files only (a FIFO would block the reads), the config at most 1 MiB and
+    # its sizes within their bounds before any model is built.
+    for name in sorted(os.listdir(os.path.join(path, "variables"))
+                       if os.path.isdir(os.path.join(path, "variables")) else []):
+        model_files.regular_file(os.path.join(path, "variables", name), PresetError,
+                                 "checkpoint file")
+    data = model_files.read_bytes(config_path, model_files.MAX_JSON_BYTES, PresetError,
+                                  "export config")
     try:
-        with open(config_path, encoding="utf-8") as f:
-            config = json.load(f)
+        config = json.loads(data.decode("utf-8"))
         if not isinstance(config, dict):
             raise ValueError("not a JSON object")
-        config.update({k: v for k, v in kwargs.items() if v is not None})
+    except (ValueError, RecursionError) as e:
+        raise PresetError(f"{config_path}: not a valid ELMo config ({e})") from None
+    check_model_config(config, config_path, PresetError)  # the file's sizes, bounded
+    config.update({k: v for k, v in kwargs.items() if v is not None})
+    try:
         model = ELMo.from_config(config)
     except (ValueError, TypeError, KeyError) as e:
-        raise ValueError(f"{config_path}: not a valid ELMo config ({e})") from None
+        raise PresetError(f"{config_path}: not a valid ELMo config ({e})") from None
     try:
         reader = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
         entries, by_name = _checkpoint_entries(reader)
@@ -184,14 +211,19 @@ def load_exported_elmo(path, **kwargs):
         if len(entries) != len(weights):
             raise ValueError(f"holds {len(entries)} weights, the config needs {len(weights)}")
         values = []
+        shapes = reader.get_variable_to_shape_map()
         for k, w in enumerate(weights):
             key = entries.get(w.path if by_name else k)
             if key is None:
                 raise ValueError(f"has no weight {w.path}")
+            if tuple(shapes.get(key, ())) != tuple(w.shape):  # checked before reading
+                raise ValueError(f"weight {w.path} has shape {tuple(shapes.get(key, ()))}, "
+                                 f"expected {tuple(w.shape)}")
             values.append(np.asarray(reader.get_tensor(key)))
             if tuple(w.shape) != values[-1].shape:
                 raise ValueError(f"weight {w.path} has shape {values[-1].shape}, expected "
                                  f"{tuple(w.shape)}")
+            model_files.check_finite_weights([(w.path, values[-1])], ValueError, None)
     except (ValueError, IndexError, KeyError, DecodeError, tf.errors.OpError) as e:
         message = (getattr(e, "message", None) or str(e)).strip()
         raise ValueError(f"{path}: cannot read the weights of this SavedModel: "

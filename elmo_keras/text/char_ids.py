@@ -6,10 +6,12 @@ character if need be), end-of-word 259, then padding 260. The tokens `<S>` and `
 are the sentence boundaries 256 and 257, framed the same way. Finally 1 is added to every
 id so that 0 means "no token here" (a padded position).
 
-This module is NumPy only; `elmo_keras.text.tf_text_ops` does the same in-graph.
+This module is NumPy only (`validate_char_ids` imports Keras when it meets a backend
+tensor); `elmo_keras.text.tf_text_ops` does the same in-graph.
 """
 
 import functools
+import sys
 
 import numpy as np
 
@@ -165,3 +167,66 @@ def check_char_ids(ids, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
             f"character id {int(array[b, t, c])} at [{b}, {t}, {c}] is out of range "
             f"[0, {PAD_CHAR + 1}] ({len(bad)} such id(s)); make ids with batch_to_ids")
     return array.astype(np.int32, copy=False)
+
+
+def validate_char_ids(ids, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+    """The one check of character ids on their way into a model, on every route.
+
+    - NumPy arrays and nested lists, and concrete tensors of any backend (an eager
+      `tf.Tensor`, a `jax.Array`, a `torch.Tensor`, converted with
+      `keras.ops.convert_to_numpy`): `check_char_ids`, with the first bad id's position.
+    - A TensorFlow graph tensor (inside `tf.function`, `predict`, a `tf.data` map):
+      its dtype and static shape are checked now, its values by a graph assertion that
+      fails when the graph runs (`tf.errors.InvalidArgumentError`; XLA drops it).
+    - A JAX tracer (`jax.jit`): dtype and static shape only (a traced value cannot
+      raise); a Keras symbolic tensor (a functional model being built): nothing.
+
+    Args:
+        ids: the ids `[batch, time, max_characters_per_token]`.
+        max_characters_per_token: the model's last dimension.
+
+    Raises:
+        ValueError: a non-integer dtype, a wrong rank or last dimension, or an id
+            outside `[0, PAD_CHAR + 1]` (see `check_char_ids`).
+
+    Example:
+    >>> validate_char_ids(batch_to_ids([["Hi"]]))
+    """
+    if isinstance(ids, (np.ndarray, np.generic, list, tuple, int)):
+        check_char_ids(ids, max_characters_per_token)
+        return
+    import keras
+
+    if isinstance(ids, keras.KerasTensor):
+        return
+    if not _traced(ids):
+        check_char_ids(keras.ops.convert_to_numpy(ids), max_characters_per_token)
+        return
+    dtype = keras.backend.standardize_dtype(ids.dtype)
+    if not (dtype.startswith("int") or dtype.startswith("uint")):
+        raise ValueError(f"character ids must be integers, got dtype {dtype}")
+    shape = tuple(ids.shape)
+    if len(shape) != 3 or shape[-1] not in (None, max_characters_per_token):
+        raise ValueError(f"character ids must have shape [batch, time, "
+                         f"{max_characters_per_token}], got {list(shape)}")
+    if keras.backend.backend() == "tensorflow":
+        from elmo_keras.layers.kernels import kernels
+
+        kernels().assert_in_range(
+            ids, 0, PAD_CHAR + 1,
+            f"character ids out of range [0, {PAD_CHAR + 1}]; make ids with batch_to_ids")
+
+
+def _traced(x):
+    """True for a value with no concrete data yet: a TensorFlow graph tensor, a JAX
+    tracer, a PyTorch tensor while `torch.compile` traces."""
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(x, tf.Tensor):
+        return tf.is_symbolic_tensor(x)
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(x, jax.core.Tracer):
+        return True
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        return bool(torch.compiler.is_compiling())
+    return False

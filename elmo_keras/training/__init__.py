@@ -7,7 +7,7 @@
 - `language_model`: the training graph: token encoder, biLM, softmax and loss.
 - `stateless_random`: dropout and sampled-softmax randomness from the step, per backend.
 - `run_directory`: the run directory's layout, records, resume checks (one run setup
-  for both trainers) and history.
+  for both trainers), its lock, input and disk checks, and history.
 - `distribution`: `tf.distribute` strategies, the distributed batch stream, the
   carried LSTM states.
 - `trainer`: the TensorFlow trainer (step, checkpoints, resume); `stop_signals`: Ctrl-C /

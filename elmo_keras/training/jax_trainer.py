@@ -14,6 +14,7 @@ resumes on the trainer that started it. One device, no `tf.distribute`, no
 TensorFlow.
 """
 
+import contextlib
 import os
 
 import jax
@@ -27,7 +28,8 @@ from elmo_keras.training.errors import TrainingError
 from elmo_keras.training.evaluation import evaluate_lm
 from elmo_keras.training.jax_train_step import JaxTrainStep
 from elmo_keras.training.language_model import BiLMLanguageModel
-from elmo_keras.training.run_directory import (npz_checkpoints, prepare_run, run_paths,
+from elmo_keras.training.run_directory import (disk_errors, locked_run, npz_checkpoints,
+                                                prepare_run, record_checkpoint, run_paths,
                                                 start_run)
 from elmo_keras.training.trained_model import export_trained, load_initial_weights
 from elmo_keras.training.training_loop import print_run_start, run_steps
@@ -47,7 +49,12 @@ def save_checkpoint(folder, step, params, optimizer_state, states, step_number, 
                   step=np.asarray(step_number, np.int64))
     path = os.path.join(folder, f"ckpt-{step_number}.npz")
     tmp = path + ".tmp.npz"
-    np.savez(tmp, **arrays)
+    try:
+        np.savez(tmp, **arrays)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a full disk needs the space back
+            os.remove(tmp)
+        raise
     os.replace(tmp, path)
     for old in npz_checkpoints(folder)[:-keep]:
         os.remove(old)
@@ -96,12 +103,26 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
 
     Raises:
         TrainingError, OptionsError, VocabularyError, CorpusError: before any step
-            (among them: resuming a run of the TensorFlow trainer).
+            (among them: resuming a run of the TensorFlow trainer, and the run
+            directory's rules of `trainer.train`).
+        elmo_keras.io.paths.DiskSpaceError: the disk is full.
         TrainingInterrupted: after a SIGINT/SIGTERM, once the checkpoint is written.
     """
-    p = run_paths(out_dir)
     if mixed_precision not in (None, "bfloat16"):
         raise TrainingError(f"mixed_precision must be None or 'bfloat16', got {mixed_precision!r}")
+    with locked_run(out_dir):
+        return _train(out_dir, train_files, options, vocab, valid_files, epochs=epochs,
+                      batch_size=batch_size, max_steps=max_steps, resume=resume,
+                      init_weights=init_weights, mixed_precision=mixed_precision,
+                      checkpoint_every=checkpoint_every, log_every=log_every,
+                      verbose=verbose)
+
+
+def _train(out_dir, train_files, options, vocab, valid_files, *, epochs, batch_size,
+           max_steps, resume, init_weights, mixed_precision, checkpoint_every, log_every,
+           verbose):
+    """`train` once the run directory is locked."""
+    p = run_paths(out_dir)
     opts, vocab, run, stats, changes = prepare_run(
         out_dir, train_files, options, vocab, valid_files, epochs=epochs,
         batch_size=batch_size, resume=resume, init_weights=init_weights, trainer="jax")
@@ -122,11 +143,23 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
     if found:
         params, optimizer_state, states, start = load_checkpoint(found[-1], step_fn, states)
     # Everything checked: the run directory can be written.
-    start_run(out_dir, opts, vocab, run, start, changes)
+    with disk_errors(out_dir, "rerun with --resume" if resume else "run it again"):
+        start_run(out_dir, opts, vocab, run, start, changes)
     if verbose:
         print_run_start(stats, vocab, run, opts, total_steps, start, changes,
                         where=f"JAX on {jax.default_backend()}")
+    with disk_errors(out_dir):
+        # A missing `[train]` extra (matplotlib) is said here, before any step.
+        callbacks = [HistoryLog(p, start)]
+        return _run(lm, step_fn, params, optimizer_state, states, out_dir, opts, vocab,
+                    run, start, total_steps, callbacks, checkpoint_every=checkpoint_every,
+                    log_every=log_every, verbose=verbose)
 
+
+def _run(lm, step_fn, params, optimizer_state, states, out_dir, opts, vocab, run, start,
+         total_steps, callbacks, *, checkpoint_every, log_every, verbose):
+    """The steps, checkpoints and export of a started run."""
+    p = run_paths(out_dir)
     batches = training_batches(run.train_files, vocab, opts, opts.batch_size, start)
     done = start  # steps taken
 
@@ -138,8 +171,11 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
         return sums, norm
 
     def save():
-        return save_checkpoint(p["checkpoints"], step_fn, params, optimizer_state, states,
-                               done)
+        with disk_errors(p["checkpoints"]):
+            path = save_checkpoint(p["checkpoints"], step_fn, params, optimizer_state,
+                                   states, done)
+        record_checkpoint(out_dir, run, done)
+        return path
 
     def evaluate():
         if not run.valid_files:
@@ -147,7 +183,6 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
         step_fn.assign(params)  # the evaluation reads the model's variables
         return evaluate_lm(lm, vocab, run.valid_files, opts.batch_size, opts.unroll_steps)
 
-    callbacks = [HistoryLog(p, start)]
     result = run_steps(train_step, save, evaluate, callbacks,
                        steps_per_epoch=run.steps_per_epoch, start=start,
                        total_steps=total_steps, tokens_per_step=step_fn.tokens,

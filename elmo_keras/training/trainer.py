@@ -12,7 +12,9 @@ is fast-forwarded), so the resumed run takes exactly the steps the uninterrupted
 would have. A run stopped before its first checkpoint resumes from step 0.
 """
 
+import glob
 import os
+import shutil
 
 import keras
 import tensorflow as tf
@@ -24,7 +26,8 @@ from elmo_keras.training.distribution import (CarriedStates, distributed_dataset
 from elmo_keras.training.errors import TrainingError
 from elmo_keras.training.evaluation import evaluate_lm
 from elmo_keras.training.language_model import BiLMLanguageModel
-from elmo_keras.training.run_directory import prepare_run, run_paths, start_run
+from elmo_keras.training.run_directory import (disk_errors, locked_run, prepare_run,
+                                                record_checkpoint, run_paths, start_run)
 from elmo_keras.training.trained_model import (export_trained, load_initial_weights,
                                                named_weights)
 from elmo_keras.training.training_loop import print_run_start, run_steps
@@ -134,7 +137,11 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
           epochs=None, batch_size=None, max_steps=None, resume=False, init_weights=None,
           strategy=None,
           mixed_precision=None, checkpoint_every=1000, log_every=50, verbose=1):
-    """Trains a biLM (see `run_directory` for what `out_dir` receives).
+    """Trains a biLM (see `run_directory` for what `out_dir` receives, and its
+    guarantees: one process at a time, no input overwritten, no silent restart).
+
+    Without the `[train]` extra (tensorboard, matplotlib), a warning says before the
+    first step that the run goes on without TensorBoard logs or learning curve.
 
     Args:
         out_dir: the run directory (created; must not hold a run unless `resume`).
@@ -167,7 +174,11 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
         token-input biLM).
 
     Raises:
-        TrainingError, OptionsError, VocabularyError, CorpusError: before any step.
+        TrainingError, OptionsError, VocabularyError, CorpusError: before any step
+            (among them: another process trains in `out_dir`, an input is a file the
+            run writes, the checkpoints of a run to resume are gone).
+        elmo_keras.io.paths.DiskSpaceError: the disk is full (the run resumes from
+            its last checkpoint once there is space).
         TrainingInterrupted: after a SIGINT/SIGTERM, once the checkpoint is written.
 
     Examples:
@@ -175,11 +186,23 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
     >>> train("runs/alice", "alice/train.txt", "options.json", "vocab.txt",
     ...       "alice/valid.txt", max_steps=300)  # doctest: +SKIP
     """
-    p = run_paths(out_dir)
     strategy = get_strategy(strategy)
     chief = is_chief(strategy)
     if mixed_precision not in (None, "bfloat16"):
         raise TrainingError(f"mixed_precision must be None or 'bfloat16', got {mixed_precision!r}")
+    with locked_run(out_dir, enabled=chief):
+        return _train(out_dir, train_files, options, vocab, valid_files, epochs=epochs,
+                      batch_size=batch_size, max_steps=max_steps, resume=resume,
+                      init_weights=init_weights, strategy=strategy, chief=chief,
+                      mixed_precision=mixed_precision, checkpoint_every=checkpoint_every,
+                      log_every=log_every, verbose=verbose)
+
+
+def _train(out_dir, train_files, options, vocab, valid_files, *, epochs, batch_size,
+           max_steps, resume, init_weights, strategy, chief, mixed_precision,
+           checkpoint_every, log_every, verbose):
+    """`train` once the run directory is locked."""
+    p = run_paths(out_dir)
     opts, vocab, run, stats, changes = prepare_run(
         out_dir, train_files, options, vocab, valid_files, epochs=epochs,
         batch_size=batch_size, resume=resume, init_weights=init_weights,
@@ -196,11 +219,26 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
     if start == 0 and run.init_weights:
         load_initial_weights(trainer.lm, run.init_weights)
     # Everything checked: the run directory can be written.
-    os.makedirs(out_dir, exist_ok=True)
-    if chief:
-        start_run(out_dir, opts, vocab, run, start, changes)
+    with disk_errors(out_dir, "rerun with --resume" if resume else "run it again"):
+        os.makedirs(out_dir, exist_ok=True)
+        if chief:
+            start_run(out_dir, opts, vocab, run, start, changes)
     if verbose:
         print_run_start(stats, vocab, run, opts, total_steps, start, changes)
+    with disk_errors(out_dir):
+        # A missing `[train]` extra is said here, before any step.
+        callbacks = [HistoryLog(p, start, chief)]
+        if chief:
+            callbacks.append(TensorBoardLog(p["logs"]))
+        return _run(trainer, out_dir, opts, vocab, run, start, total_steps, callbacks,
+                    strategy=strategy, chief=chief, checkpoint_every=checkpoint_every,
+                    log_every=log_every, verbose=verbose)
+
+
+def _run(trainer, out_dir, opts, vocab, run, start, total_steps, callbacks, *, strategy,
+         chief, checkpoint_every, log_every, verbose):
+    """The steps, checkpoints and export of a started run."""
+    p = run_paths(out_dir)
 
     states = trainer.states.distribute()
     iterator = iter(distributed_dataset(strategy, run.train_files, vocab, opts, start))
@@ -216,14 +254,28 @@ def train(out_dir, train_files=None, options=None, vocab=None, valid_files=None,
                                opts.unroll_steps)
         return None
 
-    callbacks = [HistoryLog(p, start, chief), TensorBoardLog(p["logs"], chief)]
-    result = run_steps(train_step, lambda: trainer.save(states), evaluate, callbacks,
+    def save():
+        with disk_errors(p["checkpoints"]):
+            try:
+                path = trainer.save(states)
+            except Exception:
+                # SaveV2 writes `<prefix>_temp/` first: what a failed save left there
+                # takes space that a full disk needs back.
+                for tmp in glob.glob(os.path.join(glob.escape(trainer.manager.directory),
+                                                  "*_temp")):
+                    shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        if chief:
+            record_checkpoint(out_dir, run, int(trainer.step.numpy()))
+        return path
+
+    result = run_steps(train_step, save, evaluate, callbacks,
                        steps_per_epoch=run.steps_per_epoch, start=start,
                        total_steps=total_steps, tokens_per_step=trainer.global_tokens,
                        log_every=log_every, checkpoint_every=checkpoint_every,
                        verbose=verbose)
     if result["step"] > start or trainer.manager.latest_checkpoint is None:
-        trainer.save(states)
+        save()
     del iterator  # stop the input thread now, not at interpreter exit
     if chief:
         export_trained(trainer.lm, opts, vocab, out_dir)

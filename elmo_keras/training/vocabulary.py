@@ -47,13 +47,14 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path):
-        """Reads a vocabulary file (UTF-8, one token per line)."""
+        """Reads a vocabulary file (UTF-8, one token per line; a byte order mark at the
+        start is dropped, as for text input: `elmo_keras.io.text_lines`)."""
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise VocabularyError(f"{path}: vocabulary file does not exist")
         tokens = []
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8-sig") as f:
                 for n, line in enumerate(f, 1):
                     token = line.strip()
                     if not token:

@@ -294,7 +294,7 @@ def test_disk_full_and_read_only(tmp_path):
                progress=False)
     _assert_same_file(tmp_path / "out.hdf5", tmp_path / "ref.hdf5")
     assert err["c"].strip().splitlines()[-1] == (
-        f"error: {disk}/ro.hdf5.parts: Read-only file system")
+        f"error: {disk}/ro.hdf5: cannot write the output: read-only file system ({disk})")
     assert err["d"].strip().splitlines()[-1] == (
         f"DiskSpaceError: {disk}/big.hdf5: no space left on the device while writing it; the "
         "finished chunks are kept: free some space, then rerun with --resume")

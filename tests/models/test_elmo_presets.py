@@ -27,7 +27,10 @@ def _same(a, b):
 
 def test_presets_lists_the_shipped_model():
     presets = ek.ELMo.presets
-    assert list(presets) == ["elmo_small_en"]
+    assert list(presets) == ["elmo_small_en", "elmo_allennlp_small_en",
+                             "elmo_allennlp_medium_en", "elmo_allennlp_original_en",
+                             "elmo_allennlp_original_5_5b_en"]  # the bundled one first
+    assert [name for name, e in presets.items() if e["bundled"]] == ["elmo_small_en"]
     entry = presets["elmo_small_en"]
     assert entry["params"] == 2996452 and "English" in entry["description"]
     assert entry["path"] == str(PRESETS_DIR / "elmo_small_en")
@@ -39,7 +42,7 @@ def test_registered_name_and_its_error():
     _same(model, ek.load_bilm(shipped / "options.json", shipped / "weights.hdf5"))
     assert model.count_params() == ek.ELMo.presets["elmo_small_en"]["params"]
     with pytest.raises(ek.PresetError, match=r"'elmo-small-en': not a registered name.*"
-                                             r"Accepted: a registered name \(elmo_small_en\)"):
+                       r"Accepted: a registered name \(elmo_small_en, elmo_allennlp_medium_en"):
         ek.ELMo.from_preset("elmo-small-en")
     with pytest.raises(ek.PresetError, match="must be a name or a path, got int"):
         ek.ELMo.from_preset(3)
@@ -84,7 +87,7 @@ def test_preset_directory_round_trip_and_its_errors(tmp_path):
     with pytest.raises(ek.PresetError, match="holds a 'Dense' config, not an ELMo"):
         ek.ELMo.from_preset(tmp_path / "q")
     (tmp_path / "q" / "config.json").write_text("{not json")
-    with pytest.raises(ek.PresetError, match="not readable JSON"):
+    with pytest.raises(ek.PresetError, match="not a valid JSON model config"):
         ek.ELMo.from_preset(tmp_path / "q")
 
 

@@ -30,3 +30,9 @@ def test_vocabulary_errors(tmp_path):
     with pytest.raises(VocabularyError, match="does not exist"):
         Vocabulary.load(tmp_path / "nope.txt")
 
+
+
+def test_a_byte_order_mark_is_dropped_not_read_as_part_of_the_first_token(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbf<S>\n</S>\n<UNK>\na\n")  # as Windows editors save it
+    assert Vocabulary.load(path).tokens == ["<S>", "</S>", "<UNK>", "a"]

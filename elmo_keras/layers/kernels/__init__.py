@@ -9,6 +9,8 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   shapes must be static), for the distinct-token char CNN
   (`elmo_keras.layers.character_encoder.CharacterEncoder`);
 - `assert_at_most(value, limit, message)`: a check of a possibly symbolic size;
+- `assert_in_range(values, low, high, message)`: a check of possibly symbolic values
+  (a graph assertion on TensorFlow, none on traced JAX), for character ids;
 - `compiled(fn, variables, state_variables, jit_compile)`: an inference function
   compiled the backend's way (`tf.function`, `jax.jit`, eager PyTorch), for
   `elmo_keras.Embedder`;

@@ -138,3 +138,13 @@ def eager_call(layer, call, inputs):
         run = compiled(call, layer.variables, layer.non_trainable_variables)
         layer.__dict__["_elmo_keras_eager_call"] = run
     return run(inputs)
+
+
+def assert_in_range(values, low, high, message):
+    """Checks concrete `values` lie in `[low, high]`; a traced value (`jax.jit`)
+    cannot raise, so it is not checked."""
+    if isinstance(values, jax.core.Tracer):
+        return
+    values = np.asarray(values)
+    if values.size and (values.min() < low or values.max() > high):
+        raise ValueError(message)

@@ -72,3 +72,12 @@ def compiled(fn, variables, state_variables, jit_compile=False):
 def eager_call(layer, call, inputs):
     """`call(inputs)`: this backend runs an eager call as it is."""
     return call(inputs)
+
+
+def assert_in_range(values, low, high, message):
+    """Fails at run time when a graph value lies outside `[low, high]` (the graph-mode
+    half of `elmo_keras.text.char_ids.validate_char_ids`; XLA drops the check)."""
+    return [tf.debugging.assert_greater_equal(values, tf.cast(low, values.dtype),
+                                              message=message),
+            tf.debugging.assert_less_equal(values, tf.cast(high, values.dtype),
+                                           message=message)]

@@ -44,3 +44,9 @@ def compiled(fn, variables, state_variables, jit_compile=False):
 def eager_call(layer, call, inputs):
     """`call(inputs)`: this backend runs an eager call as it is."""
     return call(inputs)
+
+
+def assert_in_range(values, low, high, message):
+    """Checks `values` lie in `[low, high]` (tensors are concrete on this backend)."""
+    if values.numel() and (int(values.min()) < low or int(values.max()) > high):
+        raise ValueError(message)

@@ -17,7 +17,7 @@ from elmo_keras.layers.sentence_boundaries import (
 )
 from elmo_keras.io.bilm_options import BiLMOptions, load_options
 from elmo_keras.models.elmo import elmo_presets
-from elmo_keras.text.char_ids import check_char_ids
+from elmo_keras.text.char_ids import validate_char_ids
 
 
 class ELMoStages:
@@ -294,17 +294,23 @@ class ELMo(ELMoStages, keras.Model):
         return elmo_presets.save_preset(self, preset_dir, tokenizer=tokenizer)
 
     def __call__(self, *args, **kwargs):
-        # Concrete ids are checked: a negative id would be silently masked, one past the
-        # character table would index outside it.
-        if args and isinstance(args[0], np.ndarray):
-            check_char_ids(args[0], self.max_characters_per_token)
+        # Every input route is checked here, by the one validator: a negative id would
+        # be silently masked, one past the character table would index outside it.
+        # Concrete ids (NumPy, an eager tensor of any backend) are checked now, a
+        # TensorFlow graph's when it runs (see `validate_char_ids`).
+        inputs = args[0] if args else kwargs.get("inputs")
+        for ids in (inputs.values() if isinstance(inputs, dict) else [inputs]):
+            if ids is not None:
+                validate_char_ids(ids, self.max_characters_per_token)
         if len(args) == 1 and not kwargs:  # compiled where eager calls are slow (JAX)
             return kernels().eager_call(self, super().__call__, args[0])
         return super().__call__(*args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        if isinstance(x, np.ndarray):
-            check_char_ids(x, self.max_characters_per_token)
+        # Arrays and tensors are checked whole before the first batch; a dataset's
+        # batches are checked as they reach `__call__`.
+        if isinstance(x, np.ndarray) or (hasattr(x, "shape") and hasattr(x, "dtype")):
+            validate_char_ids(x, self.max_characters_per_token)
         return super().predict(x, *args, **kwargs)
 
     def reset_state(self):

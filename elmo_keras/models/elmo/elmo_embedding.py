@@ -6,8 +6,8 @@ from keras import ops
 
 from elmo_keras.models.elmo.elmo_backbone import ELMo
 from elmo_keras.models.elmo.elmo_outputs import hub_output_shapes, hub_output_specs, hub_outputs
-from elmo_keras.models.elmo.elmo_presets import resolve_model
-from elmo_keras.text.char_ids import batch_to_ids
+from elmo_keras.models.elmo.elmo_presets import resolve_model, resolve_preset
+from elmo_keras.text.char_ids import batch_to_ids, validate_char_ids
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class ELMoEmbedding(keras.layers.Layer):
@@ -82,7 +82,9 @@ class ELMoEmbedding(keras.layers.Layer):
     @classmethod
     def from_preset(cls, preset, **kwargs):
         """The layer on a pretrained ELMo: `preset` is any form `ELMo.from_preset`
-        accepts; `kwargs` the other arguments (`output`, `trainable_mix`, ...)."""
+        accepts, resolved the same way (None is no preset: `PresetError`, as there);
+        `kwargs` the other arguments (`output`, `trainable_mix`, ...)."""
+        resolve_preset(preset)
         return cls(model=preset, **kwargs)
 
     def build(self, input_shape):
@@ -92,6 +94,10 @@ class ELMoEmbedding(keras.layers.Layer):
         if keras.backend.backend() != "tensorflow" and _holds_strings(inputs):
             # JAX and PyTorch tensors hold no strings: char ids in NumPy first.
             inputs = batch_to_ids(_token_lists(inputs), self.elmo.max_characters_per_token)
+        elif _holds_integers(inputs):
+            # Ids given directly: the model's one validator, here so that its error is
+            # the one raised (not wrapped in Keras' report of an error inside `call`).
+            validate_char_ids(inputs, self.elmo.max_characters_per_token)
         return super().__call__(inputs, *args, **kwargs)
 
     def _char_ids(self, inputs):
@@ -153,6 +159,18 @@ def _holds_strings(inputs):
         return bool(inputs) and _holds_strings(inputs[0])
     return isinstance(inputs, str) or (
         isinstance(inputs, np.ndarray) and inputs.dtype.kind in "OUS")
+
+
+def _holds_integers(inputs):
+    """True for integer arrays or tensors of any backend (character ids)."""
+    if (isinstance(inputs, keras.KerasTensor) or not hasattr(inputs, "dtype")
+            or type(inputs).__name__ in ("RaggedTensor", "SparseTensor")):
+        return False  # symbolic; ragged and sparse ids are refused by `_char_ids`
+    try:
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+    except (ValueError, TypeError):
+        return False
+    return dtype.startswith("int") or dtype.startswith("uint")
 
 
 def _token_lists(inputs):

@@ -104,8 +104,45 @@ class ELMoTokenizer(keras.layers.Layer):
         that records none.
 
         Args:
-            preset: any form `ELMo.from_preset` accepts.
+            preset: any form `ELMo.from_preset` accepts, resolved the same way.
             **kwargs: settings to override (`split`, ...).
+
+        Raises:
+            elmo_keras.PresetError: `preset` names no model (the same error as
+                `ELMo.from_preset`), or its `tokenizer.json` is not a valid tokenizer
+                config (the message names the file and the field).
         """
-        config = elmo_presets.tokenizer_config(preset) or {}
-        return cls.from_config({**config, **kwargs})
+        config = elmo_presets.tokenizer_config(preset)
+        if config is None:
+            return cls.from_config(dict(kwargs))
+        source = f"{elmo_presets.preset_dir(preset) / elmo_presets.TOKENIZER_FILE}"
+        _check_recorded_config(config, source)
+        try:
+            return cls.from_config({**config, **kwargs})
+        except (ValueError, TypeError, KeyError) as e:
+            if kwargs:
+                raise
+            raise elmo_presets.PresetError(
+                f"{source}: not a valid ELMoTokenizer config "
+                f"({' '.join(str(e).split())[:300]})") from None
+
+
+def _check_recorded_config(config, source):
+    """A preset's tokenizer settings within their bounds, before they are used."""
+    from elmo_keras.io.bilm_options import LIMITS
+
+    known = {"split", "max_characters_per_token", "name", "trainable", "dtype"}
+    unknown = sorted(str(k) for k in config if k not in known)
+    if unknown:
+        raise elmo_presets.PresetError(
+            f"{source}: unknown ELMoTokenizer config key(s) {', '.join(unknown)[:200]}")
+    split = config.get("split", "whitespace")
+    if split not in SPLITS:
+        raise elmo_presets.PresetError(
+            f"{source}: split is {split!r:.60}; expected one of {SPLITS}")
+    c = config.get("max_characters_per_token", MAX_CHARACTERS_PER_TOKEN)
+    bound = LIMITS["max_characters_per_token"]
+    if isinstance(c, bool) or not isinstance(c, int) or not 3 <= c <= bound:
+        raise elmo_presets.PresetError(
+            f"{source}: max_characters_per_token is {c!r:.60}; expected an integer in "
+            f"[3, {bound}]")
