@@ -64,6 +64,16 @@ _FILTERS = [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]]
 # "architecture": `ELMo` arguments the downloaded options.json must state.
 # "files": local name -> URL, sha256 and size (None where no figure is published);
 # the weights file's size is the download size.
+def _files(folder, weights_sha256=None, weights_size=None):
+    """A published model's files: local name -> URL (AllenNLP's layout:
+    `<base>/<folder>/elmo_<folder>_{options.json,weights.hdf5}`), sha256 and size (None
+    where no figure is published)."""
+    url = f"{DEFAULT_BASE_URL}/{folder}/elmo_{folder}_"
+    return {OPTIONS_FILE: {"url": url + "options.json", "sha256": None, "size": None},
+            WEIGHTS_FILE: {"url": url + "weights.hdf5", "sha256": weights_sha256,
+                           "size": weights_size}}
+
+
 PUBLISHED = {
     "elmo_allennlp_small_en": {
         "description": (
@@ -78,16 +88,7 @@ PUBLISHED = {
         "source": _SOURCE,
         "paper": _PAPER,
         "license": "Apache-2.0",
-        "files": {
-            OPTIONS_FILE: {
-                "url": DEFAULT_BASE_URL + "/2x1024_128_2048cnn_1xhighway/"
-                       "elmo_2x1024_128_2048cnn_1xhighway_options.json",
-                "sha256": None, "size": None},
-            WEIGHTS_FILE: {
-                "url": DEFAULT_BASE_URL + "/2x1024_128_2048cnn_1xhighway/"
-                       "elmo_2x1024_128_2048cnn_1xhighway_weights.hdf5",
-                "sha256": None, "size": None},
-        },
+        "files": _files("2x1024_128_2048cnn_1xhighway"),
     },
     "elmo_allennlp_medium_en": {
         "description": (
@@ -102,16 +103,7 @@ PUBLISHED = {
         "source": _SOURCE,
         "paper": _PAPER,
         "license": "Apache-2.0",
-        "files": {
-            OPTIONS_FILE: {
-                "url": DEFAULT_BASE_URL + "/2x2048_256_2048cnn_1xhighway/"
-                       "elmo_2x2048_256_2048cnn_1xhighway_options.json",
-                "sha256": None, "size": None},
-            WEIGHTS_FILE: {
-                "url": DEFAULT_BASE_URL + "/2x2048_256_2048cnn_1xhighway/"
-                       "elmo_2x2048_256_2048cnn_1xhighway_weights.hdf5",
-                "sha256": None, "size": None},
-        },
+        "files": _files("2x2048_256_2048cnn_1xhighway"),
     },
     "elmo_allennlp_original_en": {
         "description": (
@@ -127,17 +119,9 @@ PUBLISHED = {
         "source": _SOURCE,
         "paper": _PAPER,
         "license": "Apache-2.0",
-        "files": {
-            OPTIONS_FILE: {
-                "url": DEFAULT_BASE_URL + "/2x4096_512_2048cnn_2xhighway/"
-                       "elmo_2x4096_512_2048cnn_2xhighway_options.json",
-                "sha256": None, "size": None},
-            WEIGHTS_FILE: {
-                "url": DEFAULT_BASE_URL + "/2x4096_512_2048cnn_2xhighway/"
-                       "elmo_2x4096_512_2048cnn_2xhighway_weights.hdf5",
-                "sha256": "a6b92b9ccbb13fe489faacd2221c795d4bebe84b75f8aded9d85ea464fa5c994",
-                "size": 374_434_792},
-        },
+        "files": _files("2x4096_512_2048cnn_2xhighway",
+                        weights_sha256="a6b92b9ccbb13fe489faacd2221c795d4bebe84b75f8aded9d85ea464fa5c994",
+                        weights_size=374_434_792),
     },
     "elmo_allennlp_original_5_5b_en": {
         "description": (
@@ -152,16 +136,7 @@ PUBLISHED = {
         "source": _SOURCE,
         "paper": _PAPER,
         "license": "Apache-2.0",
-        "files": {
-            OPTIONS_FILE: {
-                "url": DEFAULT_BASE_URL + "/2x4096_512_2048cnn_2xhighway_5.5B/"
-                       "elmo_2x4096_512_2048cnn_2xhighway_5.5B_options.json",
-                "sha256": None, "size": None},
-            WEIGHTS_FILE: {
-                "url": DEFAULT_BASE_URL + "/2x4096_512_2048cnn_2xhighway_5.5B/"
-                       "elmo_2x4096_512_2048cnn_2xhighway_5.5B_weights.hdf5",
-                "sha256": None, "size": None},
-        },
+        "files": _files("2x4096_512_2048cnn_2xhighway_5.5B"),
     },
 }
 
