@@ -227,12 +227,6 @@ def test_lines_are_read_byte_exactly(tmp_path):
     assert not (tmp_path / "bad.hdf5").exists() and not (tmp_path / "bad.hdf5.parts").exists()
 
 
-def _unshare_works():
-    return shutil.which("unshare") is not None and processes.run(
-        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
-        check=False).returncode == 0
-
-
 _DISK_SCRIPT = r"""
 set -u
 mount -t tmpfs -o size=1400k tmpfs "$D"
@@ -265,7 +259,7 @@ echo "d=$?"
 
 
 @pytest.mark.slow  # new processes, each starting TensorFlow
-@pytest.mark.skipif(not _unshare_works(), reason="needs unshare -rm to mount a small tmpfs")
+@pytest.mark.skipif(not processes.unshare_works(), reason="needs unshare -rm to mount a small tmpfs")
 def test_disk_full_and_read_only(tmp_path):
     from elmo_keras import load_bilm
     from elmo_keras.io.embedding_file import embed_file

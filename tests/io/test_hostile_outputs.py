@@ -387,12 +387,6 @@ def test_unwritable_outputs_are_named(tmp_path):
     assert (ro / "v.txt").read_text() == "theirs"
 
 
-def _unshare_works():
-    return shutil.which("unshare") is not None and processes.run(
-        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
-        check=False).returncode == 0
-
-
 _READ_ONLY = r"""
 set -u
 mount -t tmpfs -o size=64k tmpfs "$D" && echo theirs > "$D/v.txt" && mount -o remount,ro "$D"
@@ -401,7 +395,7 @@ echo "$?"
 """
 
 
-@pytest.mark.skipif(not _unshare_works(), reason="needs unshare -rm to mount a small tmpfs")
+@pytest.mark.skipif(not processes.unshare_works(), reason="needs unshare -rm to mount a small tmpfs")
 def test_read_only_file_system_is_named(tmp_path):
     """A new process (about 5 s): a read-only tmpfs in a mount namespace of its own."""
     (tmp_path / "in.txt").write_text("a b\n")

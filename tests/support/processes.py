@@ -27,6 +27,7 @@ import io
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -237,3 +238,11 @@ def run(cmd, cwd=ROOT, env=None, timeout=900, check=True):
                           text=True, timeout=timeout)
     result = Result(proc.args, proc.returncode, proc.stdout, proc.stderr)
     return _check(result, " ".join(map(str, cmd))) if check else result
+
+
+def unshare_works():
+    """True if `unshare -rm` can mount a small tmpfs here (the disk-full and read-only
+    file system tests run their commands in such a mount namespace)."""
+    return shutil.which("unshare") is not None and run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+        check=False).returncode == 0
