@@ -18,10 +18,10 @@ LSTM 4096 projected to 512, 2 layers) and the shipped `saved_models/elmo-small-e
 - training tokens/s: one step of bilm-tf's recipe on batches of 128 rows x 20 tokens
   (Adagrad, clipping, carried states; full softmax over the shipped model's 20000
   tokens, or bilm-tf's sampled softmax of 8192 over 793471 tokens for the original).
-  elmo-keras: `JaxTrainStep` on JAX; the same `BiLMLanguageModel` eagerly with
-  `loss.backward()` and `torch.optim.Adagrad` on PyTorch. AllenNLP: `_ElmoBiLm(
-  requires_grad=True)` + a softmax (`torch.nn.Linear`, or its own
-  `SampledSoftmaxLoss`) + `torch.optim.Adagrad`;
+  elmo-keras: the JAX trainer's step (`training.backends.jax.TrainStep`) on JAX; the
+  same `BiLMLanguageModel` eagerly with `loss.backward()` and `torch.optim.Adagrad` on
+  PyTorch. AllenNLP: `_ElmoBiLm(requires_grad=True)` + a softmax (`torch.nn.Linear`,
+  or its own `SampledSoftmaxLoss`) + `torch.optim.Adagrad`;
 - peak device memory of each row (GPU: the framework's allocator peak; CPU: the
   process's maximum RSS);
 - a check that both implementations compute the same thing: the largest difference
@@ -199,21 +199,18 @@ def train_speed(cfg):
     dtype = "mixed_bfloat16" if cfg["dtype"] == "bfloat16" else None
     if cfg["impl"] == "jax":
         import jax
-        import jax.numpy as jnp
 
-        from elmo_keras.training.jax_train_step import JaxTrainStep
+        from elmo_keras.training.backends import jax as jax_training
         from elmo_keras.training.language_model import BiLMLanguageModel
 
-        lm = BiLMLanguageModel(opts, vocab.size, dtype=dtype)
-        step_fn = JaxTrainStep(lm, opts)
-        state = list(step_fn.values()) + [tuple(lm.zero_states(opts.batch_size))]
+        step_fn = jax_training.TrainStep(
+            opts, lambda: BiLMLanguageModel(opts, vocab.size, dtype=dtype),
+            jax_training.placement(), None)
+        step_fn.begin(batches)
         count = [0]
 
         def step():
-            batch = next(batches)
-            params, opt_state, states, sums, _ = step_fn.train(
-                *state, batch, jnp.asarray(count[0], jnp.int32))
-            state[:] = [params, opt_state, states]
+            sums, _ = step_fn.train_step(count[0])
             count[0] += 1
             jax.block_until_ready(sums)
     elif cfg["impl"] == "torch":

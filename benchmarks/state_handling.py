@@ -8,7 +8,7 @@ Trains the tiny biLM of the tests (char CNN, 2 x 128 LSTM projected to 64; batch
 16 x 20 tokens) once per `state_reset_prob` (0: bilm-tf's states carried, never reset)
 on the same data and seed, and prints each direction's held-out perplexity under both
 protocols beside an add-one unigram model of the training text. Not a speed benchmark:
-the numbers justify the default `state_reset_prob` (README, "Training a biLM").
+the numbers justify the default `state_reset_prob` (docs/training.md, "States and stateless use").
 """
 
 import argparse

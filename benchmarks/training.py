@@ -1,12 +1,13 @@
 """Training speed of elmo-keras vs the original bilm-tf training code, in one run.
 
     python benchmarks/training.py [--arch small|tiny|original] [--batch-size 32] [--steps 20]
+        [--backend tensorflow|jax|torch]
 
 Both train the same architecture (random initialisation) with the same options (unroll
 20, dropout 0.1, sampled softmax with 1024 negatives, Adagrad, clip 10) and batch on the
 same text (`elmo_keras/datasets/alice/train.txt`, vocabulary of all its tokens), each in its
 own process with the same thread count: this package through `elmo_keras.training.train`
-(its whole loop: data, step, logging), and bilm-tf (`bilm==0.1.post5`, installed by
+(its whole loop: data, step, logging) on the Keras backend `--backend`, and bilm-tf (`bilm==0.1.post5`, installed by
 `benchmarks/inference.py`'s helper into `benchmarks/.bilm-venv`) through its
 `LanguageModel(is_training=True)`, `BidirectionalLMDataset` and the optimizer lines of
 `bilm.training.train`. Tokens/s is batch x unroll over the median step time after a
@@ -31,10 +32,15 @@ OURS = r'''
 import json, os, statistics, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 cfg = json.loads(sys.argv[1])
-import tensorflow as tf
-tf.config.threading.set_intra_op_parallelism_threads(cfg["threads"])
-tf.config.threading.set_inter_op_parallelism_threads(cfg["threads"])
-from elmo_keras.training.trainer import train
+import keras
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(cfg["threads"])
+    tf.config.threading.set_inter_op_parallelism_threads(cfg["threads"])
+elif keras.backend.backend() == "torch":
+    import torch
+    torch.set_num_threads(cfg["threads"])
+from elmo_keras.training import train
 w = cfg["warmup"]
 train(cfg["dir"] + "/run", cfg["corpus"], cfg["options"], cfg["vocab"],
       max_steps=w + cfg["steps"], log_every=w, checkpoint_every=10**9, verbose=0)
@@ -98,6 +104,8 @@ def main():
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-bilm", action="store_true", help="measure this package only")
+    p.add_argument("--backend", choices=["tensorflow", "jax", "torch"], default="tensorflow",
+                   help="Keras backend of this package's run (bilm-tf is TensorFlow)")
     args = p.parse_args()
     options = {
         **architecture_options(args.arch, n_characters=261),  # bilm-tf trains with 261
@@ -105,7 +113,7 @@ def main():
         "dropout": 0.1, "all_clip_norm_val": 10.0, "n_epochs": 1,
         "n_negative_samples_batch": 1024, "sample_softmax": True,
     }
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent), "KERAS_BACKEND": args.backend}
     with tempfile.TemporaryDirectory() as tmp:
         (pathlib.Path(tmp) / "options.json").write_text(json.dumps(options))
         vocab = pathlib.Path(tmp) / "vocab.txt"
@@ -117,7 +125,8 @@ def main():
         results = {"elmo-keras": run_json(sys.executable, OURS, cfg, env)}
         if not args.skip_bilm:
             results["bilm-tf"] = run_json(ensure_bilm_venv(), BILM, cfg)
-    print(f"training step, arch={args.arch} batch={args.batch_size}x20 tokens, "
+    print(f"training step, backend={args.backend} arch={args.arch} "
+          f"batch={args.batch_size}x20 tokens, "
           f"threads={args.threads}, sampled softmax 1024 negatives")
     for name, r in results.items():
         print(f"{name:12} {r['tokens_per_s']:10.0f} tokens/s")

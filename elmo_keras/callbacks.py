@@ -55,8 +55,11 @@ class ScalarMixHistory(keras.callbacks.Callback):
         self._record()
 
     def plot(self, path):
-        """Saves the layer weights and gamma against the epoch as a PNG."""
+        """Saves the layer weights and gamma against the epoch as an image (PNG, or the
+        format `path`'s extension names), written whole through
+        `elmo_keras.io.paths.save_figure`."""
         from elmo_keras.extras import require
+        from elmo_keras.io.paths import save_figure
 
         require("matplotlib", "plot", "ScalarMixHistory.plot").use("Agg")
         import matplotlib.pyplot as plt
@@ -74,5 +77,7 @@ class ScalarMixHistory(keras.callbacks.Callback):
         ax_g.set_xlabel("epoch")
         ax_g.set_title("gamma")
         fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
+        try:
+            save_figure(fig, path)
+        finally:
+            plt.close(fig)

@@ -4,6 +4,10 @@
 import importlib
 
 
+class MissingExtraError(ImportError):
+    """An optional dependency that is not installed; the message names what to install."""
+
+
 def require(module, extra, purpose):
     """Imports `module`, or raises an ImportError that names the extra to install.
 
@@ -15,5 +19,5 @@ def require(module, extra, purpose):
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise ImportError(f"{purpose} needs {module.split('.')[0]}, which is not installed: "
-                          f"pip install 'elmo-keras[{extra}]'") from e
+        raise MissingExtraError(f"{purpose} needs {module.split('.')[0]}, which is not "
+                                f"installed: pip install 'elmo-keras[{extra}]'") from e

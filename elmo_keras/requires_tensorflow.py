@@ -8,6 +8,8 @@ error names the feature instead of failing deep in an import.
 
 import importlib
 
+from elmo_keras.extras import MissingExtraError
+
 
 def tensorflow_for(feature):
     """The `tensorflow` module, or an ImportError saying that `feature` needs it.
@@ -18,7 +20,7 @@ def tensorflow_for(feature):
     try:
         return importlib.import_module("tensorflow")
     except ImportError as e:
-        raise ImportError(
+        raise MissingExtraError(
             f"{feature} needs TensorFlow, which is not importable here ({e}). Install "
             "it (pip install tensorflow), or use what runs on every Keras backend: "
             "character ids from elmo_keras.batch_to_ids, pre-split tokens, "

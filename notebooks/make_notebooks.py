@@ -41,7 +41,7 @@ print(ek.ELMo.presets)
 elmo = ek.ELMo.from_preset(PRESET)
 tokenizer = ek.ELMoTokenizer.from_preset(PRESET)   # the tokenization it was trained with
 sentences = ["The river bank was muddy.", "She opened a bank account."]
-print(tokenizer.tokenize(sentences).to_list())
+print(tokenizer.tokenize(sentences))  # lists of tokens
 out = elmo(tokenizer(sentences))
 print("lm_embeddings:", out["lm_embeddings"].shape, "(batch, layers, tokens, dim)")'''),
     ("md", "## The same word in two contexts\n\nLayer 0 (the character CNN) does not see the "

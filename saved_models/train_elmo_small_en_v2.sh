@@ -13,7 +13,7 @@ CORPUS=${CORPUS:-data/corpus}
 STEPS_SAMPLED=${STEPS_SAMPLED:-1800}   # phase 1: sampled softmax (4096 negatives)
 STEPS_FULL=${STEPS_FULL:-2100}         # phase 2 ends here: full softmax
 V1=elmo_keras/models/elmo/presets/elmo_small_en
-INIT=data/init-small-v1
+INIT=${INIT:-data/init-small-v1}
 
 [ -d "$CORPUS/train" ] || python saved_models/build_corpus.py --out "$CORPUS" --cache data/packages
 mkdir -p "$INIT"

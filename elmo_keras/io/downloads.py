@@ -31,6 +31,7 @@ import urllib.parse
 import urllib.request
 
 from elmo_keras.io.paths import check_free_space
+from elmo_keras.version import __version__
 
 CHUNK_BYTES = 1 << 20
 #: Seconds a connection may wait for the server (to connect, or for the next bytes).
@@ -206,8 +207,6 @@ def _reason(error):
 
 def _download(url, out, size, max_bytes, timeout, progress):
     """Streams `url` into the open file `out`; returns (sha256 hex, bytes received)."""
-    from elmo_keras import __version__
-
     request = urllib.request.Request(url, headers={"User-Agent": f"elmo-keras/{__version__}"})
     digest = hashlib.sha256()
     received = 0

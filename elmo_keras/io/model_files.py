@@ -30,25 +30,18 @@ import zipfile
 
 import numpy as np
 
+from elmo_keras.io.paths import check_input_file, file_kind
+
 #: The most bytes a JSON model file (config.json, options.json, tokenizer.json,
 #: metadata.json, an export's assets/elmo_config.json) may hold; the real ones hold
 #: about 1-2 KB.
 MAX_JSON_BYTES = 1 << 20
 
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
 
-
-def _kind(mode):
-    for test, name in _KINDS:
-        if test(mode):
-            return name
-    return "not a regular file"
+class PresetError(ValueError):
+    """A preset value that names no model this package can load, or a model file
+    (a preset's config or weights, a `.keras` file, an export's config) that cannot be
+    loaded safely. `elmo_keras.PresetError`."""
 
 
 def regular_file(path, error=ValueError, what="model file"):
@@ -66,17 +59,7 @@ def regular_file(path, error=ValueError, what="model file"):
         error: `{path}: {what} does not exist`, or `{path}: {what} is a FIFO (named
             pipe), not a regular file` (a device, a directory, a socket likewise).
     """
-    path = os.fspath(path)
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise error(f"{path}: {what} does not exist") from None
-    except OSError as e:
-        raise error(f"{path}: {what} cannot be read ({e.strerror or e})") from None
-    if not stat.S_ISREG(mode):
-        raise error(f"{path}: {what} is {_kind(mode)}, not a regular file; refusing to "
-                    "read it")
-    return path
+    return check_input_file(path, what, error)  # the one check of every input
 
 
 def read_bytes(path, limit, error=ValueError, what="model file"):
@@ -98,7 +81,7 @@ def read_bytes(path, limit, error=ValueError, what="model file"):
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise error(f"{path}: {what} is {_kind(info.st_mode)}, not a regular file; "
+            raise error(f"{path}: {what} is {file_kind(info.st_mode)}, not a regular file; "
                         "refusing to read it")
         if info.st_size > limit:
             raise error(f"{path}: {what} holds {info.st_size} bytes, above the bound of "

@@ -14,10 +14,16 @@ What an output may be:
 - written whole or not at all (`atomic_output`, `atomic_output_dir`), with the mode
   the umask gives (`0o666 & ~umask`, `0o777 & ~umask` for a directory);
 - a directory that cannot be written, or a read-only output, is said with the output's
-  name before any work.
+  name before any work;
+- a full disk is an ordinary error, also for a writer that cannot take a failed write:
+  HDF5 writes through a `LatchedFile` (`latched_output`), which keeps the first
+  `OSError` and drops later writes, so HDF5 closes its file normally and the error is
+  raised after (an ENOSPC inside HDF5 could otherwise crash the process);
+- a figure is saved by `save_figure`, through `atomic_output`.
 
-Inputs are checked by `check_input_file`: a directory or a special file is said for
-what it is, and never opened (a FIFO would block the reader).
+Inputs are checked by `check_input_file` (model files too, through
+`elmo_keras.io.model_files.regular_file`): a directory or a special file is said for
+what it is, and never opened (a FIFO would block the reader, a device may never end).
 """
 
 import contextlib
@@ -39,7 +45,8 @@ class PathConflictError(ValueError):
 
 
 class InputFileError(ValueError):
-    """An input is not a regular file (a directory, a device, a FIFO, a socket)."""
+    """An input is not a regular file (a directory, a device, a FIFO, a socket) or
+    cannot be looked at."""
 
 
 class DiskSpaceError(OSError):
@@ -81,30 +88,48 @@ def _via_link(path):
     return " (a symbolic link)"
 
 
-def check_input_file(path, what="input file"):
-    """Checks that an input is an existing regular file, without opening it.
+def check_input_file(path, what="input file", error=None):
+    """Checks that an input is an existing regular file (links followed), without
+    opening it: a FIFO would block the reader, a device such as `/dev/zero` reads
+    forever. Every reader of a user's file (inputs, vocabularies, corpora, model files:
+    `elmo_keras.io.model_files.regular_file`) checks through here.
 
     Args:
         path: the input.
-        what: how the message names it ("input file", "corpus file", ...).
+        what: how the message names it ("input file", "corpus file", "options file").
+        error: the exception class to raise instead of the two below (a reader's own
+            error type, e.g. `PresetError`); `None` keeps them.
+
+    Returns:
+        `path` as a `str`.
 
     Raises:
         FileNotFoundError: nothing is there (or a broken symbolic link).
-        InputFileError: it is a directory, a device, a FIFO or a socket.
+        InputFileError: it is a directory, a device, a FIFO or a socket, or it cannot
+            be looked at (no permission).
+
+    Example:
+    ```python
+    check_input_file("corpus.txt", "corpus file")
+    ```
     """
     path = os.fspath(path)
-    st = _stat(path)
+    try:
+        st = _stat(path)
+    except OSError as e:
+        raise (error or InputFileError)(
+            f"{path}: {what} cannot be read ({e.strerror or e})") from None
     if st is None:
-        if os.path.islink(path):
-            raise FileNotFoundError(f"{path}: {what} does not exist{_via_link(path)} "
-                                    "to a missing file")
-        raise FileNotFoundError(f"{path}: {what} does not exist")
+        link = f"{_via_link(path)} to a missing file" if os.path.islink(path) else ""
+        raise (error or FileNotFoundError)(f"{path}: {what} does not exist{link}")
     if stat.S_ISDIR(st.st_mode):
-        raise InputFileError(f"{path}: is a directory{_via_link(path)}, not a file; give "
-                             f"the {what} itself")
+        raise (error or InputFileError)(f"{path}: {what} is a directory{_via_link(path)}, "
+                                        f"not a file; give the {what} itself")
     if not stat.S_ISREG(st.st_mode):
-        raise InputFileError(f"{path}: is {file_kind(st.st_mode)}{_via_link(path)}, not a "
-                             f"regular file; give a regular file as the {what}")
+        raise (error or InputFileError)(
+            f"{path}: {what} is {file_kind(st.st_mode)}{_via_link(path)}, not a regular "
+            "file; refusing to read it")
+    return path
 
 
 def _check_target(path, what):
@@ -343,6 +368,125 @@ def atomic_output_dir(path, what="output directory"):
         if renamed is e:
             raise
         raise renamed from None
+
+
+def save_figure(figure, path, what="plot", **savefig_kwargs):
+    """Saves a matplotlib figure to `path` through `atomic_output` (so a device, a
+    FIFO or a directory there is refused, and an interrupted save leaves the old file),
+    in the format its extension names (PNG without one).
+
+    Args:
+        figure: a `matplotlib.figure.Figure`.
+        path: the image file.
+        what: how an error names it.
+        **savefig_kwargs: passed to `figure.savefig` (`dpi`, ...).
+
+    Example:
+    ```python
+    save_figure(fig, "curve.png", dpi=100)
+    ```
+    """
+    path = os.fspath(path)
+    image_format = os.path.splitext(path)[1][1:].lower() or "png"
+    with atomic_output(path, what=what) as tmp:
+        figure.savefig(tmp, format=image_format, **savefig_kwargs)
+
+
+class LatchedFile:
+    """A file opened for writing whose writes never raise: the first `OSError` (a full
+    disk, say) is kept in `error` and every later write is dropped, so that a writer
+    which cannot recover from a failed write (HDF5 leaves its file half open and may
+    crash the process when it is freed) runs to its end; `check()` then raises the kept
+    error as an ordinary `OSError` naming the file. Reads, seeks and `tell` pass through
+    (dropped bytes read back as nothing; h5py fills them with zeros).
+
+    Use it through `latched_output`; h5py writes to it as `h5py.File(latched, "w")`.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self.error = None
+        self._raw = open(self.path, "w+b", buffering=0)
+
+    def _keep(self, error):
+        if self.error is None:
+            self.error = error
+
+    def write(self, data):
+        view = memoryview(data).cast("B")
+        size = len(view)
+        if self.error is None:
+            try:
+                while view:  # an unbuffered write may take only part of it
+                    view = view[self._raw.write(view):]
+                return size
+            except OSError as e:
+                self._keep(e)
+        self._raw.seek(len(view), os.SEEK_CUR)
+        return size
+
+    def seek(self, offset, whence=os.SEEK_SET):
+        return self._raw.seek(offset, whence)
+
+    def tell(self):
+        return self._raw.tell()
+
+    def readinto(self, buffer):
+        return self._raw.readinto(buffer)
+
+    def read(self, size=-1):
+        return self._raw.read(size)
+
+    def truncate(self, size=None):
+        if self.error is None:
+            try:
+                return self._raw.truncate(size)
+            except OSError as e:
+                self._keep(e)
+        return self.tell() if size is None else size
+
+    def flush(self):
+        """Makes what was written durable (`fsync`), so that a disk error the file
+        system reports late is kept too."""
+        if self.error is None:
+            try:
+                os.fsync(self._raw.fileno())
+            except OSError as e:
+                self._keep(e)
+
+    def check(self):
+        """Raises the kept error, if any, as an `OSError` naming the file."""
+        if self.error is not None:
+            raise OSError(self.error.errno, self.error.strerror, self.path)
+
+    def close(self):
+        if not self._raw.closed:
+            self.flush()
+            self._raw.close()
+
+
+@contextlib.contextmanager
+def latched_output(path):
+    """Yields a `LatchedFile` writing `path` (created or emptied); when the block ends,
+    flushes it to disk, closes it and raises the first write error, if any, as an
+    `OSError` naming `path` (also when the block itself failed for it).
+
+    Example:
+    ```python
+    with latched_output(tmp) as f:
+        with h5py.File(f, "w") as out:
+            out["x"] = data
+    ```
+    """
+    latched = LatchedFile(path)
+    try:
+        yield latched
+    except BaseException:
+        latched.close()
+        latched.check()  # the disk error is the cause: say it, not what followed
+        raise
+    latched.close()
+    latched.check()
 
 
 def free_bytes(path):

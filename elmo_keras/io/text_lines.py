@@ -51,10 +51,16 @@ def iter_lines(path):
     >>> # b"\\xef\\xbb\\xbfa b\\r\\nc\\rd\\n" -> ["a b", "c\\rd"]
     """
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, 1):
-            if number == 1 and raw.startswith(BOM):
-                raw = raw[len(BOM):]
-            yield _decode(raw, path, number)
+        yield from read_lines(f, path)
+
+
+def read_lines(f, name):
+    """`iter_lines` for a file already open in binary mode (e.g. one of Apache Beam's
+    `FileSystems`, on a bucket); `name` is the file's name in error messages."""
+    for number, raw in enumerate(iter(f.readline, b""), 1):
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
+        yield _decode(raw, name, number)
 
 
 @dataclasses.dataclass(frozen=True)

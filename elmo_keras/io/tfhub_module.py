@@ -1,4 +1,5 @@
-"""Google's TF Hub ELMo module (`google/elmo/2`, `/3`) read as data into a Keras 3 `ELMo`.
+"""Google's TF Hub ELMo module (`google/elmo/2`, `/3`) read as data: bilm-tf options and
+weight arrays (`read_hub_module`), for a Keras 3 `ELMo` built on the models side.
 
 The module is a TF1 Hub directory (`tfhub_module.pb`, `saved_model.pb`,
 `variables/variables.{index,data-*}`). Only its checkpoint is read, with
@@ -29,6 +30,14 @@ recurrent rows, gates i, j, f, o, exactly bilm-tf's `W_0` (bilm-tf's own loader 
 one name to the other without changing the values). `bilm/char_embed` is the graph's
 table with bilm-tf's padding row 0 in front of `weights.hdf5`'s 261 rows; a 261-row
 table is accepted too.
+
+`read_hub_module(path) -> (options, weights)` is this module's contract with the model
+loader: `options` a bilm-tf options.json dict, `weights` float32 arrays keyed by
+`weights.hdf5` dataset names plus `aggregation/weights` and `aggregation/scaling`. A
+loader builds `ELMo(**hub_model_kwargs(options, kwargs))` and fills it with
+`assign_hub_weights(model, weights)`; nothing here imports a model (issue 21).
+Downloading a module by its handle (`https://tfhub.dev/google/elmo/3`, Kaggle's URLs)
+is `elmo_keras.io.hub_handles`.
 """
 
 import os
@@ -40,8 +49,9 @@ import tempfile
 
 import numpy as np
 
-from elmo_keras.io.bilm_hdf5 import WeightFileError
-from elmo_keras.io.bilm_options import N_CHARACTERS, BiLMOptions, OptionsError
+from elmo_keras.io.bilm_hdf5 import WeightFileError, bilm_weight_map
+from elmo_keras.io.bilm_options import (N_CHARACTERS, BiLMOptions, OptionsError,
+                                        check_model_config)
 
 #: The file that marks a TF1 Hub module directory.
 HUB_MODULE_FILE = "tfhub_module.pb"
@@ -51,7 +61,7 @@ VARIABLES_PREFIX = os.path.join("variables", "variables")
 MIX_WEIGHTS, MIX_SCALING = "aggregation/weights", "aggregation/scaling"
 
 #: What the published ELMo options state and the module does not store: the reader
-#: assumes them (`load_hub_module` lets them be overridden).
+#: assumes them (`hub_model_kwargs` lets them be overridden).
 ASSUMED_OPTIONS = {
     "activation": "relu",
     "max_characters_per_token": 50,
@@ -67,7 +77,7 @@ _ASSUMED_KEYS = {
     "proj_clip": ("lstm", "proj_clip"),
     "use_skip_connections": ("lstm", "use_skip_connections"),
 }
-# The sizes the module's shapes fix: `load_hub_module` refuses to override them.
+# The sizes the module's shapes fix: `hub_model_kwargs` refuses to override them.
 _READ_FROM_MODULE = ("filters", "char_embedding_dim", "lstm_dim", "projection_dim",
                      "n_highway", "n_layers")
 
@@ -273,6 +283,18 @@ def _expected_shapes(options, n_chars):
     return shapes
 
 
+def module_root(directory):
+    """Where the module lies in an unpacked tarball: `directory` itself, or its one
+    subfolder when `directory` holds nothing else (a tarball with one top folder)."""
+    directory = pathlib.Path(directory)
+    if (directory / (VARIABLES_PREFIX + ".index")).exists():
+        return directory
+    inner = list(directory.iterdir())
+    if len(inner) == 1 and inner[0].is_dir() and not inner[0].is_symlink():
+        return inner[0]
+    return directory
+
+
 def _resolve(path):
     """A module directory for `path`: the directory itself, or a tarball unpacked with
     `safe_extract` into a temporary directory (returned to be cleaned up)."""
@@ -284,12 +306,7 @@ def _resolve(path):
         except BaseException:
             tmp.cleanup()
             raise
-        inner = [p for p in pathlib.Path(tmp.name).iterdir()]
-        root = tmp.name
-        if not os.path.exists(os.path.join(root, VARIABLES_PREFIX + ".index")) and \
-                len(inner) == 1 and inner[0].is_dir():
-            root = str(inner[0])  # a tarball with one top folder
-        return root, tmp
+        return str(module_root(tmp.name)), tmp
     return path, None
 
 
@@ -333,6 +350,9 @@ def read_hub_module(path):
 
 
 def _read(root, source):
+    from elmo_keras.requires_tensorflow import tensorflow_for
+
+    tf = tensorflow_for("reading a TF Hub module")
     reader = _open_checkpoint(root)
     shapes = {n: tuple(int(d) for d in s)
               for n, s in reader.get_variable_to_shape_map().items()}
@@ -350,7 +370,13 @@ def _read(root, source):
         raise HubModuleError(f"{source}: non-float variable(s) {_listed(not_float)}")
     weights = {}
     for name in sorted(expected):
-        value = np.asarray(reader.get_tensor(name), dtype="float32")
+        try:
+            value = np.asarray(reader.get_tensor(name), dtype="float32")
+        except (tf.errors.OpError, ValueError, IndexError, RuntimeError) as e:  # data file
+            # missing, short (IndexError: "Read less bytes than requested") or corrupt
+            message = " ".join(str(getattr(e, "message", e)).split())[:200]
+            raise HubModuleError(f"{source}: variable '{name}' cannot be read ({message})"
+                                 ) from None
         if not np.all(np.isfinite(value)):
             raise HubModuleError(f"{source}: variable '{name}' holds NaN or inf")
         if name == "bilm/char_embed" and n_chars == N_CHARACTERS:
@@ -359,52 +385,72 @@ def _read(root, source):
     return options, weights
 
 
-def load_hub_module(path, **elmo_kwargs):
-    """An `elmo_keras.ELMo` holding a TF1 Hub ELMo module's weights (`read_hub_module`).
-
-    An ordinary `ELMo`: trainable, saved with `save_to_preset` (which writes bilm-tf's
-    `options.json` + `weights.hdf5` too) or `save`, and run on TensorFlow, JAX and
-    PyTorch (reading the module needs TensorFlow; the saved model does not). Every
-    scalar mix starts as the module's: its mix weights (before the softmax) from
-    `aggregation/weights`, its `gamma` from `aggregation/scaling`.
+def hub_model_kwargs(options, elmo_kwargs, source="module"):
+    """The `ELMo` constructor arguments for a module read by `read_hub_module`.
 
     Args:
-        path: the module directory, or its `.tar.gz` download.
-        **elmo_kwargs: other `ELMo` arguments (`num_output_representations`,
+        options: `read_hub_module`'s options (not modified).
+        elmo_kwargs: the caller's `ELMo` arguments (`num_output_representations`,
             `do_layer_norm`, `l2_coef`, `stateful`, `name`, ...), and the options the
             module does not store (`cell_clip`, `proj_clip`, `use_skip_connections`,
-            `activation`, `max_characters_per_token`; see `ASSUMED_OPTIONS`). The sizes
-            the module's shapes fix cannot be overridden.
+            `activation`, `max_characters_per_token`; see `ASSUMED_OPTIONS`), which
+            replace the assumed ones. The sizes the module's shapes fix cannot be given.
+        source: what to name in errors (the module's path).
 
     Returns:
-        The model, weights loaded.
+        A dict: the architecture from `options` with the overrides, plus the other
+        `elmo_kwargs`, checked against `elmo_keras.io.bilm_options.check_model_config`.
 
     Raises:
-        ImportError: TensorFlow is not importable.
-        HubModuleError: see `read_hub_module`; an override of a size the module fixes.
-    """
-    from elmo_keras.io.bilm_hdf5 import bilm_weight_map
-    from elmo_keras.io.bilm_options import check_model_config
-    from elmo_keras.models.elmo.elmo_backbone import ELMo
+        HubModuleError: an override of a size the module fixes, or a value the model
+            refuses (one line).
 
-    source = os.fspath(path)
+    Examples:
+
+    ```python
+    options, weights = read_hub_module("elmo_3")
+    kwargs = hub_model_kwargs(options, {"num_output_representations": 2}, "elmo_3")
+    ```
+    """
     fixed = sorted(k for k in elmo_kwargs if k in _READ_FROM_MODULE)
     if fixed:
         raise HubModuleError(f"{source}: {', '.join(fixed)} cannot be overridden: the "
                              "module's variable shapes fix them")
-    options, weights = read_hub_module(path)
+    options = {section: dict(values) for section, values in options.items()}
+    rest = dict(elmo_kwargs)
     for arg, (section, key) in _ASSUMED_KEYS.items():
-        if arg in elmo_kwargs:
-            options[section][key] = elmo_kwargs.pop(arg)
+        if arg in rest:
+            options[section][key] = rest.pop(arg)
     try:
-        model_kwargs = BiLMOptions.from_dict(options, source=source).model_kwargs()
-        check_model_config({**model_kwargs, **elmo_kwargs}, source, strict=False)
-        model = ELMo(**model_kwargs, **elmo_kwargs)
+        kwargs = {**BiLMOptions.from_dict(options, source=source).model_kwargs(), **rest}
+        check_model_config(kwargs, source, strict=False)
     except (OptionsError, ValueError) as e:
         raise HubModuleError(" ".join(str(e).split())) from None
+    return kwargs
+
+
+def assign_hub_weights(model, weights, source="module"):
+    """Sets an `ELMo`'s weights to a module's, as `read_hub_module` returns them: the
+    biLM through `elmo_keras.io.bilm_hdf5.bilm_weight_map`, and every scalar mix to
+    the module's (`aggregation/weights` before the softmax, `aggregation/scaling` its
+    `gamma`).
+
+    Args:
+        model: an `ELMo` built with `hub_model_kwargs` (any object with the `ELMo`
+            weights `bilm_weight_map` reads and `scalar_mixes`).
+        weights: `read_hub_module`'s weights.
+        source: what to name in errors.
+
+    Returns:
+        `model`.
+
+    Raises:
+        HubModuleError: a weight's shape is not the model's (a model of another
+            architecture).
+    """
     for name, _, setter, shape in bilm_weight_map(model):
         value = weights[name]
-        if value.shape != tuple(shape):  # cannot happen for a module read above
+        if value.shape != tuple(shape):
             raise HubModuleError(f"{source}: '{name}' has shape {value.shape}, the model "
                                  f"needs {tuple(shape)}")
         setter(value)

@@ -167,7 +167,7 @@ class BiLM(keras.layers.Layer):
                 ops.zeros((self.n_layers, 2, batch, self.lstm_dim), dtype=dtype))
 
     def run_directions(self, stacked_inputs, mask=None, initial_states=None,
-                       input_dropout=None, fused_directions=False):
+                       input_dropout=None):
         """Runs both LMs on inputs already in each direction's reading order.
 
         This is the biLM's core: `call` builds its inputs from one text-ordered batch;
@@ -181,11 +181,6 @@ class BiLM(keras.layers.Layer):
             initial_states: `(h, c)` as `zero_states` lays them out, or None (zeros).
             input_dropout: optional function applied to each layer's input (bilm-tf's
                 `DropoutWrapper(input_keep_prob)`: the residual adds the dropped input).
-            fused_directions: compute both directions' steps as one batched matmul over
-                `[2, batch, ...]` (fewer ops per step: faster when the loop is also
-                differentiated, as in training) instead of a plain matmul per direction
-                (faster forward only: `benchmarks/inference.py`, `training.py`). The
-                results are the same.
 
         Returns:
             `(outputs, (h, c))`: `outputs` is a list of `n_layers` tensors
@@ -213,32 +208,17 @@ class BiLM(keras.layers.Layer):
             weights = {name: [None if getattr(cell, name) is None
                               else ops.cast(getattr(cell, name), dtype) for cell in cells]
                        for name in ("kernel", "bias", "recurrent_kernel", "projection_kernel")}
-            if fused_directions:
-                weights = {name: [None if w[0] is None else ops.stack(w)]
-                           for name, w in weights.items()}
-                flat = ops.reshape(layer_input, (2, -1, layer_input.shape[-1]))
-                gates = ops.matmul(flat, weights["kernel"][0]) + weights["bias"][0][:, None]
-                gates = ops.reshape(gates, (2, steps, batch, 4 * self.lstm_dim))
-                x_gates = [ops.transpose(gates, (1, 0, 2, 3))]  # [time, 2, batch, 4H]
-                h0, c0, step_keep = [init_h[i]], [init_c[i]], keep[:, None]
-            else:
-                x_gates = []
-                for d in range(2):
-                    flat = ops.reshape(layer_input[d], (-1, layer_input.shape[-1]))
-                    gates = ops.matmul(flat, weights["kernel"][d]) + weights["bias"][d]
-                    x_gates.append(ops.reshape(gates, (steps, batch, 4 * self.lstm_dim)))
-                h0, c0 = [init_h[i, 0], init_h[i, 1]], [init_c[i, 0], init_c[i, 1]]
-                step_keep = keep
+            x_gates = []
+            for d in range(2):
+                flat = ops.reshape(layer_input[d], (-1, layer_input.shape[-1]))
+                gates = ops.matmul(flat, weights["kernel"][d]) + weights["bias"][d]
+                x_gates.append(ops.reshape(gates, (steps, batch, 4 * self.lstm_dim)))
+            h0, c0 = [init_h[i, 0], init_h[i, 1]], [init_c[i, 0], init_c[i, 1]]
 
             step = LSTMPSteps(weights["recurrent_kernel"], weights["projection_kernel"],
                               self.cell_clip, self.proj_clip)
-            h_seq, h_last, c_last = kernels().masked_recurrence(
-                step, x_gates, step_keep, h0, c0)
-            if fused_directions:
-                h_seq = ops.transpose(h_seq[0], (1, 0, 2, 3))
-                h_last, c_last = h_last[0], c_last[0]
-            else:
-                h_seq, h_last, c_last = ops.stack(h_seq), ops.stack(h_last), ops.stack(c_last)
+            h_seq, h_last, c_last = kernels().masked_recurrence(step, x_gates, keep, h0, c0)
+            h_seq, h_last, c_last = ops.stack(h_seq), ops.stack(h_last), ops.stack(c_last)
             final_h.append(h_last)
             final_c.append(c_last)
             out = h_seq * ops.transpose(maskf)[None, :, :, None]  # [2, time, batch, P]

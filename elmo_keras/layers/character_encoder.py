@@ -7,6 +7,7 @@ from keras import ops
 
 from elmo_keras.layers.highway import Highway
 from elmo_keras.layers.kernels import kernels
+from elmo_keras.layers.sentence_boundaries import token_mask
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
@@ -120,8 +121,7 @@ class CharacterEncoder(keras.layers.Layer):
             unique, index = distinct
             vectors = ops.take(self.encode_rows(unique), index, axis=0)
         h = ops.reshape(vectors, tuple(ops.shape(ids)[:-1]) + (self.projection_dim,))
-        mask = ops.any(ids > 0, axis=-1)
-        return h * ops.expand_dims(ops.cast(mask, h.dtype), -1)
+        return h * ops.expand_dims(ops.cast(token_mask(ids), h.dtype), -1)
 
     def encode_rows(self, char_ids):
         """The char CNN on a flat batch of tokens, each row on its own.
@@ -152,7 +152,7 @@ class CharacterEncoder(keras.layers.Layer):
         return h[:n_tokens]
 
     def compute_mask(self, inputs, mask=None):
-        return ops.any(ops.cast(inputs, "int32") > 0, axis=-1)
+        return token_mask(inputs)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.projection_dim,)

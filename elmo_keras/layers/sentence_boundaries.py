@@ -8,8 +8,41 @@ from elmo_keras.text.char_ids import bos_char_ids, eos_char_ids
 
 
 def token_mask(char_ids):
-    """bool `[batch, time]`: true where a token exists (its character ids are not all 0)."""
+    """The one token mask of character ids (every layer and caller uses it).
+
+    Args:
+        char_ids: int `[..., chars]`.
+
+    Returns:
+        bool `[...]`: true where a token exists (its character ids are not all 0).
+    """
     return ops.any(ops.cast(char_ids, "int32") > 0, axis=-1)
+
+
+def add_boundaries(values, lengths, first, last):
+    """The one framing: `first` before each row's values and `last` right after its
+    last real one (step `length + 1`), zeros after; `[b, t, ...]` -> `[b, t + 2, ...]`.
+
+    Frames character ids (`AddSentenceBoundaries`: `first`, `last` the ids of `<S>`,
+    `</S>`), token vectors (`Embedder`: their char-CNN vectors) or a mask (`True`,
+    `True`) alike.
+
+    Args:
+        values: `[batch, time, ...]`, zero (or false) at padded steps.
+        lengths: int `[batch]`, each row's real steps.
+        first, last: values of shape `values.shape[2:]` (or broadcastable to it).
+
+    Returns:
+        `[batch, time + 2, ...]`.
+    """
+    extra = len(values.shape) - 2
+    framed = ops.pad(values, ((0, 0), (1, 1)) + ((0, 0),) * extra)
+    index = (slice(None), slice(None)) + (None,) * extra
+    step = ops.arange(ops.shape(framed)[1], dtype="int32")[None, :][index]
+    ends = ops.cast(lengths, "int32")[:, None][index] + 1
+    first = ops.cast(first, framed.dtype)
+    last = ops.cast(last, framed.dtype)
+    return ops.where(step == ends, last, ops.where(step == 0, first, framed))
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
@@ -33,10 +66,7 @@ class AddSentenceBoundaries(keras.layers.Layer):
     def call(self, char_ids):
         ids = ops.cast(char_ids, "int32")
         lengths = ops.sum(ops.cast(token_mask(ids), "int32"), axis=1)
-        framed = ops.pad(ids, ((0, 0), (1, 1), (0, 0)))
-        step = ops.arange(ops.shape(framed)[1], dtype="int32")[None, :, None]
-        framed = ops.where(step == 0, self._bos[None, None, :], framed)
-        return ops.where(step == lengths[:, None, None] + 1, self._eos[None, None, :], framed)
+        return add_boundaries(ids, lengths, self._bos, self._eos)
 
     def compute_output_shape(self, input_shape):
         t = None if input_shape[1] is None else input_shape[1] + 2

@@ -1,1 +1,3 @@
-"""Strings to tokens to character ids: NumPy char ids, in-graph TF string ops, the corpus tokenizer."""
+"""Strings to tokens to character ids, one implementation (`inputs.to_char_ids`) that
+every caller uses: NumPy char ids (`char_ids`), the same in the TensorFlow graph
+(`tf_text_ops`), the corpus tokenizer (`corpus_tokenizer`)."""

@@ -177,7 +177,10 @@ def validate_char_ids(ids, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
       `keras.ops.convert_to_numpy`): `check_char_ids`, with the first bad id's position.
     - A TensorFlow graph tensor (inside `tf.function`, `predict`, a `tf.data` map):
       its dtype and static shape are checked now, its values by a graph assertion that
-      fails when the graph runs (`tf.errors.InvalidArgumentError`; XLA drops it).
+      fails when the graph runs (`tf.errors.InvalidArgumentError`; XLA drops it). The
+      ids returned depend on that assertion: a caller that uses them (`ELMo`) runs the
+      check before any op that reads them (a gather past the table would fail first,
+      or, on a GPU, read zeros).
     - A JAX tracer (`jax.jit`): dtype and static shape only (a traced value cannot
       raise); a Keras symbolic tensor (a functional model being built): nothing.
 
@@ -185,23 +188,27 @@ def validate_char_ids(ids, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
         ids: the ids `[batch, time, max_characters_per_token]`.
         max_characters_per_token: the model's last dimension.
 
+    Returns:
+        `ids` (a TensorFlow graph tensor: its copy that depends on the value check).
+
     Raises:
         ValueError: a non-integer dtype, a wrong rank or last dimension, or an id
             outside `[0, PAD_CHAR + 1]` (see `check_char_ids`).
 
     Example:
-    >>> validate_char_ids(batch_to_ids([["Hi"]]))
+    >>> validate_char_ids(batch_to_ids([["Hi"]])).shape
+    (1, 1, 50)
     """
     if isinstance(ids, (np.ndarray, np.generic, list, tuple, int)):
         check_char_ids(ids, max_characters_per_token)
-        return
+        return ids
     import keras
 
     if isinstance(ids, keras.KerasTensor):
-        return
+        return ids
     if not _traced(ids):
         check_char_ids(keras.ops.convert_to_numpy(ids), max_characters_per_token)
-        return
+        return ids
     dtype = keras.backend.standardize_dtype(ids.dtype)
     if not (dtype.startswith("int") or dtype.startswith("uint")):
         raise ValueError(f"character ids must be integers, got dtype {dtype}")
@@ -209,12 +216,16 @@ def validate_char_ids(ids, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
     if len(shape) != 3 or shape[-1] not in (None, max_characters_per_token):
         raise ValueError(f"character ids must have shape [batch, time, "
                          f"{max_characters_per_token}], got {list(shape)}")
-    if keras.backend.backend() == "tensorflow":
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(ids, tf.Tensor):
         from elmo_keras.layers.kernels import kernels
 
-        kernels().assert_in_range(
+        checks = kernels().assert_in_range(
             ids, 0, PAD_CHAR + 1,
             f"character ids out of range [0, {PAD_CHAR + 1}]; make ids with batch_to_ids")
+        with tf.control_dependencies([c for c in checks if c is not None]):
+            return tf.identity(ids)
+    return ids
 
 
 def _traced(x):

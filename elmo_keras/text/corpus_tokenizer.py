@@ -12,9 +12,15 @@ module makes that from running text:
   other non-space character is a token of its own (punctuation, quotes, brackets).
 
 It does not change case or characters: the char CNN sees the text as written.
+
+`SPLITS` names the two ways a model's text is split into tokens: `"whitespace"` (the
+text is tokenized already) and `"corpus"` (this tokenizer).
 """
 
 import re
+
+#: How a sentence becomes tokens (`ELMoTokenizer(split=...)`, `elmo_keras.text.inputs`).
+SPLITS = ("whitespace", "corpus")
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:['\u2019\-]\w+)*|[^\w\s]", re.UNICODE)
 # The same pattern in RE2 syntax (TensorFlow's string ops: `ELMoTokenizer(split="corpus")`),
@@ -31,6 +37,13 @@ _ABBREVIATIONS = {
     "vs", "etc", "e.g", "i.e", "cf", "no", "vol", "fig", "mt", "ft",
 }
 _END = re.compile(r"""[.!?]+['"\u2019\u201d)\]]*(?=\s+['"\u2018\u201c(\[]*[A-Z0-9])""")
+
+
+def check_split(split):
+    """`split` if it is one of `SPLITS`; ValueError otherwise."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r:.60}")
+    return split
 
 
 def tokenize(sentence):

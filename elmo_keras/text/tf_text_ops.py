@@ -1,7 +1,8 @@
 """Strings -> character ids inside the TensorFlow graph (for SavedModels and tf.data).
 
-The same ids as `elmo_keras.text.char_ids` (a test checks they agree byte for byte), computed with
-`tf.strings` so no Python runs per token.
+The in-graph run of `elmo_keras.text.inputs` (which calls it for TensorFlow tensors):
+the same splits and the same ids as `elmo_keras.text.char_ids` (tests check they agree
+byte for byte), computed with `tf.strings` so no Python runs per token.
 """
 
 from elmo_keras.requires_tensorflow import tensorflow_for
@@ -13,6 +14,7 @@ from elmo_keras.text.char_ids import (
     MAX_CHARACTERS_PER_TOKEN,
     PAD_CHAR,
 )
+from elmo_keras.text.corpus_tokenizer import TOKEN_PATTERN_RE2, check_split
 from elmo_keras.text.special_tokens import BOS_TOKEN, EOS_TOKEN
 
 tf = tensorflow_for("In-graph string ops (strings as ELMo inputs in a Keras model, "
@@ -93,12 +95,15 @@ def _ragged_ids_to_dense(ragged, c):
     return ids
 
 
-def to_char_ids(inputs, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
-    """Any supported ELMo input -> dense int32 char ids `[batch, time, c]`.
+def to_char_ids(inputs, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN,
+                split="whitespace"):
+    """Any supported ELMo input -> dense int32 char ids (the in-graph half of
+    `elmo_keras.text.inputs.to_char_ids`).
 
-    Accepts: 1-D strings (untokenized sentences, split on whitespace); 2-D strings
-    (tokens padded with `""`); a ragged string tensor of tokens; int char ids
-    `[batch, time, c]` (returned as they are).
+    Accepts: a string scalar (one sentence: `[tokens, c]`); 1-D strings (untokenized
+    sentences, split as `split` says: `"whitespace"` or `"corpus"`); 2-D strings (tokens
+    padded with `""`); a ragged string tensor of tokens; int char ids `[batch, time, c]`
+    (returned as they are).
 
     Raises:
         ValueError: another dtype or rank, naming what was given.
@@ -111,8 +116,10 @@ def to_char_ids(inputs, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
     inputs = tf.convert_to_tensor(inputs)
     rank = inputs.shape.rank
     if inputs.dtype == tf.string:
+        if rank == 0:
+            return tokens_to_char_ids(tokenize_sentences(inputs, split), c)
         if rank == 1:
-            return sentences_to_char_ids(inputs, c)
+            return sentences_to_char_ids(inputs, c, split)
         if rank == 2:
             return tokens_to_char_ids(inputs, c)
         raise ValueError(
@@ -127,6 +134,24 @@ def to_char_ids(inputs, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
     raise ValueError(
         f"ELMo: expected strings (sentences or tokens) or int32 character ids, got dtype "
         f"{inputs.dtype.name} with shape {inputs.shape}")
+
+
+def tokenize_sentences(sentences, split="whitespace"):
+    """A string scalar (one sentence: a 1-D string tensor of its tokens) or a 1-D
+    tensor of sentences (a `RaggedTensor` of tokens), split as `split` says:
+    `"whitespace"` (`split_sentences`) or `"corpus"` (`corpus_split_sentences`).
+
+    Raises:
+        ValueError: an unknown `split`, or a tensor of another rank.
+    """
+    sentences = tf.convert_to_tensor(sentences, dtype=tf.string)
+    run = corpus_split_sentences if check_split(split) == "corpus" else split_sentences
+    if sentences.shape.rank == 0:
+        return run(sentences[None])[0]
+    if sentences.shape.rank != 1:
+        raise ValueError("tokenize: expected a sentence or a 1-D batch of sentences, got "
+                         f"shape {sentences.shape}")
+    return run(sentences)
 
 
 # Every character Python's `str.split()` treats as whitespace: RE2's \s (ASCII), the
@@ -145,14 +170,15 @@ def split_sentences(sentences):
     return tf.strings.split(tf.strings.regex_replace(sentences, _WHITESPACE, " "))
 
 
-def sentences_to_char_ids(sentences, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+def sentences_to_char_ids(sentences, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN,
+                          split="whitespace"):
     """1-D string tensor of sentences -> dense int32 `[batch, max_tokens, c]`, zero padded.
 
-    Sentences are split on whitespace. An empty sentence is a row of zeros; an empty
-    batch gives shape `[0, 0, c]`.
+    Sentences are split as `split` says (`tokenize_sentences`). An empty sentence is a
+    row of zeros; an empty batch gives shape `[0, 0, c]`.
     """
     c = int(max_characters_per_token)
-    return _ragged_ids_to_dense(tokens_to_char_ids(split_sentences(sentences), c), c)
+    return _ragged_ids_to_dense(tokens_to_char_ids(tokenize_sentences(sentences, split), c), c)
 
 
 def corpus_split_sentences(sentences):
@@ -162,8 +188,6 @@ def corpus_split_sentences(sentences):
     TensorFlow ops: every token is set apart by spaces, then the text is split on
     whitespace.
     """
-    from elmo_keras.text.corpus_tokenizer import TOKEN_PATTERN_RE2
-
     sentences = tf.convert_to_tensor(sentences, dtype=tf.string)
     spaced = tf.strings.regex_replace(sentences, f"({TOKEN_PATTERN_RE2})", r" \1 ")
     return split_sentences(spaced)

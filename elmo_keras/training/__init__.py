@@ -7,23 +7,25 @@
 - `language_model`: the training graph: token encoder, biLM, softmax and loss.
 - `stateless_random`: dropout and sampled-softmax randomness from the step, per backend.
 - `run_directory`: the run directory's layout, records, resume checks (one run setup
-  for both trainers), its lock, input and disk checks, and history.
-- `distribution`: `tf.distribute` strategies, the distributed batch stream, the
-  carried LSTM states.
-- `trainer`: the TensorFlow trainer (step, checkpoints, resume); `stop_signals`: Ctrl-C /
+  for every backend), its lock, input and disk checks, and history.
+- `trainer`: `train`, the one training loop's setup and tear-down; `training_loop`: its
+  steps (epochs, logs, validation, checkpoints, interruption); `stop_signals`: Ctrl-C /
   SIGTERM.
-- `jax_train_step`, `jax_trainer`: the step jit-compiled on JAX, and its trainer.
-- `training_loop`: the loop both trainers run over their step (epochs, logs,
-  validation, checkpoints, interruption).
+- `step_math`: the step's math, written once (seeds, state resets, loss, clip, Adagrad).
+- `backends/`: the step and its checkpoints per backend, chosen once (TensorFlow with
+  `tf.distribute`, JAX data-parallel over local devices, PyTorch), and the randomness.
+- `distribution`: `tf.distribute` strategies, the distributed batch stream, the
+  carried LSTM states (the TensorFlow step's).
 - `callbacks`: history.jsonl with its learning curve, TensorBoard logs.
 - `evaluation`: stateless and stateful (bilm-tf's) perplexity.
-- `trained_model`: a trained directory's files (export, load, checkpoint weights).
+- `trained_model`: a trained directory's files (export, load).
 """
 
+from elmo_keras.training.backends import load_checkpoint_weights
 from elmo_keras.training.errors import TrainingError, TrainingInterrupted
 from elmo_keras.training.evaluation import evaluate
-from elmo_keras.training.trained_model import (export_trained, load_checkpoint_weights,
-                                               load_trained)
+from elmo_keras.training.trained_model import export_trained, load_trained
+from elmo_keras.training.trainer import train
 from elmo_keras.training.training_options import TrainingOptions, load_training_options
 from elmo_keras.training.vocabulary import (
     Vocabulary,
@@ -31,13 +33,3 @@ from elmo_keras.training.vocabulary import (
     build_vocabulary,
     count_tokens,
 )
-
-
-def __getattr__(name):
-    # The TensorFlow trainer loads TensorFlow when first used: the rest of this package
-    # runs where TensorFlow is not installed (JAX training, the GPU benchmark).
-    if name == "train":
-        from elmo_keras.training.trainer import train
-
-        return train
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,7 @@ def get_strategy(strategy=None):
         return tf.distribute.MirroredStrategy()
     if strategy == "multiworker":
         if "TF_CONFIG" not in os.environ:
-            raise TrainingError("--strategy multiworker needs TF_CONFIG (see the README)")
+            raise TrainingError("--strategy multiworker needs TF_CONFIG (see docs/training.md)")
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise TrainingError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
 

@@ -9,13 +9,14 @@
   (`unroll_steps` tokens a batch). This is the number bilm-tf and the ELMo paper report.
 
 Both use the full softmax and count every token and every `</S>` once per direction.
-The loop holds no TensorFlow: its step is compiled with `tf.function` on TensorFlow,
-`jax.jit` on JAX (the JAX trainer validates with it, `tests/training/test_jax_trainer.py`).
+The loop holds no TensorFlow: its step is compiled by the backend (`layers.kernels`),
+and every backend's training run validates with it.
 """
 
 import keras
 import numpy as np
 
+from elmo_keras.layers.kernels import kernels
 from elmo_keras.training.corpus import (StreamBatcher, iter_sentences, resolve_files,
                                         scan_corpus, sentence_batches)
 from elmo_keras.training.errors import TrainingError
@@ -23,28 +24,11 @@ from elmo_keras.training.trained_model import load_trained
 
 
 def _compiled_call(lm):
-    """`step(batch, states)`: `lm`'s inference call compiled by the current backend
-    (shapes seen before reuse their trace). On JAX the weights are arguments of the
-    compiled function (Keras' `stateless_call`), not constants baked into it."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(lambda batch, states: lm(batch, states, training=False),
-                           reduce_retracing=True)
-    if backend == "jax":
-        import jax
-
-        def stateless(trainable, non_trainable, batch, states):
-            outputs, _ = lm.stateless_call(trainable, non_trainable, batch, states,
-                                           training=False)
-            return outputs
-
-        compiled = jax.jit(stateless)
-        return lambda batch, states: compiled(
-            [v.value for v in lm.trainable_variables],
-            [v.value for v in lm.non_trainable_variables], batch, states)
-    return lambda batch, states: lm(batch, states, training=False)
+    """`step(batch, states)`: `lm`'s inference call compiled the backend's way
+    (`layers.kernels`: `tf.function`, `jax.jit` with the weights as arguments, eager
+    PyTorch without gradients); shapes seen before reuse their trace."""
+    return kernels().compiled(lambda batch, states: lm(batch, states, training=False),
+                              lm.variables, [])
 
 
 def _perplexities(totals, count, files):

@@ -18,7 +18,8 @@ from elmo_keras.models.elmo.elmo_backbone import ELMo
 from elmo_keras.io.bilm_hdf5 import bilm_weight_map, token_bilm_weight_map
 from elmo_keras.layers.bilm import BiLM
 from elmo_keras.layers.lm_softmax import LMSoftmax
-from elmo_keras.training import stateless_random
+from elmo_keras.training.stateless_random import dropout as stateless_dropout
+from elmo_keras.training.stateless_random import fold_in, log_uniform_candidates
 
 
 class BiLMLanguageModel(keras.layers.Layer):
@@ -103,9 +104,9 @@ class BiLMLanguageModel(keras.layers.Layer):
         targets = batch["targets"]
         if self.char_inputs:
             chars = ops.convert_to_tensor(batch["char_ids"])
-            # Both streams through the char CNN at once (`CharacterEncoder` encodes each
-            # distinct token once): [B, 2, T, C] -> [2, B, T, P].
-            x = self.encoder(ops.transpose(chars, (1, 0, 2, 3)))
+            # Both streams through the char CNN at once (each distinct token encoded
+            # once where the backend allows): [B, 2, T, C] -> [2, B, T, P].
+            x = self.elmo.encode_tokens(ops.transpose(chars, (1, 0, 2, 3)))
         else:
             x = self.encoder(ops.transpose(batch["token_ids"], (1, 0, 2)))  # [2, B, T, P]
         mask = weights[:, 0, :] > 0
@@ -116,11 +117,10 @@ class BiLMLanguageModel(keras.layers.Layer):
             if rate <= 0.0:
                 return v
             calls[0] += 1
-            return stateless_random.dropout(v, rate, stateless_random.fold_in(seed, calls[0]))
+            return stateless_dropout(v, rate, fold_in(seed, calls[0]))
 
         outputs, new_states = self.bilm.run_directions(
-            x, mask, states, input_dropout=dropout if rate > 0 else None,
-            fused_directions=True)
+            x, mask, states, input_dropout=dropout if rate > 0 else None)
         top = dropout(outputs[-1])  # [2, B, T, P]
         sums = []
         for d in range(2):
@@ -139,5 +139,5 @@ class BiLMLanguageModel(keras.layers.Layer):
         """The sampled softmax's candidates for one step: one draw per direction, as
         bilm-tf draws (shared by all rows, and by all replicas of a distributed run)."""
         n = min(self.options.n_negative_samples_batch, self.vocab_size)
-        return ops.stack([stateless_random.log_uniform_candidates(
-            n, self.vocab_size, stateless_random.fold_in(seed, d)) for d in range(2)])
+        return ops.stack([log_uniform_candidates(n, self.vocab_size, fold_in(seed, d))
+                          for d in range(2)])

@@ -1,7 +1,5 @@
 """Pictures of a training run."""
 
-import os
-
 
 def plot_learning_curve(history, path):
     """Saves training (and validation, when present) perplexity against step as a PNG.
@@ -12,6 +10,7 @@ def plot_learning_curve(history, path):
         path: the PNG file.
     """
     from elmo_keras.extras import require
+    from elmo_keras.io.paths import save_figure
 
     require("matplotlib", "train", "the learning curve of elmo-keras train").use("Agg")
     import matplotlib.pyplot as plt
@@ -34,7 +33,7 @@ def plot_learning_curve(history, path):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"  # written whole, then renamed: an interruption leaves the old one
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        save_figure(fig, path, what="learning curve")  # written whole, through the output policy
+    finally:
+        plt.close(fig)

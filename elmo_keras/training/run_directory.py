@@ -10,10 +10,12 @@
 | `learning_curve.png` | perplexity against step |
 | `.lock` | held (`flock`) by the process training in the directory |
 
-Checkpoints are TensorFlow's, or the JAX trainer's `ckpt-<step>.npz`; `run.json`
-records which trainer wrote them (`RunRecord.trainer`), and a run resumes on it only.
+Checkpoints are `ckpt-<step>` files in the format of the backend that trains (its
+`backends` module: TensorFlow's, or arrays `ckpt-<step>.npz` on JAX and PyTorch);
+`run.json` records which backend wrote them (`RunRecord.trainer`), and a run resumes on
+it only.
 
-The guarantees of a run directory (both trainers, as `elmo-keras embed` gives its
+The guarantees of a run directory (every backend, as `elmo-keras embed` gives its
 output):
 
 - one process at a time (`locked_run`): a second `train` on the same directory fails at
@@ -32,9 +34,9 @@ import errno
 import glob
 import json
 import os
-import re
 
 from elmo_keras.io.paths import DiskSpaceError, disk_error_reason
+from elmo_keras.training.backends import checkpoint_files
 from elmo_keras.training.corpus import resolve_files, scan_corpus
 from elmo_keras.training.errors import TrainingError
 from elmo_keras.training.training_options import load_training_options
@@ -81,8 +83,8 @@ class RunRecord:
         init_weights: the weights the run started from (None: random).
         changes: `{"step": s, "options": {key: [old, new]}}` for each resume that
             changed options.
-        trainer: `"tensorflow"` or `"jax"`: the trainer whose checkpoints the run
-            holds (a run resumes on its own trainer only).
+        trainer: `"tensorflow"`, `"jax"` or `"torch"`: the backend whose checkpoints
+            the run holds (a run resumes on its own backend only).
         last_checkpoint: the step of the last checkpoint written (None: none yet), so
             that a run whose checkpoints were deleted is not taken for one stopped
             before its first.
@@ -134,32 +136,11 @@ def append_history(path, entry):
         f.write(json.dumps(entry) + "\n")
 
 
-_NPZ_CHECKPOINT = re.compile(r"^ckpt-(\d+)\.npz$")
-
-
-def npz_checkpoints(folder):
-    """The JAX trainer's checkpoints (`ckpt-<step>.npz`) in `folder`, by step."""
-    found = []
-    if os.path.isdir(folder):
-        for name in os.listdir(folder):
-            m = _NPZ_CHECKPOINT.match(name)
-            if m:
-                found.append((int(m.group(1)), os.path.join(folder, name)))
-    return [path for _, path in sorted(found)]
-
-
 def last_checkpoint_step(out_dir):
-    """The step of the run's last checkpoint (either trainer's), or None when it has
+    """The step of the run's last checkpoint (of any backend), or None when it has
     none."""
-    folder = run_paths(out_dir)["checkpoints"]
-    path = os.path.join(folder, "checkpoint")  # TensorFlow's index of its checkpoints
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            m = re.search(r'model_checkpoint_path: ".*?-(\d+)"', f.read())
-        if m:
-            return int(m.group(1))
-    found = npz_checkpoints(folder)
-    return int(_NPZ_CHECKPOINT.match(os.path.basename(found[-1])).group(1)) if found else None
+    found = checkpoint_files(run_paths(out_dir)["checkpoints"])
+    return found[-1][0] if found else None
 
 
 def check_fresh_run(out_dir):
@@ -353,13 +334,20 @@ def check_resumable(out_dir, record):
     `record` shows, does start again from step 0).
 
     Raises:
-        TrainingError: `record` says a checkpoint was written, none is left.
+        TrainingError: `record` says a checkpoint was written, none is left; or a
+            `run.json` of an older elmo-keras (it does not record checkpoints) and a
+            history, none left.
     """
-    if record.last_checkpoint is None or last_checkpoint_step(out_dir) is not None:
+    if last_checkpoint_step(out_dir) is not None:
         return
     p = run_paths(out_dir)
     history = read_history(p["history"])
     steps = [e["step"] for e in history if isinstance(e.get("step"), int)]
+    if record.last_checkpoint is None:
+        with open(p["run"], encoding="utf-8") as f:
+            older = "last_checkpoint" not in json.load(f)  # no record of its checkpoints
+        if not (older and steps):
+            return  # stopped before its first checkpoint: it starts again from step 0
     said = (f"{p['history']} goes to step {max(steps)}" if steps else
             f"{p['run']} records a checkpoint at step {record.last_checkpoint}")
     raise TrainingError(
@@ -445,14 +433,14 @@ def resumed_options(out_dir, saved, options=None, **overrides):
     return new, diff
 
 
-_TRAINER_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX"}
+_TRAINER_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 
 
 def prepare_run(out_dir, train_files, options, vocab, valid_files, *, epochs=None,
                 batch_size=None, resume=False, init_weights=None, trainer="tensorflow",
                 chief=True):
     """The options, vocabulary, data and record of a run, all checked; nothing written
-    (see `start_run`). Both trainers start here (holding `locked_run`), so their runs
+    (see `start_run`). Every run starts here (holding `locked_run`), so runs
     follow the same rules: a new run's directory holds no run (`check_fresh_run`), a
     resumed run still has its checkpoints (`check_resumable`), and no input is a file
     the run writes (`check_inputs`).
@@ -460,8 +448,8 @@ def prepare_run(out_dir, train_files, options, vocab, valid_files, *, epochs=Non
     Args:
         out_dir, train_files, options, vocab, valid_files, epochs, batch_size, resume,
             init_weights: as `trainer.train`.
-        trainer: `"tensorflow"` or `"jax"`, recorded in a new run; a resumed run must
-            have been trained by it.
+        trainer: the backend's `NAME` (`backends`), recorded in a new run; a resumed
+            run must have been trained by it.
         chief: False on the other workers of a cluster (they do not check that
             `out_dir` is new: the chief does).
 

@@ -4,59 +4,33 @@ Dropout and the sampled softmax draw from seeds derived from the run's seed and 
 step number, so a resumed run repeats exactly the random numbers of an uninterrupted
 one. `keras.random` takes only Python ints or a stateful `SeedGenerator`, neither of
 which is a function of a traced step number inside a compiled step, so these use each
-backend's own counter-based generator behind one signature:
+backend's own counter-based generator behind one signature (in `backends/`):
 
 | backend | seed | `fold_in` | `uniform` |
 | --- | --- | --- | --- |
 | tensorflow | int32 `[2]` | `tf.random.experimental.stateless_fold_in` | `tf.random.stateless_uniform` |
 | jax | uint32 `[2]` key | `jax.random.fold_in` | `jax.random.uniform` |
 | torch | int64 `[2]` | a 64-bit mix of the pair and the salt (eager) | `torch.rand` with a `Generator` seeded from the pair |
+| other (`generic`) | int64 `[2]` | the same mix (eager) | NumPy's Philox keyed by the pair |
 
 The same seed gives the same numbers on one backend, not across backends.
 """
 
 import math
 
-import keras
-import numpy as np
 from keras import ops
 
-
-def _backend():
-    return keras.backend.backend()
+from elmo_keras.training.backends import get as _backend
 
 
 def make_seed(value):
     """The seed of a run (`int`) as the backend's seed tensor."""
-    value = int(value)
-    backend = _backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.constant([value, 0], tf.int32)
-    if backend == "jax":
-        import jax
-
-        return jax.random.PRNGKey(value)
-    return ops.convert_to_tensor(np.array([value, 0], np.int64))
+    return _backend().make_seed(int(value))
 
 
 def fold_in(seed, data):
     """A new seed from `seed` and an integer `data` (Python int or scalar tensor)."""
-    backend = _backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.random.experimental.stateless_fold_in(seed, tf.cast(data, tf.int32))
-    if backend == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        return jax.random.fold_in(seed, jnp.asarray(data, jnp.uint32))
-    a, b = (int(x) for x in ops.convert_to_numpy(seed))
-    mixed = _mix64(_mix64((a << 32) ^ (b & 0xFFFFFFFF)) ^ (int(data) & 0xFFFFFFFFFFFFFFFF))
-    halves = [mixed >> 32, mixed & 0xFFFFFFFF]
-    return ops.convert_to_tensor(np.array(halves, np.int64))
+    return _backend().fold_in(seed, data)
 
 
 def step_seed(base, step, *salts):
@@ -71,36 +45,13 @@ def step_seed(base, step, *salts):
 def uniform(shape, seed, dtype="float32"):
     """Uniform `[0, 1)` numbers of `shape` from `seed`. `float64` falls back to
     `float32` on JAX when 64-bit types are off (JAX's default)."""
-    backend = _backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.random.stateless_uniform(shape, seed=seed, dtype=dtype)
-    if backend == "jax":
-        import jax
-
-        if dtype == "float64" and not jax.config.jax_enable_x64:
-            dtype = "float32"
-        return jax.random.uniform(seed, tuple(shape), dtype=dtype)
-    import torch
-
-    a, b = (int(x) for x in ops.convert_to_numpy(seed))
-    device = keras.src.backend.torch.core.get_device()
-    generator = torch.Generator(device=device)
-    generator.manual_seed(((a & 0xFFFFFFFF) << 32) | (b & 0xFFFFFFFF))
-    return torch.rand(tuple(int(d) for d in shape), generator=generator, device=device,
-                      dtype=getattr(torch, dtype))
+    return _backend().uniform(shape, seed, dtype)
 
 
 def dropout(x, rate, seed):
     """Inverted dropout: each element of `x` is zeroed with probability `rate`, the
     others scaled by `1 / (1 - rate)`."""
-    shape = ops.shape(x)
-    if _backend() == "tensorflow":
-        import tensorflow as tf
-
-        shape = tf.shape(x)
-    keep = uniform(shape, seed) >= rate
+    keep = uniform(ops.shape(x), seed) >= rate
     return ops.where(keep, x / ops.cast(1.0 - rate, x.dtype), ops.zeros_like(x))
 
 
@@ -130,12 +81,3 @@ def log_uniform_candidates(num_sampled, vocab_size, seed):
     u = uniform((num_sampled,), seed, dtype="float64")
     ids = ops.cast(ops.floor(ops.exp(u * math.log(vocab_size + 1.0))), "int32") - 1
     return ops.clip(ids, 0, vocab_size - 1)
-
-
-def _mix64(z):
-    """splitmix64's finaliser: a bijective 64-bit hash."""
-    mask = 0xFFFFFFFFFFFFFFFF
-    z = (z + 0x9E3779B97F4A7C15) & mask
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-    return z ^ (z >> 31)

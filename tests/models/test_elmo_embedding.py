@@ -45,6 +45,21 @@ def test_input_forms_agree_and_carry_the_mask():
     assert np.all(np.asarray(from_strings)[2, 1:] == 0)
 
 
+def test_strings_are_split_as_the_preset_was_trained():
+    """The README's main example: strings into the shipped model are split by its
+    corpus tokenizer (recorded in its preset), in the graph and in NumPy alike."""
+    layer = ELMoEmbedding.from_preset("elmo_small_en")
+    assert layer.split == "corpus" and layer.get_config()["split"] == "corpus"
+    text = ["It's good, isn't it?", "Fine."]
+    ref = np.asarray(layer(elmo_keras.batch_to_ids([elmo_keras.tokenize(s) for s in text])))
+    assert ref.shape[1] == 6  # the corpus split ("," "?" apart), not str.split (4 tokens)
+    for given in (tf.constant(text), np.array(text, dtype=object), text):
+        np.testing.assert_allclose(np.asarray(layer(given)), ref, atol=1e-6)
+    assert ELMoEmbedding(**KW).split == "whitespace"  # bilm-tf files record no split
+    with pytest.raises(ValueError, match="split must be one of"):
+        ELMoEmbedding(**KW, split="spacy")
+
+
 def test_output_modes():
     full = ELMoEmbedding(**KW, output="all")(tf.constant(SENTS))
     assert set(full) == {"word_emb", "lstm_outputs1", "lstm_outputs2", "elmo", "default",

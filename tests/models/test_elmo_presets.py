@@ -10,7 +10,8 @@ import pytest
 import keras
 
 import elmo_keras as ek
-from elmo_keras.models.elmo.elmo_presets import PRESETS_DIR, resolve_model
+from elmo_keras.models.elmo.elmo_preset_loader import resolve_model
+from elmo_keras.models.elmo.elmo_presets import PRESETS_DIR
 from tests.conftest import TINY
 
 IDS = ek.batch_to_ids([["The", "river", "bank", "."], ["Hi"]])
@@ -142,9 +143,9 @@ def test_the_entry_points_resolve_through_from_preset():
     with pytest.raises(ek.PresetError, match="no such file or directory"):
         ek.ELMoEmbedding(model="nowhere/elmo.keras")
     with pytest.raises(ek.PresetError, match="not both"):
-        resolve_model("elmo_small_en", options="o.json", weights="w.hdf5")
+        resolve_model(ek.ELMo, "elmo_small_en", options="o.json", weights="w.hdf5")
     with pytest.raises(ek.PresetError, match="go together"):
-        resolve_model(options="o.json")
+        resolve_model(ek.ELMo, options="o.json")
 
 
 def test_cli_reports_a_bad_model_in_one_line(capsys):

@@ -1,5 +1,5 @@
 """`ELMoTokenizer`: in-graph corpus tokenization equals the Python tokenizer on real text,
-and the ids are the same in `tf.data` and inside a model."""
+and the ids are the same from Python/NumPy strings, in `tf.data` and inside a model."""
 
 import numpy as np
 import tensorflow as tf
@@ -23,9 +23,12 @@ def _real_sentences():
 def test_in_graph_corpus_split_equals_the_python_tokenizer():
     sentences = _real_sentences()
     assert len(sentences) > 40
-    got = ek.ELMoTokenizer(split="corpus").tokenize(tf.constant(sentences)).to_list()
+    tokenizer = ek.ELMoTokenizer(split="corpus")
+    got = tokenizer.tokenize(tf.constant(sentences)).to_list()
     for sentence, tokens in zip(sentences, got):
         assert [t.decode("utf-8") for t in tokens] == tokenize(sentence), sentence
+    assert tokenizer.tokenize(sentences) == [tokenize(s) for s in sentences]  # Python
+    assert tokenizer.tokenize(sentences[0]) == tokenize(sentences[0])
 
 
 def test_ids_are_the_python_ids_and_the_same_in_tf_data_and_in_a_model():
@@ -43,6 +46,11 @@ def test_ids_are_the_python_ids_and_the_same_in_tf_data_and_in_a_model():
                               for b in ds.as_numpy_iterator()])
     expected = ek.batch_to_ids([tokenize(s) for s in sentences])
     np.testing.assert_array_equal(in_data, expected)
+    # Python and NumPy strings take the NumPy path: the same ids, as a NumPy array.
+    for given in (sentences, np.array(sentences, dtype=object)):
+        in_numpy = tokenizer(given)
+        assert isinstance(in_numpy, np.ndarray)
+        np.testing.assert_array_equal(in_numpy, expected)
     one = tf.data.Dataset.from_tensor_slices(sentences[:1]).map(tokenizer)
     np.testing.assert_array_equal(next(iter(one)).numpy(), expected[0, :len(
         tokenize(sentences[0]))])
@@ -50,7 +58,13 @@ def test_ids_are_the_python_ids_and_the_same_in_tf_data_and_in_a_model():
 
 def test_whitespace_split_tokens_and_config_round_trip():
     tokenizer = ek.ELMoTokenizer()
-    assert tokenizer.tokenize(["good! Bad ."]).to_list() == [[b"good!", b"Bad", b"."]]
+    assert tokenizer.tokenize(["good! Bad ."]) == [["good!", "Bad", "."]]
+    assert tokenizer.tokenize(tf.constant(["good! Bad ."])).to_list() == [
+        [b"good!", b"Bad", b"."]]
+    np.testing.assert_array_equal(tokenizer("good! Bad ."), ek.batch_to_ids([["good!", "Bad",
+                                                                             "."]])[0])
+    np.testing.assert_array_equal(tokenizer(tf.constant("good! Bad .")),
+                                  tokenizer("good! Bad ."))
     tokens = tf.ragged.constant([["a", "b"], ["c"]])
     np.testing.assert_array_equal(tokenizer(tokens), ek.batch_to_ids([["a", "b"], ["c"]]))
     clone = ek.ELMoTokenizer.from_config(ek.ELMoTokenizer(split="corpus").get_config())

@@ -13,7 +13,6 @@ import tensorflow as tf
 import elmo_keras
 from elmo_keras.apps.cli import main
 from elmo_keras.io.saved_model import CONFIG_ASSET
-from elmo_keras.models.elmo.elmo_presets import load_elmo
 from tests.conftest import TINY
 
 
@@ -57,7 +56,7 @@ def _hostile_export(model, tmp_path):
 
 def test_savedmodel_is_read_as_data_never_run(model, tmp_path):
     hostile = _hostile_export(model, tmp_path)
-    loaded = load_elmo(hostile)
+    loaded = elmo_keras.ELMo.from_preset(hostile)
     assert not (tmp_path / "pwned").exists()
     for a, b in zip(loaded.weights, model.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -115,18 +114,18 @@ def test_garbage_and_hostile_keras_files(model, tmp_path, capsys):
     garbage = tmp_path / "garbage.keras"
     garbage.write_bytes(os.urandom(2000))
     with pytest.raises(ValueError, match="not a .keras model file"):
-        load_elmo(garbage)
+        elmo_keras.ELMo.from_preset(garbage)
     empty_zip = tmp_path / "empty.keras"
     with zipfile.ZipFile(empty_zip, "w") as z:
         z.writestr("config.json", "{}")
     with pytest.raises(ValueError, match="cannot load this .keras file"):
-        load_elmo(empty_zip)
+        elmo_keras.ELMo.from_preset(empty_zip)
     # A Lambda layer (code in the file) is refused by safe mode, with the reason.
     inp = keras.Input((3,))
     lam = keras.Model(inp, keras.layers.Lambda(lambda x: x * 2)(inp))
     lam.save(tmp_path / "lambda.keras")
     with pytest.raises(ValueError, match="(?i)safe_mode|lambda"):
-        load_elmo(tmp_path / "lambda.keras")
+        elmo_keras.ELMo.from_preset(tmp_path / "lambda.keras")
     out = str(tmp_path / "x")
     assert main(["export-hub", out, "--model", str(garbage)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

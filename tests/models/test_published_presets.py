@@ -7,12 +7,8 @@ model's architecture for the test, and `KERAS_HOME` in the test's own folder."""
 
 import copy
 import hashlib
-import http.server
 import os
-import socket
-import threading
 import urllib.parse
-import urllib.request
 
 import h5py
 import numpy as np
@@ -21,7 +17,9 @@ import pytest
 import elmo_keras as ek
 from elmo_keras.io import downloads
 from elmo_keras.io.bilm_options import check_model_config
-from elmo_keras.models.elmo import published_presets as pp
+from elmo_keras.models.elmo import published_download as pp
+from tests.support import local_http
+from tests.support.local_http import local_only, server  # noqa: F401 (fixtures)
 
 NAME = "elmo_allennlp_small_en"
 ARCH = {"filters": [[1, 4], [2, 8]], "char_embedding_dim": 4, "n_highway": 1,
@@ -33,61 +31,6 @@ OPTIONS = {
              "use_skip_connections": True},
 }
 IDS = ek.batch_to_ids([["The", "river", "bank", "."], ["Hi"]])
-
-
-@pytest.fixture(autouse=True)
-def _local_only(monkeypatch):
-    """Whatever the code under test does, no request leaves 127.0.0.1 (nor goes through
-    a proxy)."""
-    real = urllib.request.urlopen
-
-    def urlopen(request, *args, **kwargs):
-        url = request.full_url if isinstance(request, urllib.request.Request) else request
-        assert urllib.parse.urlsplit(url).hostname == "127.0.0.1", f"tried to reach {url}"
-        return real(request, *args, **kwargs)
-
-    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
-    for var in ("no_proxy", "NO_PROXY"):
-        monkeypatch.setenv(var, "127.0.0.1")
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    timeout = 5  # a stuck client cannot hold a server thread
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        server = self.server
-        server.requests.append(self.path)
-        if self.path not in server.routes:
-            self.send_error(404)
-            return
-        body, mode = server.routes[self.path]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if mode == "cut":  # the server goes away mid-body
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.routes, httpd.requests = {}, []
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -244,9 +187,7 @@ def test_wrong_model_is_refused_before_use(site, tiny_files, tmp_path, monkeypat
 
 
 def test_unreachable_host_says_how_to_load_a_directory(site, tmp_path, monkeypatch):
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = local_http.closed_port()
     monkeypatch.setenv(pp.BASE_URL_ENV, f"http://127.0.0.1:{port}/elmo")
     url = pp.file_url(pp.PUBLISHED[NAME]["files"][pp.OPTIONS_FILE]["url"])
     assert url.startswith(f"http://127.0.0.1:{port}/elmo/2x1024_128_2048cnn_1xhighway/")

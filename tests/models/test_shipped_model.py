@@ -11,7 +11,7 @@ import pytest
 
 from elmo_keras import ELMo, Embedder
 from elmo_keras.apps.demo import sense_separation, word_vectors
-from elmo_keras.models.elmo.elmo_presets import preset_dir
+from elmo_keras.models.elmo.elmo_preset_loader import preset_dir
 from elmo_keras.training import evaluate
 from tests.conftest import FIXTURES
 

@@ -1,6 +1,7 @@
 """Training against the original bilm-tf training code (tests/fixtures/bilm_training,
 made by its make_reference.py with bilm-tf's own LanguageModel, data pipeline,
-Adagrad and gradient clipping)."""
+Adagrad and gradient clipping), on each Keras backend: TensorFlow here, JAX and PyTorch
+in their worker processes (the backend is fixed per process)."""
 
 import json
 
@@ -10,9 +11,10 @@ import pytest
 
 from elmo_keras.datasets import alice_dir
 from elmo_keras.training.corpus import StreamBatcher, iter_sentences
-from elmo_keras.training.trainer import train
+from elmo_keras.training import train
 from elmo_keras.training.vocabulary import Vocabulary
 from tests.conftest import FIXTURES
+from tests.support.processes import run_python
 
 FIX = FIXTURES / "bilm_training"
 CORPUS = alice_dir() / "train.txt"
@@ -57,9 +59,34 @@ def test_training_steps_match_bilm_tf(tmp_path, ref_dir):
     assert_run_matches_bilm_tf(tmp_path / "run", ref_dir)
 
 
+@pytest.mark.slow  # a backend's worker process, and its compiles (JAX)
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_training_steps_match_bilm_tf_on_other_backends(tmp_path, backend):
+    refs = dict(zip(["chars", "tokens"], REFERENCES))
+    run_python("""
+        import json, pathlib, sys
+        import keras
+        from elmo_keras.training import train
+        out, fix, corpus, backend = sys.argv[1:5]
+        assert keras.backend.backend() == backend
+        out, fix = pathlib.Path(out), pathlib.Path(fix)
+        for name, ref in json.loads(sys.argv[5]).items():
+            ref = pathlib.Path(ref)
+            options = json.loads((ref / "options.json").read_text())
+            options["state_reset_prob"] = 0.0
+            train(out / name, corpus, options, fix / "vocab.txt",
+                  max_steps=len(json.loads((ref / "losses.json").read_text())),
+                  init_weights=ref / "initial_weights.hdf5", log_every=1, verbose=0)
+        """, tmp_path, FIX, CORPUS, backend, json.dumps({k: str(v) for k, v in refs.items()}),
+               backend=backend)
+    for name, ref_dir in refs.items():
+        assert json.loads((tmp_path / name / "run.json").read_text())["trainer"] == backend
+        assert_run_matches_bilm_tf(tmp_path / name, ref_dir)
+
+
 def assert_run_matches_bilm_tf(run, ref_dir):
     """The history and weights a trainer wrote in `run` are bilm-tf's after the steps of
-    `ref_dir`'s `losses.json` (also used by the JAX trainer's test)."""
+    `ref_dir`'s `losses.json` (also used by the JAX data-parallel test)."""
     ref_losses = json.loads((ref_dir / "losses.json").read_text())
     history = [json.loads(x) for x in open(run / "history.jsonl")]
     assert [e["step"] for e in history] == list(range(1, len(ref_losses) + 1))

@@ -1,7 +1,10 @@
-"""The README's two commands stay true: CI runs exactly the README's test command."""
+"""The README's two commands stay true (CI runs exactly the README's test command), the
+README stays a landing page, and the README and docs link and name only what exists."""
 
 import configparser
 import re
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -52,3 +55,63 @@ def test_readme_main_command_is_the_demo_on_the_shipped_model():
     for name in ("options.json", "weights.hdf5", "vocab.txt", "MODEL_CARD.md",
                  "metadata.json", "tokenizer.json", "test_sample.txt"):
         assert (model / name).is_file(), name
+
+
+# The README is a landing page; the rest lives in docs/ and CONTRIBUTING.md. These
+# files name the tests and scripts behind their claims: the names must stay true.
+DOCS = ["README.md", "CONTRIBUTING.md", "benchmarks/README.md",
+        *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+# Repository paths named in backticks: checked when they start with one of these.
+TOP = ("elmo_keras/", "tests/", "benchmarks/", "examples/", "notebooks/", "saved_models/",
+       "docs/", ".ci/")
+MADE_BY_SCRIPTS = {"benchmarks/.bilm-venv"}  # created by the benchmark scripts
+
+
+def _prose(text):
+    """The text outside fenced code blocks."""
+    return re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+
+
+def _anchors(path):
+    """GitHub's heading anchors of a markdown file (duplicates get -1, -2, ...)."""
+    seen, anchors = {}, set()
+    for heading in re.findall(r"^#+ (.+)$", _prose(path.read_text()), flags=re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        anchors.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+def test_readme_is_a_landing_page():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 250, f"README.md has {len(lines)} lines: move detail to docs/"
+    first_screen = "\n".join(lines[:40])
+    assert 'from_preset("elmo_allennlp_original_en")' in first_screen
+    index = (ROOT / "docs" / "README.md").read_text()
+    for page in (ROOT / "docs").glob("*.md"):
+        assert page.name == "README.md" or f"({page.name})" in index, page.name
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_doc_links_resolve(doc):
+    path = ROOT / doc
+    for target in re.findall(r"\]\(([^)\s]+)\)", _prose(path.read_text())):
+        if re.match(r"[a-z]+:", target):
+            continue
+        file, _, anchor = target.partition("#")
+        linked = (path.parent / file).resolve() if file else path
+        assert linked.exists(), f"{doc}: link to a missing file: {target}"
+        if anchor:
+            assert anchor in _anchors(linked), f"{doc}: no heading for #{anchor} in {file}"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_doc_paths_exist(doc):
+    for span in re.findall(r"`([^`\n]+)`", _prose((ROOT / doc).read_text())):
+        for word in span.split():
+            name, _, function = word.rstrip(".,;:)").partition("::")
+            if not name.startswith(TOP) or name.rstrip("/") in MADE_BY_SCRIPTS:
+                continue
+            assert any(ROOT.glob(name.rstrip("/"))), f"{doc} names a missing path: {name}"
+            if function:
+                assert f"def {function}(" in (ROOT / name).read_text(), f"{doc}: {word}"

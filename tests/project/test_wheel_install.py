@@ -53,13 +53,13 @@ def installed(tmp_path_factory):
 @pytest.mark.slow
 def test_wheel_is_lean_and_carries_the_model(installed):
     bin_dir, env, work, wheel = installed
-    assert wheel.stat().st_size < 15e6
+    assert wheel.stat().st_size < 22e6  # 21.1 MB, 9.6 of them the softmax (adaptation)
     names = zipfile.ZipFile(wheel).namelist()
     shipped = "elmo_keras/models/elmo/presets/elmo_small_en/"
     for name in ("weights.hdf5", "options.json", "vocab.txt", "tokenizer.json",
-                 "metadata.json", "MODEL_CARD.md", "test_sample.txt"):
+                 "metadata.json", "MODEL_CARD.md", "test_sample.txt", "softmax.hdf5"):
         assert shipped + name in names
-    assert not any(n.endswith(("saved_model.pb", "softmax.hdf5")) or n.startswith("tests/")
+    assert not any(n.endswith("saved_model.pb") or n.startswith("tests/")
                    for n in names)
     out = _run([str(bin_dir / "python"), "-c", "import elmo_keras; print(elmo_keras.__file__)"],
                cwd=work, env=env)

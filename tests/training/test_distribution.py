@@ -20,7 +20,7 @@ MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from elmo_keras.training.trainer import train
+    from elmo_keras.training import train
     out, opts, vocab, corpus = sys.argv[1:5]
     histories = {}
     for name, strategy in [("one", "default"),

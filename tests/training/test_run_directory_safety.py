@@ -1,5 +1,5 @@
-"""The run directory's guarantees (issue 22, found by a hostile tester), for both
-trainers through `run_directory`: one `train` at a time in a directory (a lock that a
+"""The run directory's guarantees (issue 22, found by a hostile tester), for every
+backend through `run_directory`: one `train` at a time in a directory (a lock that a
 killed process does not leave behind), no input overwritten by the run, no silent
 restart of a run whose checkpoints are gone, a missing `[train]` extra said before the
 first step, and a full disk said as a full disk."""
@@ -254,7 +254,7 @@ def test_a_full_disk_is_said_as_such(tmp_path, vocab_file, monkeypatch):
 
 
 def test_disk_errors_of_python_writes_name_the_path(tmp_path):
-    # The JAX trainer's checkpoints (np.savez) and the history fail with OSError.
+    # The array checkpoints of JAX and PyTorch (np.savez) and the history fail with OSError.
     target = tmp_path / "run" / "checkpoints"
     with pytest.raises(DiskSpaceError) as e:
         with disk_errors(target):
@@ -267,15 +267,10 @@ def test_disk_errors_of_python_writes_name_the_path(tmp_path):
             raise KeyError("x")
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_both_trainers_give_the_same_guarantees(tmp_path, vocab_file, backend):
-    # Called as the library, each trainer refuses before it builds a model (so the JAX
-    # trainer's refusals run in this TensorFlow process too).
-    if backend == "jax":
-        pytest.importorskip("jax")
-        from elmo_keras.training.jax_trainer import train as trainer
-    else:
-        trainer = train
+def test_the_library_gives_the_command_lines_guarantees(tmp_path, vocab_file):
+    # Called as the library, `train` refuses before it builds a model (every backend
+    # runs this same code: `trainer.train`).
+    trainer = train
     opts = options_file(tmp_path, batch_size=8, unroll_steps=10)
     run = tmp_path / "run"
     run.mkdir()
@@ -285,7 +280,7 @@ def test_both_trainers_give_the_same_guarantees(tmp_path, vocab_file, backend):
     assert sorted(os.listdir(run)) == ["history.jsonl"]
     # A run that wrote a checkpoint at step 4, none left (and no history).
     gone = str(tmp_path / "gone")
-    o, v, record, _, _ = prepare_run(gone, TRAIN, opts, vocab_file, None, trainer=backend)
+    o, v, record, _, _ = prepare_run(gone, TRAIN, opts, vocab_file, None)
     start_run(gone, o, v, record, 0, {})
     record_checkpoint(gone, record, 4)
     with pytest.raises(TrainingError, match=r"--resume refused: .*run.json records a "

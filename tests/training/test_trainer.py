@@ -1,10 +1,12 @@
 """biLM training on real English text: learning from default options (both
 directions better than a unigram model, from zero and from carried states), the
-published format, bfloat16, token inputs, state resets and bad input."""
+published format, bfloat16, token inputs, state resets and bad input; and a run
+written before the one training loop resumes as it would have."""
 
 import json
 import math
 import os
+import shutil
 
 import h5py
 import numpy as np
@@ -18,8 +20,27 @@ from elmo_keras.training.corpus import CorpusError
 from elmo_keras.training.evaluation import evaluate_lm, unigram_perplexity
 from elmo_keras.training.language_model import BiLMLanguageModel
 from elmo_keras.training.vocabulary import Vocabulary, VocabularyError
+from tests.conftest import FIXTURES
 from tests.support.training import (TEST, TINY, TRAIN, VALID, options_file,  # noqa: F401
                                     read_history, vocab_file)
+
+
+def test_a_run_started_before_the_one_training_loop_resumes_as_it_would_have(tmp_path):
+    # tests/fixtures/tf_run_before_issue21: a TensorFlow run stopped at step 3 by the
+    # code before `trainer.train` ran every backend, and that code's steps 4-6.
+    fixture = FIXTURES / "tf_run_before_issue21"
+    run = tmp_path / "run"
+    shutil.copytree(fixture / "run", run)
+    record = json.loads((run / "run.json").read_text())
+    record["train_files"] = [TRAIN]
+    (run / "run.json").write_text(json.dumps(record))
+    train(str(run), resume=True, max_steps=6, log_every=1, verbose=0)
+    want = json.loads((fixture / "continuation.json").read_text())
+    got = read_history(run)
+    assert [e["step"] for e in got] == [e["step"] for e in want] == list(range(1, 7))
+    for g, w in zip(got, want):
+        for key in ("train_perplexity_forward", "train_perplexity_backward", "grad_norm"):
+            assert math.isclose(g[key], w[key], rel_tol=1e-6), (key, g, w)
 
 
 def test_bad_input_fails_before_training(tmp_path, vocab_file):

@@ -16,7 +16,8 @@ from elmo_keras.layers.sentence_boundaries import (
     token_mask,
 )
 from elmo_keras.io.bilm_options import BiLMOptions, load_options
-from elmo_keras.models.elmo import elmo_presets
+from elmo_keras.models.elmo import elmo_preset_loader
+from elmo_keras.models.elmo.elmo_tokenizer import ELMoTokenizer
 from elmo_keras.text.char_ids import validate_char_ids
 
 
@@ -25,7 +26,8 @@ class ELMoStages:
 
     The one forward path: the model's own call (its functional graph is traced through
     `run_stages`), `ELMoEmbedding`, the SavedModel export (both call the model),
-    `Embedder` (`encode_tokens`, `contextualize`) and the training graph
+    `Embedder` (the char CNN's `encode_rows` on its distinct tokens, `contextualize`)
+    and the training graph
     (`encode_tokens` on both token streams, then the `bilm`) all run these. They use
     the layers `sentence_boundaries`, `char_encoder`, `bilm`, `remove_boundaries` and
     `scalar_mixes`.
@@ -254,10 +256,10 @@ class ELMo(ELMoStages, keras.Model):
         opts = load_options(options)
         return cls(**opts.model_kwargs(), **kwargs)
 
-    @elmo_presets.classproperty
+    @elmo_preset_loader.classproperty
     def presets(cls):
         """The registered pretrained models: `{name: {"description", "params", "path"}}`."""
-        return elmo_presets.list_presets()
+        return elmo_preset_loader.list_presets()
 
     @classmethod
     def from_preset(cls, preset, **kwargs):
@@ -267,9 +269,12 @@ class ELMo(ELMoStages, keras.Model):
             preset: a registered name (`"elmo_small_en"`, see `ELMo.presets`), a preset
                 directory (`save_to_preset`), a directory with bilm-tf's
                 `options.json` + `weights.hdf5` (a published model, `elmo-keras train`
-                output), an `export-hub` directory, or a `.keras` file.
+                output), an `export-hub` directory, an extracted TF Hub ELMo module, a
+                `.keras` file, or an `ELMo` (rebuilt with its weights when `kwargs`
+                change its config). See `elmo_keras.models.elmo.elmo_preset_loader`.
             **kwargs: constructor arguments to override (`stateful`, `do_layer_norm`,
-                `l2_coef`, `num_output_representations`, `dtype`, ...).
+                `l2_coef`, `num_output_representations`, `dtype`, ...); None values
+                are ignored.
 
         Raises:
             elmo_keras.PresetError: naming what was tried and what is accepted.
@@ -280,7 +285,8 @@ class ELMo(ELMoStages, keras.Model):
         out = elmo(elmo_keras.batch_to_ids([["The", "bank", "."]]))
         ```
         """
-        return elmo_presets.load_elmo(preset, **kwargs)
+        overrides = {k: v for k, v in kwargs.items() if v is not None}
+        return elmo_preset_loader.load_preset(cls, preset, **overrides)
 
     def save_to_preset(self, preset_dir, tokenizer=None):
         """Writes a preset directory `from_preset` loads: `config.json`,
@@ -291,17 +297,23 @@ class ELMo(ELMoStages, keras.Model):
             preset_dir: a new directory.
             tokenizer: the `ELMoTokenizer` to record (default: whitespace splitting).
         """
-        return elmo_presets.save_preset(self, preset_dir, tokenizer=tokenizer)
+        if tokenizer is None:
+            tokenizer = ELMoTokenizer(max_characters_per_token=self.max_characters_per_token)
+        return elmo_preset_loader.save_to_preset(self, preset_dir, tokenizer)
 
     def __call__(self, *args, **kwargs):
         # Every input route is checked here, by the one validator: a negative id would
         # be silently masked, one past the character table would index outside it.
         # Concrete ids (NumPy, an eager tensor of any backend) are checked now, a
-        # TensorFlow graph's when it runs (see `validate_char_ids`).
+        # TensorFlow graph's when it runs, before the ids are read (see
+        # `validate_char_ids`).
         inputs = args[0] if args else kwargs.get("inputs")
-        for ids in (inputs.values() if isinstance(inputs, dict) else [inputs]):
-            if ids is not None:
-                validate_char_ids(ids, self.max_characters_per_token)
+        if args and inputs is not None and not isinstance(inputs, dict):
+            args = (validate_char_ids(inputs, self.max_characters_per_token),) + args[1:]
+        else:
+            for ids in (inputs.values() if isinstance(inputs, dict) else [inputs]):
+                if ids is not None:
+                    validate_char_ids(ids, self.max_characters_per_token)
         if len(args) == 1 and not kwargs:  # compiled where eager calls are slow (JAX)
             return kernels().eager_call(self, super().__call__, args[0])
         return super().__call__(*args, **kwargs)
@@ -347,3 +359,53 @@ class ELMo(ELMoStages, keras.Model):
         if "dtype" in config and isinstance(config["dtype"], dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+def load_bilm(options_path, weights_path, **kwargs):
+    """Builds an `ELMo` from bilm-tf's `options.json` and `weights.hdf5`.
+
+    Args:
+        options_path: options.json path (or dict / `BiLMOptions`).
+        weights_path: weights.hdf5 path.
+        **kwargs: other `ELMo` arguments (`num_output_representations`,
+            `do_layer_norm`, `l2_coef`, `stateful`, `max_batch_size`, `name`, ...).
+
+    Returns:
+        The model, weights loaded.
+
+    Raises:
+        OptionsError: bad options file. WeightFileError: bad weight file.
+
+    Examples:
+    ```python
+    model = elmo_keras.load_bilm("options.json", "weights.hdf5")
+    ```
+    """
+    return elmo_preset_loader.load_bilm_files(ELMo, options_path, weights_path, **kwargs)
+
+
+def load_exported_elmo(path, **kwargs):
+    """Rebuilds an `ELMo` from a directory written by `export_hub` (needs TensorFlow).
+
+    Only data is read: the config from `assets/elmo_config.json` and the weights, by
+    name, from the checkpoint in `variables/` (`elmo_keras.io.saved_model`). The
+    SavedModel's graph is never loaded nor run, so a hostile directory cannot run code.
+
+    Args:
+        path: the SavedModel directory.
+        **kwargs: `ELMo` arguments to override (e.g. `do_layer_norm`).
+
+    Raises:
+        FileNotFoundError: not a SavedModel directory.
+        elmo_keras.PresetError: its config is not a regular file, larger than 1 MiB,
+            not an ELMo config, or has sizes above their bounds (a `ValueError`).
+        ValueError: not one written by `export_hub`, or its weights do not fit its
+            config or hold NaN or infinity (the message names the weight).
+
+    Examples:
+    ```python
+    model = elmo_keras.load_exported_elmo("hub/elmo")
+    ```
+    """
+    overrides = {k: v for k, v in kwargs.items() if v is not None}
+    return elmo_preset_loader.get_preset_loader("export")(ELMo, path, overrides)

@@ -5,8 +5,9 @@ import numpy as np
 from keras import ops
 
 from elmo_keras.layers.kernels import kernels
-from elmo_keras.text.char_ids import token_to_char_ids
-from elmo_keras.text.special_tokens import BOS_TOKEN, EOS_TOKEN
+from elmo_keras.layers.sentence_boundaries import add_boundaries, token_mask
+from elmo_keras.text.char_ids import batch_to_ids, bos_char_ids, eos_char_ids
+from elmo_keras.text.inputs import distinct_rows
 
 #: Compiled shapes are padded to multiples of these (fewer distinct shapes to compile).
 STEP_BUCKET, TOKEN_BUCKET = 8, 64
@@ -15,12 +16,15 @@ STEP_BUCKET, TOKEN_BUCKET = 8, 64
 class Embedder:
     """Runs an `ELMo` model on batches of tokenized sentences, on any Keras backend.
 
-    Each batch's distinct tokens are found in NumPy, by string, before the model runs:
-    the char CNN (`ELMo.encode_tokens`) runs once per distinct token, never on padding,
-    then the biLM (`ELMo.contextualize`). With `vocab`, the char-CNN vectors of those
-    tokens (and of `<S>`, `</S>`) are computed once and looked up (AllenNLP's
-    `vocab_to_cache`); the char CNN runs only for the batch's other tokens. Results
-    are the same either way.
+    A batch becomes character ids the one way (`batch_to_ids`); its distinct tokens are
+    found in NumPy before the model runs (`elmo_keras.text.inputs.distinct_rows`), so
+    the char CNN (`CharacterEncoder.encode_rows`) runs once per distinct token, never on
+    padding, also where a compiled function could not find them (JAX). The token
+    vectors are then framed with `<S>`/`</S>` and masked as the model frames and masks
+    its ids (`add_boundaries`, `token_mask`), and the biLM runs
+    (`ELMo.contextualize`). With `vocab`, the char-CNN vectors of those tokens (and of
+    `<S>`, `</S>`) are computed once and looked up (AllenNLP's `vocab_to_cache`); the
+    char CNN runs only for the batch's other tokens. Results are the same either way.
 
     The function is compiled the backend's way: a `tf.function` (XLA with
     `jit_compile`), `jax.jit` (always; shapes bucketed so that few are compiled), or
@@ -46,62 +50,59 @@ class Embedder:
         self.model = model
         self.jit_compile = bool(jit_compile) or keras.backend.backend() == "jax"
         self._rows = 0
-        self.cache = {}
+        c = model.max_characters_per_token
+        # `<S>` and `</S>` are rows 0 and 1 of the known tokens, then the cached vocabulary.
+        known = [bos_char_ids(c), eos_char_ids(c)]
+        if vocab is not None:
+            known += list(batch_to_ids([list(dict.fromkeys(vocab))], c)[0])
+        self._known = {}
+        for row in known:
+            self._known.setdefault(row.tobytes(), len(self._known))
+        known = np.stack([np.frombuffer(row, np.int32) for row in self._known])
         self.table = None
         if vocab is not None:
-            tokens = [BOS_TOKEN, EOS_TOKEN] + [
-                t for t in dict.fromkeys(vocab) if t not in (BOS_TOKEN, EOS_TOKEN)]
-            self.cache = {t: i for i, t in enumerate(tokens)}
             self.table = np.concatenate([
-                ops.convert_to_numpy(model.encode_tokens(
-                    self._char_ids(tokens[i:i + cache_batch_size])))
-                for i in range(0, len(tokens), cache_batch_size)])
+                ops.convert_to_numpy(model.char_encoder.encode_rows(
+                    known[i:i + cache_batch_size]))
+                for i in range(0, len(known), cache_batch_size)])
+        else:  # no cache: `<S>`, `</S>` go through the char CNN with the batch's tokens
+            self._boundary_ids = known
         state = model.bilm.states or ()
         self._run = kernels().compiled(self._layers, model.variables, state, jit_compile)
 
-    def _layers(self, distinct_ids, index, table=None):
-        """`[batch, L + 1, time, 2P]` from the distinct tokens' char ids `[U, C]` and
-        each framed position's row `index` `[batch, time + 2]` (-1: padding) in
-        `table` (the cached vectors, or None) followed by those tokens' vectors."""
+    def _layers(self, ids, distinct_ids, index, table=None):
+        """`[batch, L + 1, time, 2P]` from the batch's char ids `[batch, time, C]`, its
+        distinct tokens' ids `[U, C]` (`<S>` and `</S>` first when `table` is None), and
+        each position's row `index` `[batch, time]` in `table` (the cached vectors, or
+        None) followed by those tokens' vectors."""
         model = self.model
-        vectors = model.encode_tokens(distinct_ids)
+        vectors = model.char_encoder.encode_rows(distinct_ids)
         if table is not None:
             vectors = ops.concatenate([ops.cast(table, vectors.dtype), vectors], axis=0)
-        index = ops.convert_to_tensor(index)
-        framed_mask = index >= 0
-        tokens = ops.take(vectors, ops.maximum(index, 0), axis=0)
-        tokens = tokens * ops.expand_dims(ops.cast(framed_mask, tokens.dtype), -1)
-        # The unframed mask: position t is a token iff framed position t + 2 is.
-        _, layers = model.contextualize(tokens, framed_mask, framed_mask[:, 2:])
+        mask = token_mask(ids)
+        tokens = ops.take(vectors, index, axis=0)
+        tokens = tokens * ops.expand_dims(ops.cast(mask, tokens.dtype), -1)
+        lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
+        framed = add_boundaries(tokens, lengths, vectors[0], vectors[1])
+        framed_mask = add_boundaries(ops.cast(mask, "int32"), lengths, 1, 1) > 0
+        _, layers = model.contextualize(framed, framed_mask, mask)
         return ops.stack(layers, axis=1)
-
-    def _char_ids(self, tokens):
-        c = self.model.max_characters_per_token
-        if not tokens:
-            return np.zeros((0, c), np.int32)
-        return np.stack([token_to_char_ids(t, c) for t in tokens])
 
     def __call__(self, sentences):
         """Embeds a batch of token lists: a list of `[L + 1, n_tokens, 2P]` float32 arrays."""
         if not sentences:
             return []
-        steps, rows = max(len(s) for s in sentences) + 2, len(sentences)
+        ids = batch_to_ids(sentences, self.model.max_characters_per_token)
         if self.jit_compile:  # few distinct shapes
-            self._rows = rows = max(self._rows, rows)
-            steps = -(-steps // STEP_BUCKET) * STEP_BUCKET
-        index = np.full((rows, steps), -1, np.int32)
-        distinct = {}
-        offset = len(self.cache)
-        for b, sentence in enumerate(sentences):
-            for t, token in enumerate([BOS_TOKEN, *sentence, EOS_TOKEN]):
-                row = self.cache.get(token)
-                if row is None:
-                    row = offset + distinct.setdefault(token, len(distinct))
-                index[b, t] = row
-        ids = self._char_ids(list(distinct))
+            self._rows = max(self._rows, len(ids))
+            ids = np.pad(ids, ((0, self._rows - len(ids)), (0, -ids.shape[1] % STEP_BUCKET),
+                               (0, 0)))
+        new, index = distinct_rows(ids, self._known)
+        if self.table is None:
+            new = np.concatenate([self._boundary_ids, new])
         if self.jit_compile:
-            ids = np.pad(ids, ((0, -len(ids) % TOKEN_BUCKET), (0, 0)))
-        layers = ops.convert_to_numpy(self._run(ids, index, self.table))
+            new = np.pad(new, ((0, -len(new) % TOKEN_BUCKET), (0, 0)))
+        layers = ops.convert_to_numpy(self._run(ids, new, index, self.table))
         return [layers[k, :, :len(s)] for k, s in enumerate(sentences)]
 
     def embed_all(self, sentences, batch_size=64, sort_by_length=True):

@@ -1,13 +1,19 @@
 """`ELMoEmbedding`: ELMo as one Keras 3 layer from strings to contextual vectors."""
 
 import keras
-import numpy as np
 from keras import ops
 
+from elmo_keras.layers.sentence_boundaries import token_mask
 from elmo_keras.models.elmo.elmo_backbone import ELMo
 from elmo_keras.models.elmo.elmo_outputs import hub_output_shapes, hub_output_specs, hub_outputs
-from elmo_keras.models.elmo.elmo_presets import resolve_model, resolve_preset
-from elmo_keras.text.char_ids import batch_to_ids, validate_char_ids
+from elmo_keras.models.elmo.elmo_preset_loader import resolve_model, resolve_preset
+from elmo_keras.models.elmo.elmo_tokenizer import ELMoTokenizer
+from elmo_keras.text import inputs as text_inputs
+from elmo_keras.text.char_ids import validate_char_ids
+
+#: The model `ELMoEmbedding()` uses when given none.
+DEFAULT_PRESET = "elmo_small_en"
+
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class ELMoEmbedding(keras.layers.Layer):
@@ -30,14 +36,18 @@ class ELMoEmbedding(keras.layers.Layer):
         dropout: dropout rate on the output (training only).
         do_layer_norm: layer-normalise each layer inside the mix.
         l2_coef: L2 penalty on the mix weights, added to the model's losses.
+        split: how sentences become tokens, `"whitespace"` or `"corpus"` (see
+            `ELMoTokenizer`). Default: the preset's own (`"corpus"` for the shipped
+            `elmo_small_en`), `"whitespace"` for an `ELMo` instance or bilm-tf files.
 
     Call arguments:
-        inputs: 1-D string tensor of untokenized sentences (split on whitespace in the
-            graph), 2-D string tensor of tokens padded with `""`, a ragged string tensor
-            of tokens, or int32 character ids `[batch, time, 50]`. Strings inside a
-            model's graph need TensorFlow (`KERAS_BACKEND=tensorflow`); on JAX and
-            PyTorch the layer takes character ids, or, called directly, NumPy string
-            arrays / lists of token lists (converted with `batch_to_ids`).
+        inputs: 1-D untokenized sentences (split as `split` says), 2-D tokens padded
+            with `""` or lists of token lists, a ragged string tensor of tokens, or
+            int32 character ids `[batch, time, 50]`. Strings become ids by the one
+            implementation, `elmo_keras.text.inputs.to_char_ids`: Python and NumPy
+            strings on every backend, string tensors inside a TensorFlow graph (a
+            functional model with a string `keras.Input` needs TensorFlow; on JAX and
+            PyTorch feed ids, e.g. from an `ELMoTokenizer`).
 
     Returns:
         `[batch, time, dim]` with a Keras mask (true for real tokens), or `[batch, 2P]`
@@ -55,13 +65,17 @@ class ELMoEmbedding(keras.layers.Layer):
 
     def __init__(self, options=None, weights=None, model=None, output="elmo",
                  trainable_mix=True, trainable_bilm=False, dropout=0.0, do_layer_norm=False,
-                 l2_coef=None, elmo_config=None, **kwargs):
+                 l2_coef=None, split=None, elmo_config=None, **kwargs):
         super().__init__(**kwargs)
         mix_args = dict(do_layer_norm=do_layer_norm, l2_coef=l2_coef)
+        if split is None:  # the preset's; a config saved before `split` existed: whitespace
+            split = "whitespace" if elmo_config is not None else _preset_split(
+                model, options, weights)
+        self.split = text_inputs.check_split(split)
         if elmo_config is not None:  # from get_config: weights come from the .keras file
             self.elmo = ELMo.from_config({**elmo_config, **mix_args})
         else:
-            self.elmo = resolve_model(model, options, weights, **mix_args)
+            self.elmo = resolve_model(ELMo, model, options, weights, **mix_args)
         names = [k for k in hub_output_shapes(self.elmo.n_layers, self.elmo.projection_dim)
                  if k != "sequence_len"] + ["all"]
         if output not in names:
@@ -91,9 +105,11 @@ class ELMoEmbedding(keras.layers.Layer):
         pass  # the ELMo model was built when it was made
 
     def __call__(self, inputs, *args, **kwargs):
-        if keras.backend.backend() != "tensorflow" and _holds_strings(inputs):
-            # JAX and PyTorch tensors hold no strings: char ids in NumPy first.
-            inputs = batch_to_ids(_token_lists(inputs), self.elmo.max_characters_per_token)
+        if text_inputs.holds_strings(inputs):
+            # Python or NumPy strings: char ids in NumPy first (backend tensors hold
+            # no strings, except TensorFlow's, which `call` takes in the graph).
+            inputs = text_inputs.to_char_ids(inputs, self.split,
+                                             self.elmo.max_characters_per_token)
         elif _holds_integers(inputs):
             # Ids given directly: the model's one validator, here so that its error is
             # the one raised (not wrapped in Keras' report of an error inside `call`).
@@ -102,10 +118,8 @@ class ELMoEmbedding(keras.layers.Layer):
 
     def _char_ids(self, inputs):
         c = self.elmo.max_characters_per_token
-        if keras.backend.backend() == "tensorflow":  # strings too, in the graph
-            from elmo_keras.text.tf_text_ops import to_char_ids
-
-            return to_char_ids(inputs, c)
+        if text_inputs.is_tf_tensor(inputs):  # strings too, in the graph
+            return text_inputs.to_char_ids(inputs, self.split, c)
         ids = ops.convert_to_tensor(inputs)
         if len(ids.shape) != 3 or ids.shape[-1] not in (None, c):
             raise ValueError(
@@ -128,8 +142,8 @@ class ELMoEmbedding(keras.layers.Layer):
         if isinstance(inputs, keras.KerasTensor):
             # Strings have no symbolic ops; the real mask is set on every real call
             # and reaches downstream layers when the model runs.
-            return None
-        return ops.any(self._char_ids(inputs) > 0, axis=-1)
+            return token_mask(inputs) if _holds_integers_spec(inputs) else None
+        return token_mask(self._char_ids(inputs))
 
     def compute_output_spec(self, inputs, training=None):
         specs = hub_output_specs(self.elmo.n_layers, self.elmo.projection_dim,
@@ -148,17 +162,10 @@ class ELMoEmbedding(keras.layers.Layer):
             dropout=self.dropout_rate,
             do_layer_norm=self.do_layer_norm,
             l2_coef=self.l2_coef,
+            split=self.split,
             elmo_config=elmo_config,
         )
         return config
-
-
-def _holds_strings(inputs):
-    """True for strings given as NumPy arrays or (nested) lists."""
-    if isinstance(inputs, (list, tuple)):
-        return bool(inputs) and _holds_strings(inputs[0])
-    return isinstance(inputs, str) or (
-        isinstance(inputs, np.ndarray) and inputs.dtype.kind in "OUS")
 
 
 def _holds_integers(inputs):
@@ -173,14 +180,15 @@ def _holds_integers(inputs):
     return dtype.startswith("int") or dtype.startswith("uint")
 
 
-def _token_lists(inputs):
-    """Sentences (1-D, split on whitespace) or tokens (2-D padded with "", or lists of
-    token lists) -> lists of tokens."""
-    rows = list(inputs)
-    if all(isinstance(r, (str, bytes)) for r in rows):
-        return [_text(r).split() for r in rows]
-    return [[_text(t) for t in r if _text(t)] for r in rows]
+def _holds_integers_spec(inputs):
+    """True for a symbolic tensor of integers (character ids)."""
+    dtype = keras.backend.standardize_dtype(inputs.dtype)
+    return dtype.startswith("int") or dtype.startswith("uint")
 
 
-def _text(value):
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+def _preset_split(model, options, weights):
+    """The split the model's preset records (`ELMoTokenizer.from_preset`), or
+    "whitespace" for an `ELMo` instance or bilm-tf files."""
+    if options is not None or weights is not None or isinstance(model, keras.Model):
+        return "whitespace"
+    return ELMoTokenizer.from_preset(DEFAULT_PRESET if model is None else model).split

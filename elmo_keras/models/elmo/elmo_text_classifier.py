@@ -1,5 +1,5 @@
 """`ELMoTextClassifier`: raw sentences in, class scores out (keras-hub's `TextClassifier`
-shape: a backbone, a preprocessor, a head, compiled on construction)."""
+shape: a backbone, a preprocessor outside the graph, a head, compiled on construction)."""
 
 import keras
 
@@ -11,8 +11,14 @@ ENCODERS = ("pooling", "bilstm")
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class ELMoTextClassifier(ELMoTask):
-    """Sentences -> `ELMoTokenizer` -> ELMo (frozen biLM, trainable mix) -> encoder ->
-    dropout -> `Dense(num_classes)`.
+    """Sentences -> preprocessor (char ids) -> ELMo (frozen biLM, trainable mix) ->
+    encoder -> dropout -> `Dense(num_classes)`, on every Keras backend.
+
+    The preprocessor (`ELMoTextClassifierPreprocessor`) runs outside the graph, in
+    `fit`, `evaluate` and `predict` (see `ELMoTask`): give them raw sentences (a list
+    or an object array), a `tf.data.Dataset` of sentences, or character ids. The
+    functional graph itself takes ids `[batch, time, chars]`. `save` writes the
+    preprocessor with the model.
 
     Compiled on construction (call `compile` again to change it) with defaults chosen
     for ELMo, where the biLM stays frozen and only the mix (`L + 1` layer weights and
@@ -29,8 +35,9 @@ class ELMoTextClassifier(ELMoTask):
     Args:
         backbone: an `ELMo` (`ELMo.from_preset(...)`).
         num_classes: number of classes (>= 2).
-        preprocessor: the `ELMoTokenizer` turning strings into char ids (default:
-            whitespace splitting; `from_preset` uses the preset's tokenizer).
+        preprocessor: the `ELMoTextClassifierPreprocessor` (or an `ELMoTokenizer`)
+            turning strings into char ids (default: whitespace splitting; `from_preset`
+            uses the preset's tokenizer).
         activation: of the output layer: None (logits, default) or `"softmax"`.
         dropout: dropout rate before the output layer (training only).
         encoder: `"pooling"` (mean over real tokens, default) or `"bilstm"` (a
@@ -57,30 +64,32 @@ class ELMoTextClassifier(ELMoTask):
         if activation not in (None, "softmax"):
             raise ValueError(f"activation must be None (logits) or 'softmax', got {activation!r}")
         # === Layers ===
-        self.backbone = self.checked_backbone(backbone)
-        self.preprocessor = preprocessor or self.default_preprocessor(backbone)
+        backbone, preprocessor = self.checked(backbone, preprocessor)
         # "pooling": ELMo's "default" output, the mix averaged over real tokens (zero
         # for an empty text, where a masked GlobalAveragePooling1D would give NaN).
-        self.embedding = ELMoEmbedding(
+        embedding = ELMoEmbedding(
             model=backbone, output="elmo" if encoder == "bilstm" else "default",
             trainable_mix=trainable_mix, name="elmo")
         if encoder == "bilstm":
-            self.encoder = keras.layers.Bidirectional(keras.layers.LSTM(units), name="bilstm")
+            sequence_encoder = keras.layers.Bidirectional(keras.layers.LSTM(units),
+                                                          name="bilstm")
         else:
-            self.encoder = keras.layers.Identity(name="mean_over_tokens")
-        self.output_dropout = keras.layers.Dropout(dropout, name="dropout")
-        self.output_dense = keras.layers.Dense(num_classes, activation=activation,
-                                               name="logits" if activation is None else "probs")
+            sequence_encoder = keras.layers.Identity(name="mean_over_tokens")
+        output_dropout = keras.layers.Dropout(dropout, name="dropout")
+        output_dense = keras.layers.Dense(num_classes, activation=activation,
+                                          name="logits" if activation is None else "probs")
 
         # === Functional model ===
-        inputs = keras.Input(shape=(), dtype="string", name="text")
-        x = self.embedding(self.preprocessor(inputs))
-        x = self.output_dropout(self.encoder(x))
-        outputs = self.output_dense(x)
+        inputs = self.char_ids_input(backbone)
+        x = output_dropout(sequence_encoder(embedding(inputs)))
         kwargs.setdefault("name", "elmo_text_classifier")
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(backbone, preprocessor, inputs, output_dense(x), **kwargs)
 
         # === Config ===
+        self.embedding = embedding
+        self.encoder = sequence_encoder
+        self.output_dropout = output_dropout
+        self.output_dense = output_dense
         self.num_classes = int(num_classes)
         self.activation = activation
         self.dropout = float(dropout)

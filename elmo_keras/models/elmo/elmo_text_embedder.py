@@ -9,16 +9,18 @@ from elmo_keras.models.elmo.elmo_task import ELMoTask
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class ELMoTextEmbedder(ELMoTask):
-    """Sentences -> `ELMoTokenizer` -> ELMo -> the mix averaged over each sentence's
-    tokens, `[batch, 2 * projection_dim]` (zero for an empty sentence).
+    """Sentences -> preprocessor (char ids) -> ELMo -> the mix averaged over each
+    sentence's tokens, `[batch, 2 * projection_dim]` (zero for an empty sentence), on
+    every Keras backend (the preprocessor runs outside the graph, in `predict`: see
+    `ELMoTask`).
 
     The mix is the plain average of the layers (weights `1/(L+1)`, gamma 1) unless the
     backbone's was trained; nothing here is trainable.
 
     Args:
         backbone: an `ELMo`.
-        preprocessor: an `ELMoTokenizer` (default: whitespace splitting; `from_preset`
-            uses the preset's).
+        preprocessor: an `ELMoTextClassifierPreprocessor` or an `ELMoTokenizer`
+            (default: whitespace splitting; `from_preset` uses the preset's).
 
     Examples:
     ```python
@@ -29,13 +31,14 @@ class ELMoTextEmbedder(ELMoTask):
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
         # === Layers ===
-        self.backbone = self.checked_backbone(backbone)
-        self.preprocessor = preprocessor or self.default_preprocessor(backbone)
-        self.embedding = ELMoEmbedding(model=backbone, output="default", trainable_mix=False,
-                                       name="elmo")
+        backbone, preprocessor = self.checked(backbone, preprocessor)
+        embedding = ELMoEmbedding(model=backbone, output="default", trainable_mix=False,
+                                  name="elmo")
 
         # === Functional model ===
-        inputs = keras.Input(shape=(), dtype="string", name="text")
-        outputs = self.embedding(self.preprocessor(inputs))
+        inputs = self.char_ids_input(backbone)
         kwargs.setdefault("name", "elmo_text_embedder")
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(backbone, preprocessor, inputs, embedding(inputs), **kwargs)
+
+        # === Config ===
+        self.embedding = embedding

@@ -2,19 +2,23 @@
 
 import keras
 
-from elmo_keras.models.elmo import elmo_presets
+from elmo_keras.models.elmo import elmo_preset_loader
+from elmo_keras.text import inputs as text_inputs
 from elmo_keras.text.char_ids import MAX_CHARACTERS_PER_TOKEN
 
-SPLITS = ("whitespace", "corpus")
+SPLITS = text_inputs.SPLITS
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class ELMoTokenizer(keras.layers.Layer):
-    """Sentences in, ELMo character ids out, with TensorFlow string ops.
+    """Sentences in, ELMo character ids out, on every Keras backend.
 
-    Use it inside a model (strings in) or in `tf.data.Dataset.map` (the ids are the
-    same). Its settings are saved with the model (`get_config`) and in a preset's
-    `tokenizer.json`.
+    The layer form of `elmo_keras.text.inputs.to_char_ids`, the one strings-to-ids
+    implementation: Python and NumPy inputs become NumPy ids (any backend, no
+    TensorFlow needed); TensorFlow tensors (in `tf.data.Dataset.map`, in a TensorFlow
+    model's graph) run the same rules in the graph (`elmo_keras.text.tf_text_ops`), and
+    the ids are the same. Its settings are saved with a model (`get_config`) and in a
+    preset's `tokenizer.json`.
 
     Args:
         split: how a sentence becomes tokens: `"whitespace"` (the text is already
@@ -25,18 +29,19 @@ class ELMoTokenizer(keras.layers.Layer):
         max_characters_per_token: ids per token (50 for every published model).
 
     Call arguments:
-        inputs: a string scalar (one sentence) or 1-D tensor of sentences; a 2-D string
-            tensor of tokens padded with `""` or a ragged one (already tokens: not
-            split again).
+        inputs: one sentence (a string) or a 1-D batch of sentences; or tokens (lists
+            of token lists, a 2-D array padded with `""`, a ragged tensor: not split
+            again). Python values, NumPy arrays or TensorFlow tensors.
 
     Returns:
-        int32 `[batch, max_tokens, max_characters_per_token]` (`[tokens, chars]` for a
-        scalar), zero at padded positions.
+        int32 `[batch, max_tokens, max_characters_per_token]` (`[tokens, chars]` for one
+        sentence), zero at padded positions: a NumPy array, or a `tf.Tensor` for a
+        TensorFlow input.
 
     Examples:
     ```python
     tokenizer = elmo_keras.ELMoTokenizer.from_preset("elmo_small_en")
-    tokenizer.tokenize(["It's good!"])   # [[b"It's", b"good", b"!"]]
+    tokenizer.tokenize(["It's good!"])   # [["It's", "good", "!"]]
     ids = tokenizer(["It's good!"])      # [1, 3, 50]
     ds = tf.data.Dataset.from_tensor_slices(texts).batch(32).map(tokenizer)
     ```
@@ -46,9 +51,7 @@ class ELMoTokenizer(keras.layers.Layer):
                  **kwargs):
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        self.split = split
+        self.split = text_inputs.check_split(split)
         self.max_characters_per_token = int(max_characters_per_token)
         # Strings are no backend tensors, and XLA has no string ops.
         self._convert_input_args = False
@@ -57,34 +60,13 @@ class ELMoTokenizer(keras.layers.Layer):
         self.built = True
 
     def tokenize(self, inputs):
-        """Sentences -> a `tf.RaggedTensor` of token strings (`[batch, (tokens)]`)."""
-        import tensorflow as tf
-
-        from elmo_keras.text import tf_text_ops
-
-        inputs = tf.convert_to_tensor(inputs, dtype=tf.string)
-        split = (tf_text_ops.corpus_split_sentences if self.split == "corpus"
-                 else tf_text_ops.split_sentences)
-        if inputs.shape.rank == 0:
-            return split(inputs[None])[0]
-        if inputs.shape.rank != 1:
-            raise ValueError("ELMoTokenizer.tokenize: expected a sentence or a 1-D batch of "
-                             f"sentences, got shape {inputs.shape}")
-        return split(inputs)
+        """Sentences -> tokens: lists of `str` for Python or NumPy input, a
+        `tf.RaggedTensor` of byte strings (`[batch, (tokens)]`) for a TensorFlow one
+        (see `elmo_keras.text.inputs.to_tokens`)."""
+        return text_inputs.to_tokens(inputs, self.split)
 
     def call(self, inputs):
-        import tensorflow as tf
-
-        from elmo_keras.text.tf_text_ops import to_char_ids, tokens_to_char_ids
-
-        c = self.max_characters_per_token
-        if not isinstance(inputs, tf.RaggedTensor):
-            inputs = tf.convert_to_tensor(inputs)
-            if inputs.dtype == tf.string and inputs.shape.rank == 0:  # one sentence
-                return tokens_to_char_ids(self.tokenize(inputs), c)
-            if inputs.dtype == tf.string and inputs.shape.rank == 1:
-                return to_char_ids(self.tokenize(inputs), c)
-        return to_char_ids(inputs, c)  # tokens or ids already; errors name the shape
+        return text_inputs.to_char_ids(inputs, self.split, self.max_characters_per_token)
 
     def compute_output_spec(self, inputs):
         c = self.max_characters_per_token
@@ -112,17 +94,18 @@ class ELMoTokenizer(keras.layers.Layer):
                 `ELMo.from_preset`), or its `tokenizer.json` is not a valid tokenizer
                 config (the message names the file and the field).
         """
-        config = elmo_presets.tokenizer_config(preset)
+        config = elmo_preset_loader.tokenizer_config(preset)
         if config is None:
             return cls.from_config(dict(kwargs))
-        source = f"{elmo_presets.preset_dir(preset) / elmo_presets.TOKENIZER_FILE}"
+        loader = elmo_preset_loader
+        source = f"{loader.preset_dir(preset) / loader.TOKENIZER_FILE}"
         _check_recorded_config(config, source)
         try:
             return cls.from_config({**config, **kwargs})
         except (ValueError, TypeError, KeyError) as e:
             if kwargs:
                 raise
-            raise elmo_presets.PresetError(
+            raise elmo_preset_loader.PresetError(
                 f"{source}: not a valid ELMoTokenizer config "
                 f"({' '.join(str(e).split())[:300]})") from None
 
@@ -134,15 +117,15 @@ def _check_recorded_config(config, source):
     known = {"split", "max_characters_per_token", "name", "trainable", "dtype"}
     unknown = sorted(str(k) for k in config if k not in known)
     if unknown:
-        raise elmo_presets.PresetError(
+        raise elmo_preset_loader.PresetError(
             f"{source}: unknown ELMoTokenizer config key(s) {', '.join(unknown)[:200]}")
     split = config.get("split", "whitespace")
     if split not in SPLITS:
-        raise elmo_presets.PresetError(
+        raise elmo_preset_loader.PresetError(
             f"{source}: split is {split!r:.60}; expected one of {SPLITS}")
     c = config.get("max_characters_per_token", MAX_CHARACTERS_PER_TOKEN)
     bound = LIMITS["max_characters_per_token"]
     if isinstance(c, bool) or not isinstance(c, int) or not 3 <= c <= bound:
-        raise elmo_presets.PresetError(
+        raise elmo_preset_loader.PresetError(
             f"{source}: max_characters_per_token is {c!r:.60}; expected an integer in "
             f"[3, {bound}]")

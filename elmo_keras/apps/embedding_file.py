@@ -13,6 +13,7 @@ The work is done in chunks written to `OUTPUT.parts/`, which also holds:
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import stat
 import sys
@@ -31,6 +32,7 @@ from elmo_keras.io.paths import (
     check_output_file,
     disk_error_reason,
     free_bytes,
+    latched_output,
 )
 from elmo_keras.io.text_lines import iter_lines, scan_text
 from elmo_keras.models.elmo.elmo_embedder import Embedder
@@ -39,6 +41,8 @@ try:
     import fcntl
 except ImportError:  # not POSIX: no lock
     fcntl = None
+
+logger = logging.getLogger("elmo_keras")
 
 OUTPUT_FORMATS = ("all", "top", "average")
 FINGERPRINT = "fingerprint.json"
@@ -176,8 +180,8 @@ def _start(parts, fingerprint, resume):
                 f"work: {'; '.join(diff)}. Run without --resume to start over, or with "
                 "the same input, model and options")
     elif chunks:
-        print(f"note: {parts}: starting over, deleting {len(chunks)} finished chunk(s) of an "
-              "earlier run (--resume keeps them)", file=sys.stderr)
+        logger.warning("%s: starting over, deleting %d finished chunk(s) of an earlier run "
+                       "(--resume keeps them)", parts, len(chunks))
     for name in sorted(names, key=lambda n: n == FINGERPRINT):  # the fingerprint last
         if not (resume and chunks) or name.endswith(".tmp"):
             os.remove(os.path.join(parts, name))
@@ -209,7 +213,12 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
     the disk has no room for both). An interrupted run continues with `resume=True`:
     finished chunks are not embedded again, provided the input, the model and the
     options are the same (otherwise `EmbeddingFileError` says what differs). A second
-    run on the same output while one is writing fails at once.
+    run on the same output while one is writing fails at once. A full disk, also while
+    HDF5 writes, ends the run with a `DiskSpaceError` and keeps the finished chunks.
+    What is worth saying but not an error (a byte order mark dropped, empty lines kept,
+    chunks of an earlier run deleted, a merge chunk by chunk) goes to the
+    `logging.getLogger("elmo_keras")` logger (the command line shows it as `note:`
+    lines); nothing is printed but the progress bar (`progress`).
 
     Args:
         model: an `ELMo`; if `stateful`, it must have been built with `stateful=True`.
@@ -235,7 +244,10 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
             a special file (device, FIFO, socket), or cannot be written; `OUTPUT.parts`
             is a symbolic link or holds files a run did not write.
         EmbeddingFileError: another run holds the output, or `resume` onto other work.
-        elmo_keras.io.paths.DiskSpaceError: not enough space (the parts are kept).
+        elmo_keras.io.paths.DiskSpaceError: not enough space, found before a chunk or
+            the merge, or while writing one (no space, a quota, a read-only file
+            system); the finished chunks are kept. An `OSError` (`errno` set) as well.
+        OSError: another write error (naming the file).
 
     Example:
     ```python
@@ -262,8 +274,7 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
                      deletes_in=True)
     scan = scan_text(input_path)
     if scan.bom:
-        print(f"note: {input_path}: a UTF-8 byte order mark at the start was dropped",
-              file=sys.stderr)
+        logger.info("%s: a UTF-8 byte order mark at the start was dropped", input_path)
     if stateful:  # batches must not straddle chunks: the states follow the rows
         chunk_lines = -(-chunk_lines // batch_size) * batch_size
     vocab = None if vocab is None else list(vocab)
@@ -315,9 +326,8 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
     with contextlib.suppress(OSError):
         os.rmdir(parts)
     if empty:
-        print(f"note: {len(empty)} empty line(s) kept as empty datasets: "
-              f"{', '.join(map(str, empty[:10]))}{' ...' if len(empty) > 10 else ''}",
-              file=sys.stderr)
+        logger.info("%d empty line(s) kept as empty datasets: %s%s", len(empty),
+                    ", ".join(map(str, empty[:10])), " ..." if len(empty) > 10 else "")
     return empty
 
 
@@ -331,7 +341,7 @@ def _write(function, path, *args):
     try:
         function(*args, tmp)
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:  # h5py says some write errors as RuntimeError
+    except OSError as e:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         reason = disk_error_reason(e)
@@ -359,21 +369,23 @@ def _merge(names, index, output_path):
     if piecewise:
         check_free_space(folder, max(sizes, default=0) + len(index_json.encode()) + _MARGIN,
                          f"merge the chunks into {output_path}", _KEPT)
-        print(f"note: {folder}: too little space to hold both the chunks and {output_path}; "
-              "merging chunk by chunk, deleting each once copied", file=sys.stderr)
+        logger.info("%s: too little space to hold both the chunks and %s; merging chunk by "
+                    "chunk, deleting each once copied", folder, output_path)
     try:
-        with atomic_output(output_path) as tmp:
-            with h5py.File(tmp, "w") as out:
+        with atomic_output(output_path) as tmp, latched_output(tmp) as file:
+            with h5py.File(file, "w") as out:
                 for name in names:
                     with h5py.File(name, "r") as part:
                         for key in part:
                             part.copy(part[key], out, name=key)
+                    file.check()
                     if piecewise:
-                        out.flush()
+                        out.flush()  # on disk before the part goes
+                        file.check()
                         os.remove(name)
                 out.create_dataset("sentence_to_index", data=np.array([index_json], dtype=object),
                                    dtype=h5py.string_dtype())
-    except (OSError, RuntimeError) as e:  # h5py's copy says ENOSPC as RuntimeError
+    except OSError as e:
         reason = disk_error_reason(e)
         if reason is None:
             raise
@@ -384,9 +396,11 @@ def _merge(names, index, output_path):
 
 
 def _embed_chunk(embedder, lines, first, batch_size, stateful, output_format, path):
-    """Embeds one chunk into the HDF5 file `path`."""
+    """Embeds one chunk into the HDF5 file `path`, written through a `LatchedFile`: a
+    full disk stops the chunk with an `OSError`, and HDF5 never sees a failed write."""
     sentences = [line.split() for line in lines]
-    with h5py.File(path, "w") as out:
+    with latched_output(path) as file, h5py.File(file, "w") as out:
         for i, layers in embedder.embed_all(sentences, batch_size,
                                             sort_by_length=not stateful):
             out.create_dataset(str(first + i), data=_format(layers, output_format))
+            file.check()
