@@ -11,10 +11,24 @@ def scalar_mixes(obj):
     """The `ScalarMix` layers in a model, an `ELMoEmbedding`, an `ELMo` or a mix."""
     if isinstance(obj, ScalarMix):
         return [obj]
-    found = []
-    for layer in getattr(obj, "_flatten_layers", lambda **_: [])(include_self=False):
-        if isinstance(layer, ScalarMix):
-            found.append(layer)
+    found, seen = [], {id(obj)}
+
+    def walk(value):  # a layer's sublayers are its attributes (public API only)
+        if isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, keras.Layer) and id(value) not in seen:
+            seen.add(id(value))
+            if isinstance(value, ScalarMix):
+                found.append(value)
+            for v in vars(value).values():
+                walk(v)
+
+    for v in vars(obj).values():
+        walk(v)
     return found
 
 
