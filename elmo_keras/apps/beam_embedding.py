@@ -36,7 +36,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, \
     PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from elmo_keras.apps.embedding_file import OUTPUT_FORMATS, _format
+from elmo_keras.apps.embedding_file import OUTPUT_FORMATS, format_layers
 from elmo_keras.io.text_lines import read_lines
 
 SUFFIX = ".parquet"
@@ -137,7 +137,7 @@ class ElmoModelHandler(ModelHandler):
         `PredictionResult` a sentence, in the order of `batch`."""
         sentences = [_tokens(s) for s in batch]
         layers = dict(model.embed_all(sentences, self.batch_size, sort_by_length=True))
-        return [PredictionResult(s, _format(layers[i], self.output_format))
+        return [PredictionResult(s, format_layers(layers[i], self.output_format))
                 for i, s in enumerate(batch)]
 
     def get_num_bytes(self, batch):

@@ -145,11 +145,9 @@ def _snippet(sentence, token, width=70):
 def plot_similarities(results, names, path):
     """Heatmaps of each word's cosine similarities at each layer, as an image (PNG, or
     the format `path`'s extension names), written whole through a temporary file
-    (`elmo_keras.io.paths.atomic_output`: never a special file, mode from the umask)."""
-    import os
-
+    (`elmo_keras.io.paths.save_figure`: never a special file, mode from the umask)."""
     from elmo_keras.extras import require
-    from elmo_keras.io.paths import atomic_output
+    from elmo_keras.io.paths import save_figure
 
     require("matplotlib", "plot", "the demo's --plot").use("Agg")
     import matplotlib.pyplot as plt
@@ -174,7 +172,6 @@ def plot_similarities(results, names, path):
     fig.tight_layout()
     fig.colorbar(image, ax=axes, shrink=0.6, label="cosine similarity")
     try:
-        with atomic_output(path, what="plot") as tmp:  # its name does not end in .png
-            fig.savefig(tmp, dpi=100, format=os.path.splitext(path)[1][1:].lower() or "png")
+        save_figure(fig, path, what="plot", dpi=100)
     finally:
         plt.close(fig)

@@ -55,7 +55,9 @@ class EmbeddingFileError(ValueError):
     """An embedding run cannot start or continue (lock held, resume onto other work)."""
 
 
-def _format(layers, output_format):
+def format_layers(layers, output_format):
+    """One sentence's `[layers, tokens, dim]` array as `embed` stores it: `"all"` the
+    layers as they are, `"top"` the last layer, `"average"` their mean."""
     if output_format == "all":
         return layers
     if output_format == "top":
@@ -402,5 +404,5 @@ def _embed_chunk(embedder, lines, first, batch_size, stateful, output_format, pa
     with latched_output(path) as file, h5py.File(file, "w") as out:
         for i, layers in embedder.embed_all(sentences, batch_size,
                                             sort_by_length=not stateful):
-            out.create_dataset(str(first + i), data=_format(layers, output_format))
+            out.create_dataset(str(first + i), data=format_layers(layers, output_format))
             file.check()

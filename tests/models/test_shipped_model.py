@@ -1,6 +1,6 @@
 """The pretrained model shipped with the package (preset `elmo_small_en`): its test
-perplexity is recomputed (not read from the card; the softmax it needs is kept in the
-repository's saved_models/elmo-small-en, not in the wheel), and its contextual vectors
+perplexity is recomputed (not read from the card; with the softmax the preset ships for
+`elmo_keras.adapt`), and its contextual vectors
 separate word senses."""
 
 import json
@@ -13,10 +13,9 @@ from elmo_keras import ELMo, Embedder
 from elmo_keras.apps.demo import sense_separation, word_vectors
 from elmo_keras.models.elmo.elmo_preset_loader import preset_dir
 from elmo_keras.training import evaluate
-from tests.conftest import FIXTURES
 
 MODEL = preset_dir("elmo_small_en")
-SOFTMAX = FIXTURES.parent.parent / "saved_models" / "elmo-small-en" / "softmax.hdf5"
+SOFTMAX = preset_dir("elmo_small_en") / "softmax.hdf5"  # ships with the preset (for adapt)
 
 # (word, two sentences of one sense, two sentences of another), written for this test.
 QUADRUPLES = [
