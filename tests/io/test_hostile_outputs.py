@@ -36,6 +36,7 @@ from elmo_keras.io.paths import (
 from tests.conftest import TINY
 from tests.support import processes
 from tests.support.processes import cli
+from tests.support.special_files import NULL, char_device
 
 OPTIONS, WEIGHTS = TINY / "options.json", TINY / "lm_weights.hdf5"
 MODEL = ["--options", str(OPTIONS), "--weights", str(WEIGHTS)]
@@ -50,15 +51,6 @@ def last_line(result):
 
 def _sha(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
-
-
-def _char_device(path):
-    """A character device node like /dev/null, made at `path` (needs root)."""
-    try:
-        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
-    except PermissionError:
-        pytest.skip("making a device node needs root")
-    return path
 
 
 @contextlib.contextmanager
@@ -102,7 +94,7 @@ def _mode(path):
 
 def test_special_files_are_never_replaced(tmp_path):
     (tmp_path / "in.txt").write_text("The bank .\nA river\n")
-    null = _char_device(tmp_path / "null")
+    null = char_device(tmp_path / "null", NULL)
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     os.symlink(null, tmp_path / "link.hdf5")

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import shutil
-import stat
 import threading
 import time
 import zipfile
@@ -26,6 +25,7 @@ from elmo_keras.io.saved_model import CONFIG_ASSET
 from elmo_keras.models.elmo.elmo_presets import PRESETS_DIR
 from tests.conftest import TINY
 from tests.support.processes import run_python
+from tests.support.special_files import ZERO, char_device
 
 IDS = ek.batch_to_ids([["The", "bank", "."], ["Hi"]])
 OPTIONS = json.loads((TINY / "options.json").read_text())
@@ -75,15 +75,6 @@ def fifo(path):
         os.unlink(path)
 
 
-def endless_device(path):
-    """A character device with /dev/zero's numbers (an endless file) at `path`."""
-    try:
-        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 5))
-    except PermissionError:
-        pytest.skip("creating device nodes needs root (CAP_MKNOD)")
-    return path
-
-
 def _options_dir(tmp_path, options):
     d = tmp_path / "bilm"
     d.mkdir()
@@ -130,7 +121,7 @@ def test_a_keras_fifo_is_refused_not_opened(tmp_path):
 
 
 def test_links_to_an_endless_device_are_refused(preset, tmp_path):
-    zero = endless_device(tmp_path / "zero")
+    zero = char_device(tmp_path / "zero", ZERO)  # an endless file
     for name in ("config.json", "tokenizer.json"):
         kept = (preset / name).read_bytes()
         (preset / name).unlink()

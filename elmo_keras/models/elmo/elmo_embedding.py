@@ -142,7 +142,7 @@ class ELMoEmbedding(keras.layers.Layer):
         if isinstance(inputs, keras.KerasTensor):
             # Strings have no symbolic ops; the real mask is set on every real call
             # and reaches downstream layers when the model runs.
-            return token_mask(inputs) if _holds_integers_spec(inputs) else None
+            return token_mask(inputs) if _integer_dtype(inputs) else None
         return token_mask(self._char_ids(inputs))
 
     def compute_output_spec(self, inputs, training=None):
@@ -174,14 +174,13 @@ def _holds_integers(inputs):
             or type(inputs).__name__ in ("RaggedTensor", "SparseTensor")):
         return False  # symbolic; ragged and sparse ids are refused by `_char_ids`
     try:
-        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        return _integer_dtype(inputs)
     except (ValueError, TypeError):
         return False
-    return dtype.startswith("int") or dtype.startswith("uint")
 
 
-def _holds_integers_spec(inputs):
-    """True for a symbolic tensor of integers (character ids)."""
+def _integer_dtype(inputs):
+    """True for a tensor (symbolic too) of integers (character ids)."""
     dtype = keras.backend.standardize_dtype(inputs.dtype)
     return dtype.startswith("int") or dtype.startswith("uint")
 

@@ -58,73 +58,61 @@ def _files(folder, weights_sha256=None, weights_size=None):
                            "size": weights_size}}
 
 
+def _published(folder, description, params, training_data, n_highway, lstm_dim,
+               projection_dim, weights_sha256=None, weights_size=None):
+    """One AllenNLP model's entry: what differs between the four is given, the rest
+    (2 layers, the char CNN, source, paper, licence, the file URLs from `folder`) is
+    the same for all."""
+    return {
+        "description": description,
+        "params": params,
+        "architecture": {"filters": _FILTERS, "char_embedding_dim": 16,
+                         "n_highway": n_highway, "lstm_dim": lstm_dim,
+                         "projection_dim": projection_dim, "n_layers": 2},
+        "allennlp_name": folder,
+        "training_data": training_data,
+        "source": _SOURCE,
+        "paper": _PAPER,
+        "license": "Apache-2.0",
+        "files": _files(folder, weights_sha256=weights_sha256, weights_size=weights_size),
+    }
+
+
 # name -> entry. "params" is what `ELMo.count_params()` gives for the model (one scalar
 # mix, the character table with its padding row), AllenNLP's 13.6M / 28.0M / 93.6M.
 # "architecture": `ELMo` arguments the downloaded options.json must state.
 # "files": local name -> URL, sha256 and size (None where no figure is published);
 # the weights file's size is the download size.
 PUBLISHED = {
-    "elmo_allennlp_small_en": {
-        "description": (
-            "AllenNLP's small English ELMo (2x1024_128_2048cnn_1xhighway): char CNN "
-            "(2048 filters, 1 highway), 2 biLSTM layers of 1024 cells projected to 128 "
-            "(256-dimensional ELMo vectors); trained on " + _ONE_BILLION + "."),
-        "params": 13_593_316,
-        "architecture": {"filters": _FILTERS, "char_embedding_dim": 16, "n_highway": 1,
-                         "lstm_dim": 1024, "projection_dim": 128, "n_layers": 2},
-        "allennlp_name": "2x1024_128_2048cnn_1xhighway",
-        "training_data": _ONE_BILLION,
-        "source": _SOURCE,
-        "paper": _PAPER,
-        "license": "Apache-2.0",
-        "files": _files("2x1024_128_2048cnn_1xhighway"),
-    },
-    "elmo_allennlp_medium_en": {
-        "description": (
-            "AllenNLP's medium English ELMo (2x2048_256_2048cnn_1xhighway): char CNN "
-            "(2048 filters, 1 highway), 2 biLSTM layers of 2048 cells projected to 256 "
-            "(512-dimensional ELMo vectors); trained on " + _ONE_BILLION + "."),
-        "params": 28_027_748,
-        "architecture": {"filters": _FILTERS, "char_embedding_dim": 16, "n_highway": 1,
-                         "lstm_dim": 2048, "projection_dim": 256, "n_layers": 2},
-        "allennlp_name": "2x2048_256_2048cnn_1xhighway",
-        "training_data": _ONE_BILLION,
-        "source": _SOURCE,
-        "paper": _PAPER,
-        "license": "Apache-2.0",
-        "files": _files("2x2048_256_2048cnn_1xhighway"),
-    },
-    "elmo_allennlp_original_en": {
-        "description": (
-            "AllenNLP's original English ELMo, the model of the paper "
-            "(2x4096_512_2048cnn_2xhighway): char CNN (2048 filters, 2 highway), 2 biLSTM "
-            "layers of 4096 cells projected to 512 (1024-dimensional ELMo vectors); "
-            "trained on " + _ONE_BILLION + "."),
-        "params": 93_600_868,
-        "architecture": {"filters": _FILTERS, "char_embedding_dim": 16, "n_highway": 2,
-                         "lstm_dim": 4096, "projection_dim": 512, "n_layers": 2},
-        "allennlp_name": "2x4096_512_2048cnn_2xhighway",
-        "training_data": _ONE_BILLION,
-        "source": _SOURCE,
-        "paper": _PAPER,
-        "license": "Apache-2.0",
-        "files": _files("2x4096_512_2048cnn_2xhighway",
-                        weights_sha256="a6b92b9ccbb13fe489faacd2221c795d4bebe84b75f8aded9d85ea464fa5c994",
-                        weights_size=374_434_792),
-    },
-    "elmo_allennlp_original_5_5b_en": {
-        "description": (
-            "AllenNLP's original English ELMo trained on 5.5B tokens "
-            "(2x4096_512_2048cnn_2xhighway_5.5B): the architecture of the original "
-            "(1024-dimensional ELMo vectors), trained on " + _FIVE_BILLION + "."),
-        "params": 93_600_868,
-        "architecture": {"filters": _FILTERS, "char_embedding_dim": 16, "n_highway": 2,
-                         "lstm_dim": 4096, "projection_dim": 512, "n_layers": 2},
-        "allennlp_name": "2x4096_512_2048cnn_2xhighway_5.5B",
-        "training_data": _FIVE_BILLION,
-        "source": _SOURCE,
-        "paper": _PAPER,
-        "license": "Apache-2.0",
-        "files": _files("2x4096_512_2048cnn_2xhighway_5.5B"),
-    },
+    "elmo_allennlp_small_en": _published(
+        "2x1024_128_2048cnn_1xhighway",
+        "AllenNLP's small English ELMo (2x1024_128_2048cnn_1xhighway): char CNN "
+        "(2048 filters, 1 highway), 2 biLSTM layers of 1024 cells projected to 128 "
+        "(256-dimensional ELMo vectors); trained on " + _ONE_BILLION + ".",
+        params=13_593_316, training_data=_ONE_BILLION,
+        n_highway=1, lstm_dim=1024, projection_dim=128),
+    "elmo_allennlp_medium_en": _published(
+        "2x2048_256_2048cnn_1xhighway",
+        "AllenNLP's medium English ELMo (2x2048_256_2048cnn_1xhighway): char CNN "
+        "(2048 filters, 1 highway), 2 biLSTM layers of 2048 cells projected to 256 "
+        "(512-dimensional ELMo vectors); trained on " + _ONE_BILLION + ".",
+        params=28_027_748, training_data=_ONE_BILLION,
+        n_highway=1, lstm_dim=2048, projection_dim=256),
+    "elmo_allennlp_original_en": _published(
+        "2x4096_512_2048cnn_2xhighway",
+        "AllenNLP's original English ELMo, the model of the paper "
+        "(2x4096_512_2048cnn_2xhighway): char CNN (2048 filters, 2 highway), 2 biLSTM "
+        "layers of 4096 cells projected to 512 (1024-dimensional ELMo vectors); "
+        "trained on " + _ONE_BILLION + ".",
+        params=93_600_868, training_data=_ONE_BILLION,
+        n_highway=2, lstm_dim=4096, projection_dim=512,
+        weights_sha256="a6b92b9ccbb13fe489faacd2221c795d4bebe84b75f8aded9d85ea464fa5c994",
+        weights_size=374_434_792),
+    "elmo_allennlp_original_5_5b_en": _published(
+        "2x4096_512_2048cnn_2xhighway_5.5B",
+        "AllenNLP's original English ELMo trained on 5.5B tokens "
+        "(2x4096_512_2048cnn_2xhighway_5.5B): the architecture of the original "
+        "(1024-dimensional ELMo vectors), trained on " + _FIVE_BILLION + ".",
+        params=93_600_868, training_data=_FIVE_BILLION,
+        n_highway=2, lstm_dim=4096, projection_dim=512),
 }
