@@ -1,23 +1,30 @@
-"""Inference speed of elmo-keras vs the original bilm-tf, measured in one run.
+"""Inference speed of elmo-keras on every Keras backend vs the original bilm-tf, one run.
 
-    python benchmarks/inference.py [--backend tensorflow|jax|torch]
-        [--arch original|small|tiny] [--batches 5] [--threads 2]
+    python benchmarks/inference.py [--backends tensorflow jax torch]
+        [--arch original|small|tiny] [--batches 5] [--threads 2] [--skip-bilm]
 
 Writes random weights of the chosen published architecture in bilm-tf's format, then
-runs, each in its own process with the same thread count: this package (in this
-environment) and bilm-tf (`bilm==0.1.post5`, TF1 code run through
+runs, each in its own process with the same thread count: this package on each Keras
+backend in `--backends` and bilm-tf (`bilm==0.1.post5`, TF1 code run through
 `tensorflow.compat.v1`, installed by this script into `benchmarks/.bilm-venv` on first
-use). Both embed the same batch of 32 real sentences of 20-25 tokens (the first ones in
+use). All embed the same batch of 32 real sentences of 20-25 tokens (the first ones in
 `elmo_keras/datasets/alice/train.txt`) after a warm-up; the median over `--batches` timed
-batches gives tokens/s (real tokens, boundaries excluded).
-Peak memory is each process's maximum RSS. "elmo-keras" is `Embedder` (what
-`elmo-keras embed` runs: the char CNN once per distinct token) on the Keras backend
-`--backend`; more processes measure the model's own `predict` on character ids,
-every word in the token-embedding cache (`Embedder(model, vocab=...)`), bfloat16
-(`load_bilm(..., dtype="mixed_bfloat16")`), and on TensorFlow `ELMoEmbedding` on
-strings (untokenized sentences) in a Keras model's `predict` and XLA
-(`Embedder(model, jit_compile=True)`). JAX picks its own CPU thread count. It also measures this machine's fp32 matmul
-throughput and the model's FLOPs per token, hence the fraction of the compute limit.
+batches gives tokens/s (real tokens, boundaries excluded). Peak memory is each process's
+maximum RSS. The paths, per backend: `Embedder` (what `elmo-keras embed` runs: the char
+CNN once per distinct token), the model's own `predict` on character ids, `Embedder`
+with every word in the token cache (`Embedder(model, vocab=...)`), bfloat16
+(`load_bilm(..., dtype="mixed_bfloat16")`, with its largest difference from float32 over
+all layers), and on TensorFlow `ELMoEmbedding` on strings in a Keras model's `predict`
+and XLA (`Embedder(model, jit_compile=True)`). JAX picks its own CPU thread count.
+
+The limits. "peak" is this machine's best fp32 matmul rate (2048 x 2048, TensorFlow).
+The distinct-token limit is the rate at peak of the FLOPs the batch needs: the char CNN
+once per distinct token (and `<S>`, `</S>`), the biLM at every real position and the two
+boundaries, nothing for padding. The recurrence cannot run at peak: its matmuls have as
+many rows as the batch has sentences (`[32, P] x [P, 4 U]` then `[32, U] x [U, P]`, one
+after the other, at every step). "shape limit" therefore times those FLOPs at the rate
+measured for a chain of these very matmuls, the rest at peak: the best a loop of matmuls
+can do at this batch size.
 """
 
 import argparse
@@ -28,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+
+import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
@@ -95,8 +104,12 @@ if cfg.get("embedding_layer"):  # ELMoEmbedding on strings in a Keras model, pre
     lines = np.array([" ".join(s) for s in cfg["sentences"]], dtype=object)
     report(lambda s: strings_model.predict(lines, batch_size=len(s), verbose=0))
     sys.exit()
-report(Embedder(model, vocab=words if cfg.get("cache") else None,
-                jit_compile=cfg.get("xla", False)))
+embedder = Embedder(model, vocab=words if cfg.get("cache") else None,
+                    jit_compile=cfg.get("xla", False))
+if cfg.get("dump"):  # every layer of every sentence, to compare precisions
+    np.save(cfg["dump"], np.concatenate([np.asarray(a, np.float32).reshape(-1)
+                                     for a in embedder(cfg["sentences"])]))
+report(embedder)
 '''
 
 # bilm-tf's inference graph in a session (`batcher`, `ids`, `ops`, `sess`): this script
@@ -123,30 +136,69 @@ report(lambda s: sess.run(ops["lm_embeddings"], {ids: batcher.batch_sentences(s)
 '''
 
 MATMUL = r'''
-import os, sys, time
+import json, os, sys, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import tensorflow as tf
-t = int(sys.argv[1])
+t, rows, proj, dim = (int(a) for a in sys.argv[1:])
 tf.config.threading.set_intra_op_parallelism_threads(t)
 tf.config.threading.set_inter_op_parallelism_threads(t)
-a = tf.random.normal([2048, 2048]); f = tf.function(lambda a: tf.matmul(a, a))
-f(a).numpy(); n = 10; best = 0.0
-for _ in range(5):  # the best of 5 rounds: the machine's peak, not a noisy moment
-    s = time.perf_counter()
-    for _ in range(n): f(a).numpy()
-    best = max(best, 2 * 2048 ** 3 * n / (time.perf_counter() - s) / 1e9)
-print(best)
+
+def best_rate(f, args, flops, rounds=5):  # the best of 5: the machine's rate, not a noisy moment
+    f(*args).numpy(); best = 0.0
+    for _ in range(rounds):
+        s = time.perf_counter(); f(*args).numpy()
+        best = max(best, flops / (time.perf_counter() - s) / 1e9)
+    return best
+
+a = tf.random.normal([2048, 2048]); n = 10
+peak = best_rate(tf.function(lambda a: tf.add_n([tf.matmul(a + i, a) for i in range(n)])),
+                 (a,), 2 * 2048 ** 3 * n)
+# The recurrence's chain: [rows, proj] x [proj, 4 dim] -> first dim columns x [dim, proj].
+w = tf.random.normal([proj, 4 * dim]) * 0.02; p = tf.random.normal([dim, proj]) * 0.02
+steps = 27
+
+def chain(h, w, p):
+    for _ in range(steps):
+        h = tf.matmul(tf.matmul(h, w)[:, :dim], p)
+    return h
+
+rec = best_rate(tf.function(chain), (tf.random.normal([rows, proj]), w, p),
+                2 * steps * rows * (proj * 4 * dim + dim * proj))
+print(json.dumps({"peak": peak, "recurrent": rec}))
 '''
 
 
-def flops_per_token(dim, proj, n_highway, filters, char_dim):
-    """Multiply-adds x2 of one token through the char CNN, highways, projection, 2x2 LSTMs."""
+def flop_parts(dim, proj, n_highway, filters, char_dim):
+    """FLOPs (2 x multiply-adds) of `(one token through the char CNN, highways and
+    projection; one position through the four LSTMs' input matmuls; one position through
+    their recurrent and projection matmuls)`."""
     conv = sum(w * char_dim * n * (50 - w + 1) for w, n in filters)
     f = sum(n for _, n in filters)
     cnn = conv + n_highway * 2 * f * f + f * proj
     out = proj if proj < dim else dim
-    lstm_layer = (proj + out) * 4 * dim + (dim * proj if proj < dim else 0)
-    return 2 * (cnn + 2 * 2 * lstm_layer)
+    per_position_input = 2 * 2 * proj * 4 * dim  # two layers, two directions
+    per_position_step = 2 * 2 * (out * 4 * dim + (dim * proj if proj < dim else 0))
+    return 2 * cnn, 2 * per_position_input, 2 * per_position_step
+
+
+def flops_per_token(dim, proj, n_highway, filters, char_dim):
+    """FLOPs of one token through the char CNN, highways, projection and the 2x2 LSTMs
+    (every token through the char CNN, as bilm-tf runs it)."""
+    return sum(flop_parts(dim, proj, n_highway, filters, char_dim))
+
+
+def batch_limits(sentences, arch, peak, recurrent):
+    """`(distinct-token limit, shape limit)` in tokens/s for `sentences` (see the module
+    docstring), given the peak and recurrent-chain rates in GFLOP/s."""
+    cnn, lstm_input, lstm_step = flop_parts(*ARCHS[arch])
+    tokens = sum(map(len, sentences))
+    positions = tokens + 2 * len(sentences)  # <S> and </S> around each sentence
+    distinct = len({t for s in sentences for t in s}) + 2
+    at_peak = distinct * cnn + positions * lstm_input
+    needed = at_peak + positions * lstm_step
+    limit = tokens * peak * 1e9 / needed
+    shape_limit = tokens / (at_peak / (peak * 1e9) + positions * lstm_step / (recurrent * 1e9))
+    return limit, shape_limit
 
 
 def ensure_bilm_venv():
@@ -188,54 +240,90 @@ def run_json(python, code, cfg, env=None):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def paths(backend):
+    """`{path name: extra config}` measured on `backend`."""
+    runs = {"Embedder": {}, "model predict": dict(model_call=True),
+            "Embedder + cache": dict(cache=True)}
+    if backend == "tensorflow":  # strings in the graph, XLA: TensorFlow only
+        runs.update({"ELMoEmbedding": dict(embedding_layer=True),
+                     "Embedder + XLA": dict(xla=True)})
+    runs["Embedder bfloat16"] = dict(bf16=True)
+    return runs
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--arch", choices=sorted(ARCHS), default="original")
     p.add_argument("--batches", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-bilm", action="store_true", help="measure this package only")
-    p.add_argument("--backend", choices=["tensorflow", "jax", "torch"], default="tensorflow",
-                   help="Keras backend of this package's runs (bilm-tf is TensorFlow)")
+    p.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS),
+                   help="Keras backends of this package's runs (bilm-tf is TensorFlow)")
+    p.add_argument("--backend", choices=BACKENDS, help="one backend (same as --backends X)")
     args = p.parse_args()
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent), "KERAS_BACKEND": args.backend}
+    backends = [args.backend] if args.backend else args.backends
+    results, errors = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = pathlib.Path(tmp)
-        write_model(folder, args.arch)
+        # In a child: a process's peak memory counts its parent's (Linux keeps the high
+        # mark across fork and exec), and the model would be this process's largest.
+        subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(HERE)!r}); "
+                        f"import inference, pathlib; inference.write_model("
+                        f"pathlib.Path({tmp!r}), {args.arch!r})"], check=True,
+                       env={**os.environ, "PYTHONPATH": str(HERE.parent),
+                            "TF_CPP_MIN_LOG_LEVEL": "3"})
         cfg = dict(options=str(folder / "options.json"), weights=str(folder / "weights.hdf5"),
                    batches=args.batches, threads=args.threads,
                    sentences=real_sentences())
-        runs = {"elmo-keras": {}, "model predict": dict(model_call=True),
-                "+ cache": dict(cache=True)}
-        if args.backend == "tensorflow":  # strings in the graph, XLA: TensorFlow only
-            runs.update({"ELMoEmbedding": dict(embedding_layer=True), "+ XLA": dict(xla=True)})
-        runs["+ bfloat16"] = dict(bf16=True)
-        results = {name: run_json(sys.executable, OURS, dict(cfg, **extra), env)
-                   for name, extra in runs.items()}
+        for backend in backends:
+            env = {**os.environ, "PYTHONPATH": str(HERE.parent), "KERAS_BACKEND": backend}
+            if backend == "torch":
+                # PyTorch's OpenMP threads spin-wait for each other between ops; on a
+                # machine whose cores other processes also use, every op then waits for
+                # a descheduled thread (seconds a call, and growing). PASSIVE makes them
+                # sleep. It must be set before torch loads (docs/backends.md).
+                env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            for name, extra in paths(backend).items():
+                dump = folder / f"{backend}-{name.replace(' ', '_')}.npy"
+                if name in ("Embedder", "Embedder bfloat16"):
+                    extra = dict(extra, dump=str(dump))
+                print(f"{backend}: {name} ...", file=sys.stderr, flush=True)
+                results[backend, name] = run_json(sys.executable, OURS, dict(cfg, **extra), env)
+            full = np.load(folder / f"{backend}-Embedder.npy")
+            errors[backend] = float(np.abs(
+                np.load(folder / f"{backend}-Embedder_bfloat16.npy") - full).max())
         bilm = None if args.skip_bilm else run_json(ensure_bilm_venv(), BILM, cfg)
-    gflops = float(subprocess.run([sys.executable, "-c", MATMUL, str(args.threads)],
-                                  capture_output=True, text=True, check=True).stdout)
-    fpt = flops_per_token(*ARCHS[args.arch])
-    limit = gflops * 1e9 / fpt
-    print(f"backend={args.backend} arch={args.arch} batch=32x(20-25 tokens) "
-          f"threads={args.threads} "
-          f"matmul={gflops:.0f} GFLOP/s model={fpt / 1e6:.1f} MFLOP/token "
-          f"compute limit={limit:.0f} tokens/s")
+    dim, proj = ARCHS[args.arch][:2]
+    rates = json.loads(subprocess.run(
+        [sys.executable, "-c", MATMUL, str(args.threads), "32", str(proj), str(dim)],
+        capture_output=True, text=True, check=True).stdout)
     sents = cfg["sentences"]
-    print(f"batch: {sum(map(len, sents))} tokens, "
-          f"{len({t for s in sents for t in s})} distinct (the char CNN runs once per distinct "
-          "token in elmo-keras)")
-    rows = list(results.items()) + ([("bilm-tf", bilm)] if bilm else [])
-    print(f"{'':14} {'tokens/s':>10} {'of limit':>9} {'peak MB':>9}" + (
-        f" {'vs bilm-tf':>10}" if bilm else ""))
-    for name, r in rows:
-        print(f"{name:14} {r['tokens_per_s']:10.0f} {r['tokens_per_s'] / limit:9.0%} "
-              f"{r['peak_rss_mb']:9.0f}" + (
-                  f" {r['tokens_per_s'] / bilm['tokens_per_s']:9.2f}x" if bilm else ""))
-    ours, cached = results["elmo-keras"], results["+ cache"]
-    print(f"token cache (every word cached): {cached['tokens_per_s'] / ours['tokens_per_s']:.2f}x")
-    if bilm:
-        print(f"ratio elmo-keras / bilm-tf: {ours['tokens_per_s'] / bilm['tokens_per_s']:.2f}x "
-              f"speed, {ours['peak_rss_mb'] / bilm['peak_rss_mb']:.2f}x memory")
+    limit, shape_limit = batch_limits(sents, args.arch, rates["peak"], rates["recurrent"])
+    print(f"arch={args.arch} batch=32x(20-25 tokens) threads={args.threads} "
+          f"peak={rates['peak']:.0f} GFLOP/s recurrent chain [32,{proj}]x[{proj},{4 * dim}] "
+          f"-> [32,{dim}]x[{dim},{proj}]: {rates['recurrent']:.0f} GFLOP/s")
+    print(f"batch: {sum(map(len, sents))} tokens, {len({t for s in sents for t in s})} "
+          f"distinct; distinct-token fp32 limit {limit:.0f} tokens/s, shape limit "
+          f"{shape_limit:.0f} tokens/s (see the module docstring)")
+    tf_rate = {name: r["tokens_per_s"] for (b, name), r in results.items()
+               if b == "tensorflow"}
+    print(f"{'path':18} {'backend':10} {'tokens/s':>9} {'vs bilm-tf':>10} {'vs TF':>6} "
+          f"{'of limit':>8} {'of shape':>8} {'peak MB':>8}")
+    rows = list(results.items()) + ([(("tensorflow", "bilm-tf"), bilm)] if bilm else [])
+    for (backend, name), r in rows:
+        rate = r["tokens_per_s"]
+        vs_bilm = f"{rate / bilm['tokens_per_s']:9.2f}x" if bilm else f"{'':>10}"
+        vs_tf = f"{rate / tf_rate[name]:5.2f}x" if name in tf_rate else f"{'':>6}"
+        print(f"{name:18} {backend:10} {rate:9.0f} {vs_bilm} {vs_tf} {rate / limit:8.0%} "
+              f"{rate / shape_limit:8.0%} {r['peak_rss_mb']:8.0f}")
+    for backend, err in errors.items():
+        speedup = (results[backend, "Embedder bfloat16"]["tokens_per_s"]
+                   / results[backend, "Embedder"]["tokens_per_s"])
+        print(f"{backend}: bfloat16 {speedup:.2f}x float32, largest difference over all "
+              f"layers {err:.4f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Training speed of elmo-keras vs the original bilm-tf training code, in one run.
 
     python benchmarks/training.py [--arch small|tiny|original] [--batch-size 32] [--steps 20]
-        [--backend tensorflow|jax|torch]
+        [--backends tensorflow jax torch]
 
 Both train the same architecture (random initialisation) with the same options (unroll
 20, dropout 0.1, sampled softmax with 1024 negatives, Adagrad, clip 10) and batch on the
@@ -12,6 +12,12 @@ own process with the same thread count: this package through `elmo_keras.trainin
 `LanguageModel(is_training=True)`, `BidirectionalLMDataset` and the optimizer lines of
 `bilm.training.train`. Tokens/s is batch x unroll over the median step time after a
 warm-up (elmo-keras: median of its logged intervals).
+
+"of limit" is the rate at this machine's peak fp32 matmul rate (as in `inference.py`) of
+bilm-tf's FLOPs for a step: forward and backward (3x the forward), the char CNN on every
+token of both directions' streams, the four LSTMs, and the sampled softmax of both
+directions. elmo-keras runs the char CNN once per distinct token of the two streams, so
+it needs fewer FLOPs than it is credited with here.
 """
 
 import argparse
@@ -25,8 +31,16 @@ import tempfile
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from inference import (ARCHS, CORPUS, architecture_options, ensure_bilm_venv,  # noqa: E402
-                       run_json)
+from inference import (ARCHS, CORPUS, MATMUL, architecture_options,  # noqa: E402
+                       ensure_bilm_venv, flop_parts, run_json)
+
+
+def training_flops_per_token(arch, negatives=1024):
+    """FLOPs of one training token (see the module docstring)."""
+    cnn, lstm_input, lstm_step = flop_parts(*ARCHS[arch])
+    proj = ARCHS[arch][1]
+    forward = 2 * cnn + lstm_input + lstm_step + 2 * 2 * proj * (negatives + 1)
+    return 3 * forward
 
 OURS = r'''
 import json, os, statistics, sys
@@ -104,35 +118,53 @@ def main():
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-bilm", action="store_true", help="measure this package only")
-    p.add_argument("--backend", choices=["tensorflow", "jax", "torch"], default="tensorflow",
-                   help="Keras backend of this package's run (bilm-tf is TensorFlow)")
+    p.add_argument("--backends", nargs="+", choices=["tensorflow", "jax", "torch"],
+                   default=["tensorflow"],
+                   help="Keras backends of this package's runs (bilm-tf is TensorFlow)")
+    p.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
+                   help="one backend (same as --backends X)")
     args = p.parse_args()
+    backends = [args.backend] if args.backend else args.backends
     options = {
         **architecture_options(args.arch, n_characters=261),  # bilm-tf trains with 261
         "bidirectional": True, "batch_size": args.batch_size, "unroll_steps": 20,
         "dropout": 0.1, "all_clip_norm_val": 10.0, "n_epochs": 1,
         "n_negative_samples_batch": 1024, "sample_softmax": True,
     }
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent), "KERAS_BACKEND": args.backend}
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         (pathlib.Path(tmp) / "options.json").write_text(json.dumps(options))
         vocab = pathlib.Path(tmp) / "vocab.txt"
         subprocess.run([sys.executable, "-m", "elmo_keras.apps.cli", "vocab", str(CORPUS),
-                        str(vocab)], check=True, env=env, capture_output=True)
-        cfg = dict(dir=tmp, options=str(pathlib.Path(tmp) / "options.json"), vocab=str(vocab),
+                        str(vocab)], check=True, capture_output=True,
+                       env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+        cfg = dict(options=str(pathlib.Path(tmp) / "options.json"), vocab=str(vocab),
                    corpus=str(CORPUS), steps=args.steps, warmup=args.warmup,
                    threads=args.threads)
-        results = {"elmo-keras": run_json(sys.executable, OURS, cfg, env)}
+        for backend in backends:
+            env = {**os.environ, "PYTHONPATH": str(HERE.parent), "KERAS_BACKEND": backend}
+            if backend == "torch":  # see inference.py: PyTorch's OpenMP threads spin
+                env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            run_dir = pathlib.Path(tmp) / backend
+            run_dir.mkdir()
+            results[f"elmo-keras {backend}"] = run_json(sys.executable, OURS,
+                                                        dict(cfg, dir=str(run_dir)), env)
         if not args.skip_bilm:
-            results["bilm-tf"] = run_json(ensure_bilm_venv(), BILM, cfg)
-    print(f"training step, backend={args.backend} arch={args.arch} "
-          f"batch={args.batch_size}x20 tokens, "
-          f"threads={args.threads}, sampled softmax 1024 negatives")
+            results["bilm-tf"] = run_json(ensure_bilm_venv(), BILM, dict(cfg, dir=tmp))
+    dim, proj = ARCHS[args.arch][:2]
+    peak = json.loads(subprocess.run(
+        [sys.executable, "-c", MATMUL, str(args.threads), "32", str(proj), str(dim)],
+        capture_output=True, text=True, check=True).stdout)["peak"]
+    limit = peak * 1e9 / training_flops_per_token(args.arch)
+    print(f"training step, arch={args.arch} batch={args.batch_size}x20 tokens, "
+          f"threads={args.threads}, sampled softmax 1024 negatives; peak {peak:.0f} GFLOP/s, "
+          f"{training_flops_per_token(args.arch) / 1e6:.0f} MFLOP a token, limit "
+          f"{limit:.0f} tokens/s")
+    bilm = results.get("bilm-tf")
     for name, r in results.items():
-        print(f"{name:12} {r['tokens_per_s']:10.0f} tokens/s")
-    if "bilm-tf" in results:
-        print(f"ratio elmo-keras / bilm-tf: "
-              f"{results['elmo-keras']['tokens_per_s'] / results['bilm-tf']['tokens_per_s']:.2f}x")
+        rate = r["tokens_per_s"]
+        ratio = f" {rate / bilm['tokens_per_s']:.2f}x bilm-tf" if bilm else ""
+        print(f"{name:22} {rate:10.0f} tokens/s {rate / limit:6.0%} of limit{ratio}")
 
 
 if __name__ == "__main__":

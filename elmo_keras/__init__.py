@@ -5,6 +5,8 @@ The public API (`import elmo_keras as ek`):
 - models: `ELMo` (`ELMo.from_preset("elmo_small_en")`, `ELMo.presets`,
   `save_to_preset`), `ELMoEmbedding` (a layer), `ELMoTextClassifier`,
   `ELMoTextEmbedder`, `ELMoTokenizer`, `Embedder` (batches of tokenized sentences);
+- fine-tuning the biLM under a task: `DiscriminativeAdam`, `GradualUnfreezing`;
+  task-learned token embeddings from char ids: `HashedTokenEmbedding`;
 - bilm-tf files: `load_bilm`, `save_bilm`, `load_bilm_weights`, `save_bilm_weights`,
   `load_options`, `save_options`, `BiLMOptions`;
 - TF Hub-style SavedModels (need TensorFlow, imported on first use): `export_hub`,
@@ -28,7 +30,11 @@ from elmo_keras.layers import BiLM, CharacterEncoder, Highway, LSTMPCell, Scalar
 from elmo_keras.models.elmo.elmo_backbone import ELMo, load_bilm, load_exported_elmo
 from elmo_keras.models.elmo.elmo_embedder import Embedder
 from elmo_keras.models.elmo.elmo_embedding import ELMoEmbedding
-from elmo_keras.models.elmo.elmo_text_classifier import ELMoTextClassifier
+from elmo_keras.models.elmo.elmo_finetuning import DiscriminativeAdam, GradualUnfreezing
+from elmo_keras.models.elmo.elmo_text_classifier import (
+    ELMoTextClassifier,
+    HashedTokenEmbedding,
+)
 from elmo_keras.models.elmo.elmo_text_classifier_preprocessor import (
     ELMoTextClassifierPreprocessor,
 )

@@ -1,7 +1,8 @@
 """Domain adaptation, the ELMo paper's way: fine-tune the biLM on the task's own text.
 
     python examples/domain_adaptation.py sentiment|bbc [--model PRESET]
-        [--adapt-epochs 2] [--seeds 3] [--keep DIR] [--softmax SOFTMAX.hdf5 --vocab VOCAB]
+        [--adapt-epochs 2] [--adapt-learning-rate 0.2] [--encoder pooling|bilstm]
+        [--seeds 3] [--keep DIR] [--softmax SOFTMAX.hdf5 --vocab VOCAB]
 
 The biLM is trained further as a language model on the sentences of the task's
 training split, without their labels, by `elmo_keras.adapt` (both directions, from the
@@ -29,6 +30,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import classify  # noqa: E402  (keras is imported when a classifier is built)
 
 CONFIGS = ("ELMo mix", "none + ELMo mix")
 
@@ -49,14 +51,16 @@ def main():
     p.add_argument("--adapt-epochs", type=int, default=2,
                    help="language-model epochs over the task's training text")
     p.add_argument("--adapt-batch-size", type=int, default=64)
+    p.add_argument("--adapt-learning-rate", type=float,
+                   help="Adagrad's learning rate (default: the preset's, 0.2)")
+    p.add_argument("--encoder", choices=classify.ENCODERS, default="pooling",
+                   help="the classifier's encoder (classify.py --encoder)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=10, help="classifier epochs")
     p.add_argument("--max-tokens", type=int, default=64, help="texts are cut to this length")
     p.add_argument("--sample", type=int, help="at most this many items per split")
     p.add_argument("--keep", help="keep the adapted model in this directory")
     args = p.parse_args()
-    import classify
-
     import elmo_keras as ek
 
     reader = ek.datasets.sentiment if args.task == "sentiment" else ek.datasets.bbc_news
@@ -69,17 +73,19 @@ def main():
         result = ek.adapt(args.model, texts["train"], valid_texts=texts["dev"],
                           out_dir=args.keep or os.path.join(tmp, "adapted"),
                           epochs=args.adapt_epochs, batch_size=args.adapt_batch_size,
+                          learning_rate=args.adapt_learning_rate,
                           softmax=args.softmax, vocab=args.vocab, tokenizer="whitespace")
         rows = {}
         for name, elmo, ppl in (("before", ek.ELMo.from_preset(args.model),
                                  result.perplexity_before),
                                 ("adapted", result.model, result.perplexity_after)):
             accs = classify.run(splits, elmo, seeds=args.seeds, epochs=args.epochs,
-                                max_tokens=args.max_tokens, configs=CONFIGS)
+                                max_tokens=args.max_tokens, configs=CONFIGS,
+                                encoder=args.encoder)
             rows[name] = (perplexities(ppl), accs)
     sizes = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
     print(f"{args.task} ({sizes}); model {args.model}; adapted for {args.adapt_epochs} "
-          f"epochs of the training text")
+          f"epochs of the training text; encoder {args.encoder}")
     print()
     print("| biLM | dev perplexity, stateless fwd / bwd | stateful fwd / bwd | "
           + " | ".join(CONFIGS) + " |")

@@ -80,10 +80,13 @@ sentiment = nb([
     ("md", "# Fine-tuning a sentiment classifier on ELMo\n\nMovie-review sentences with "
            "human ratings (Hutto & Gilbert 2014, shipped in `vaderSentiment`'s source "
            "archive, fetched from PyPI by `elmo_keras.datasets.sentiment`), positive vs "
-           "negative. The ELMo mix (layer weights and gamma) is trained with the "
-           "classifier; the biLM stays frozen."),
+           "negative. `ELMoTextClassifier`'s defaults: ELMo (the mix of the frozen biLM's "
+           "layers, its weights and gamma trained) beside token embeddings learned for the "
+           "task, a dense layer per token, max and mean over the tokens. `FINE_TUNE = True` "
+           "also fine-tunes the biLM, ULMFiT's way (gradual unfreezing, lower layers at "
+           "lower learning rates; slower)."),
     ("code", INSTALL),
-    ("code", "# Parameters\nPRESET = \"elmo_small_en\"\nDATA = \"vader\"    # \"vader\" (fetched from PyPI) or \"toy\"\nSAMPLE = 2000     # training sentences\nEPOCHS = 5", "parameters"),
+    ("code", "# Parameters\nPRESET = \"elmo_small_en\"\nDATA = \"vader\"    # \"vader\" (fetched from PyPI) or \"toy\"\nSAMPLE = 2000     # training sentences\nEPOCHS = 5\nFINE_TUNE = False", "parameters"),
     ("code", '''import numpy as np
 import elmo_keras as ek
 
@@ -115,7 +118,8 @@ print(len(x_train), "training sentences", dict(zip(labels.tolist(), counts.tolis
       "|", len(x_test), "test sentences")
 majority = max(np.mean(y_test == label) for label in np.unique(y_test))
 print(f"majority-class baseline on test: {majority:.3f}")'''),
-    ("code", '''model = ek.ELMoTextClassifier.from_preset(PRESET, num_classes=2)  # compiled: Adam(1e-3)
+    ("code", '''tuning = dict(trainable_bilm=True, unfreeze_after=1) if FINE_TUNE else {}
+model = ek.ELMoTextClassifier.from_preset(PRESET, num_classes=2, **tuning)  # compiled
 mix = ek.ScalarMixHistory()
 model.fit(x_train, y_train, epochs=EPOCHS, batch_size=32, validation_split=0.1, callbacks=[mix])
 print(f"test accuracy: {model.evaluate(x_test, y_test, verbose=0)[1]:.3f} "

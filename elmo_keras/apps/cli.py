@@ -80,7 +80,8 @@ def _embed(args):
         f"out of memory while building the model for --batch-size {args.batch_size}"
         f"{' with --stateful (LSTM states are kept for every row)' if args.stateful else ''}"
         "; use a smaller --batch-size")
-    model = _load_model(args, stateful=args.stateful, max_batch_size=args.batch_size)
+    model = _load_model(args, stateful=args.stateful, max_batch_size=args.batch_size,
+                        **({"dtype": args.dtype} if args.dtype else {}))
     args.doing.out_of_memory = (
         f"out of memory embedding batches of {args.batch_size} sentences; use a smaller "
         "--batch-size (and --resume to keep the finished chunks)")
@@ -303,6 +304,9 @@ def _add_embed_command(sub):
                    help="batch in file order and carry LSTM states from batch to batch "
                         "(bilm-tf's protocol)")
     p.add_argument("--output-format", choices=("all", "top", "average"), default="all")
+    p.add_argument("--dtype", choices=("float32", "mixed_bfloat16", "auto"),
+                   help="compute dtype (default: the model's, float32); auto: bfloat16 "
+                        "where it is faster and within its error bound (docs/backends.md)")
     p.add_argument("--resume", action="store_true",
                    help="keep the chunks an interrupted run finished (OUTPUT.parts/); "
                         "refused if the input, model or options differ")

@@ -22,10 +22,12 @@ def _data():
     return x, y
 
 
-@pytest.mark.parametrize("encoder", ["pooling", "bilstm"])
-def test_classifier_trains_saves_and_plots_the_mix(tmp_path, encoder):
+@pytest.mark.parametrize("encoder,token_embedding_dim",
+                         [("pooling", 0), ("bilstm", 0), ("bilstm_max_mean", 8)])
+def test_classifier_trains_saves_and_plots_the_mix(tmp_path, encoder, token_embedding_dim):
     elmo = ek.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
-    model = ek.ELMoTextClassifier(elmo, 2, encoder=encoder, units=8, dropout=0.0)
+    model = ek.ELMoTextClassifier(elmo, 2, encoder=encoder, units=8, dropout=0.0,
+                                  token_embedding_dim=token_embedding_dim, hash_buckets=64)
     model.compile(keras.optimizers.Adam(0.05))  # "auto" loss and metrics
     x, y = _data()
     history = ek.ScalarMixHistory()
@@ -62,6 +64,42 @@ def test_compiled_on_construction_with_elmo_defaults():
                    for w in model.trainable_weights), names
 
 
+def test_configs_saved_before_the_new_encoders_load_and_predict_the_same():
+    """A config of the first two encoders (no token embeddings, no fine-tuning keys)
+    builds the same graph: "pooling" is the mean over real tokens (ELMo's "default")."""
+    elmo = ek.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    model = ek.ELMoTextClassifier(elmo, 2, encoder="pooling", token_embedding_dim=0)
+    old = {k: v for k, v in model.get_config().items() if k in (
+        "name", "trainable", "backbone", "preprocessor", "num_classes", "activation",
+        "dropout", "encoder", "units", "trainable_mix")}
+    loaded = ek.ELMoTextClassifier.from_config(old)
+    loaded.set_weights(model.get_weights())
+    x = np.array(["a good film", "bad", ""], dtype=object)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
+    ids = ek.batch_to_ids([["a", "good", "film"], ["bad"]])
+    default = ek.ELMoEmbedding(model=elmo, output="default")(ids)
+    mean = model.get_layer("mean_over_tokens")
+    assert mean.mode == "mean"
+    hidden = keras.Model(model.input, mean.output).predict(ids, verbose=0)
+    np.testing.assert_allclose(hidden, keras.ops.convert_to_numpy(default), atol=1e-5)
+
+
+def test_fine_tuning_classifier_reloads_with_its_optimizer(tmp_path):
+    elmo = ek.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    model = ek.ELMoTextClassifier(elmo, 2, encoder="max_mean", units=4, trainable_bilm=True,
+                                  token_embedding_dim=4, hash_buckets=16, lr_decay=3.0)
+    model.optimizer.build(model.trainable_variables)  # its state is saved too
+    model.save(tmp_path / "clf.keras")
+    loaded = keras.models.load_model(tmp_path / "clf.keras")
+    assert isinstance(loaded.optimizer, ek.DiscriminativeAdam)
+    assert loaded.optimizer.decay == 3.0 and loaded.unfreeze_after is None
+    assert sorted(set(loaded.optimizer._depths)) == [0, 1, 2, 3]  # the paths still match
+    x, _ = _data()
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
+
+
 def test_classifier_arguments_are_checked():
     elmo = ek.load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
     with pytest.raises(ValueError, match="encoder must be one of"):
@@ -70,6 +108,8 @@ def test_classifier_arguments_are_checked():
         ek.ELMoTextClassifier(elmo, 1)
     with pytest.raises(ValueError, match="activation must be None"):
         ek.ELMoTextClassifier(elmo, 2, activation="sigmoid")
+    with pytest.raises(ValueError, match="unfreeze_after needs trainable_bilm"):
+        ek.ELMoTextClassifier(elmo, 2, unfreeze_after=1)
     with pytest.raises(TypeError, match="backbone must be an elmo_keras.ELMo"):
         ek.ELMoTextClassifier(str(TINY), 2)
 

@@ -3,6 +3,7 @@ only the public API, and are stored without outputs. Each runs once:
 `test_wheel_install.py` runs the quickstart, from an installed wheel."""
 
 import nbformat
+import numpy as np
 import pytest
 from nbclient import NotebookClient
 
@@ -11,7 +12,8 @@ from tests.conftest import ROOT
 NOTEBOOKS = ROOT / "notebooks"
 SMALL = {
     "quickstart.ipynb": 'PRESET = "elmo_small_en"',
-    "sentiment_finetuning.ipynb": 'PRESET = "elmo_small_en"\nDATA = "toy"\nSAMPLE = 40\nEPOCHS = 1',
+    "sentiment_finetuning.ipynb": 'PRESET = "elmo_small_en"\nDATA = "toy"\nSAMPLE = 40\nEPOCHS = 1\n'
+                              'FINE_TUNE = False',
     "train_bilm.ipynb": 'MAX_STEPS = 12\nOUT = "runs/alice"',
 }
 RUN_BY_THE_WHEEL_TEST = {"quickstart.ipynb"}
@@ -39,3 +41,23 @@ def test_notebook_runs(name, tmp_path):
     params[0].source = SMALL[name]
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+
+@pytest.mark.parametrize("sample", [4, 7, 40])
+def test_training_slice_holds_every_class_in_its_share(sample):
+    """The cells up to the one making `y_train` run (toy data: 20 rows, stored sorted by
+    label, as the real split is): a sample of any size holds both classes, in about their
+    share of the split; a slice of the first rows would hold one."""
+    nb = nbformat.read(NOTEBOOKS / "sentiment_finetuning.ipynb", as_version=4)
+    cells = [c.source for c in nb.cells if c.cell_type == "code"]
+    last = next(i for i, src in enumerate(cells) if "y_train =" in src)
+    namespace = {}
+    for src in [f'PRESET = "elmo_small_en"\nDATA = "toy"\nSAMPLE = {sample}'] + [
+            s for s in cells[:last + 1] if "# Parameters" not in s]:
+        exec(compile(src, "<notebook cell>", "exec"), namespace)
+    splits, y_train = namespace["splits"], namespace["y_train"]
+    assert [y for _, y in splits["train"][:4]] == [1] * 4  # its first rows: one class
+    labels, counts = np.unique(y_train, return_counts=True)
+    assert labels.tolist() == [0, 1], counts
+    assert abs(len(y_train) - sample) <= 1 and abs(counts[0] - counts[1]) <= 1
+    assert len(set(namespace["x_train"])) > 1 and list(y_train) != sorted(y_train)

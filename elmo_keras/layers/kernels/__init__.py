@@ -16,7 +16,10 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   `elmo_keras.Embedder`;
 - `eager_call(layer, call, inputs)`: `call(inputs)`, where the backend would run it op
   by op on concrete arrays (JAX) through a compiled copy cached on `layer` (`ELMo`'s
-  `__call__`).
+  `__call__`);
+- `predict_call(layer, predict, x, *args, **kwargs)` (optional; default:
+  `predict(x, *args, **kwargs)`): `Model.predict` on `x`, its shapes bucketed where the
+  backend compiles per shape (JAX) (`ELMo.predict`, through `predict_call` here).
 
 The layers call `kernels()` and do not know which backend runs.
 """
@@ -36,3 +39,13 @@ def kernels():
             f"elmo_keras runs on the Keras backends {', '.join(BACKENDS)}; "
             f"KERAS_BACKEND is {name!r}")
     return importlib.import_module(f"{__name__}.{name}")
+
+
+def predict_call(layer, predict, x, *args, **kwargs):
+    """`predict(x, *args, **kwargs)` (the `Model.predict` of `layer`) the current
+    backend's way: its `predict_call` where it has one (JAX buckets the steps of an
+    array, one compile per bucket), else as is."""
+    own = getattr(kernels(), "predict_call", None)
+    if own is None:
+        return predict(x, *args, **kwargs)
+    return own(layer, predict, x, *args, **kwargs)

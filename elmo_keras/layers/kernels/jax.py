@@ -3,6 +3,7 @@ rows outside traced code (see `kernels`)."""
 
 import jax
 import jax.numpy as jnp
+import keras
 import numpy as np
 
 from elmo_keras.layers.lstm_projection import LSTMPSteps
@@ -16,8 +17,9 @@ def masked_recurrence(step, x_gates, keep, h0, c0):
     concrete arrays (an eager `model(ids)`), an `LSTMPSteps` step goes into one
     jit-compiled scan, compiled once per shape and clip values and reused from call to
     call (callers that see many lengths bucket them: `elmo_keras.Embedder` pads steps
-    to a multiple of 8). Any other step (a closure cannot be a cache key) loops in
-    Python, its per-step ops compiled once per shape.
+    to a multiple of 8); steps that no row keeps (such padding) are skipped. Any other
+    step (a closure cannot be a cache key) loops in Python, its per-step ops compiled
+    once per shape.
     """
     if isinstance(x_gates[0], jax.core.Tracer):
         return _scan(step, x_gates, keep, h0, c0)
@@ -29,15 +31,19 @@ def masked_recurrence(step, x_gates, keep, h0, c0):
 def _scan(step, x_gates, keep, h0, c0):
     n = len(x_gates)
 
-    def body(carry, xs):
-        h, c = carry
-        gates, k = xs
+    def advance(h, c, gates, k):
         new_h, new_c = [], []
         for r in range(n):
             h_r, c_r = step(r, gates[r], h[r], c[r])
             new_h.append(jnp.where(k, h_r, h[r]))
             new_c.append(jnp.where(k, c_r, c[r]))
-        return (new_h, new_c), new_h
+        return new_h, new_c
+
+    def body(carry, xs):
+        # A step no row keeps (the padding of a bucketed length) is skipped, not
+        # computed and discarded: `lax.cond` runs one branch.
+        h, c = jax.lax.cond(jnp.any(xs[1]), advance, lambda h, c, *_: (h, c), *carry, *xs)
+        return (h, c), h
 
     (h, c), hs = jax.lax.scan(body, (list(h0), list(c0)), (list(x_gates), keep))
     return list(hs), h, c
@@ -101,8 +107,6 @@ def compiled(fn, variables, state_variables, jit_compile=True):
         state_variables: the variables it assigns (a stateful BiLM's states).
         jit_compile: ignored (always compiled).
     """
-    import keras
-
     variables = list(variables) + [v for v in state_variables
                                    if not any(v is w for w in variables)]
 
@@ -122,14 +126,53 @@ def compiled(fn, variables, state_variables, jit_compile=True):
     return run
 
 
+#: An eager call or `predict` pads its ids' steps to a multiple of this: one compile per
+#: bucket of 8 lengths, not one per length (padded steps are masked: the outputs at the
+#: real steps are those of the unpadded ids, a stateful model's states carried over them).
+STEP_BUCKET = 8
+
+
+def _bucketed(layer, run, ids):
+    """`run(ids)` on `ids` `[batch, time, ...]` padded with zeros to a multiple of
+    `STEP_BUCKET` steps, its outputs cut back to `time` along the axes that
+    `layer.output` (a functional model's symbolic outputs) leaves unsized after the
+    batch; as is when the layer has no symbolic outputs or the ids no time axis."""
+    try:
+        spec = layer.output
+    except (AttributeError, ValueError):
+        return run(ids)
+    if np.ndim(ids) < 2 or not -ids.shape[1] % STEP_BUCKET:
+        return run(ids)
+    steps = ids.shape[1]
+    pad = [(0, 0)] * np.ndim(ids)
+    pad[1] = (0, -steps % STEP_BUCKET)
+    outputs = keras.tree.flatten(run(np.pad(np.asarray(ids), pad)))
+    axes = tuple(tuple(k for k, d in enumerate(s.shape) if k and d is None)
+                 for s in keras.tree.flatten(spec))
+    if all(isinstance(v, np.ndarray) for v in outputs):  # `predict`'s
+        outputs = _cut(outputs, axes, steps)
+    else:  # one small program per length, not one per output and length
+        outputs = _compiled_cut(outputs, axes, steps)
+    return keras.tree.pack_sequence_as(spec, outputs)
+
+
+def _cut(values, axes, steps):
+    """`values[k]` cut to `steps` along each of the axes `axes[k]`."""
+    return [v[tuple(slice(None, steps) if k in ax else slice(None) for k in range(v.ndim))]
+            for v, ax in zip(values, axes)]
+
+
+_compiled_cut = jax.jit(_cut, static_argnums=(1, 2))
+
+
 def eager_call(layer, call, inputs):
     """`call(inputs)`, on concrete arrays through one `compiled` copy cached on `layer`.
 
     Eager JAX compiles every op for every new shape it meets (seconds for one ELMo
-    call); the compiled copy compiles the whole call once per input shape. Symbolic or
-    traced inputs (a functional model being built, `jax.jit`, `jax.grad`) call as is.
-    The layer's non-trainable variables (a stateful BiLM's states among them) are
-    assigned their new values after each call.
+    call); the compiled copy compiles the whole call once per input shape, the steps
+    bucketed (`STEP_BUCKET`). Symbolic or traced inputs (a functional model being
+    built, `jax.jit`, `jax.grad`) call as is. The layer's non-trainable variables (a
+    stateful BiLM's states among them) are assigned their new values after each call.
     """
     if not isinstance(inputs, (np.ndarray, jax.Array)) or isinstance(inputs, jax.core.Tracer):
         return call(inputs)
@@ -137,7 +180,16 @@ def eager_call(layer, call, inputs):
     if run is None:
         run = compiled(call, layer.variables, layer.non_trainable_variables)
         layer.__dict__["_elmo_keras_eager_call"] = run
-    return run(inputs)
+    return _bucketed(layer, run, inputs)
+
+
+def predict_call(layer, predict, x, *args, **kwargs):
+    """`predict(x, ...)`, an array's steps bucketed as `eager_call` buckets them
+    (`Model.predict` compiles its step once per input shape); datasets and
+    generators as they are."""
+    if not isinstance(x, (np.ndarray, jax.Array)):
+        return predict(x, *args, **kwargs)
+    return _bucketed(layer, lambda ids: predict(ids, *args, **kwargs), x)
 
 
 def assert_in_range(values, low, high, message):

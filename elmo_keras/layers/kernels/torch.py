@@ -2,9 +2,18 @@
 
 import torch
 
+from elmo_keras.layers.lstm_projection import FORGET_BIAS, LSTMPSteps
+
 
 def masked_recurrence(step, x_gates, keep, h0, c0):
-    """`tensorflow.masked_recurrence`'s contract as a plain loop (autograd records it)."""
+    """`tensorflow.masked_recurrence`'s contract as a plain loop (autograd records it).
+
+    Without gradients (inference: `torch.no_grad`, `Embedder`, `predict`) an
+    `LSTMPSteps` step runs `_lstmp_inference`: every recurrence in one batched matmul a
+    step, the gate math in place.
+    """
+    if isinstance(step, LSTMPSteps) and not torch.is_grad_enabled():
+        return _lstmp_inference(step, x_gates, keep, h0, c0)
     n = len(x_gates)
     h, c = list(h0), list(c0)
     hs = [[] for _ in range(n)]
@@ -18,6 +27,35 @@ def masked_recurrence(step, x_gates, keep, h0, c0):
     h_seq = [torch.stack(s) if s else h0[r].new_zeros((0,) + tuple(h0[r].shape))
              for r, s in enumerate(hs)]
     return h_seq, h, c
+
+
+def _lstmp_inference(step, x_gates, keep, h0, c0):
+    """`lstmp_step` (see its gate layout) for all the recurrences of `step` at once:
+    the `R` recurrent kernels stacked, `torch.baddbmm` adds `h @ W` to the input gates
+    of all `R` recurrences in one call, the gates computed in place in its output, and
+    one `torch.bmm` projects. Masked steps carry the states as the generic loop does."""
+    n_steps = x_gates[0].shape[0]
+    weights = torch.stack(list(step.recurrent_kernels))          # [R, P, 4U]
+    projections = (None if step.projection_kernels[0] is None
+                   else torch.stack(list(step.projection_kernels)))  # [R, U, P]
+    h, c = torch.stack(list(h0)), torch.stack(list(c0))          # [R, B, P], [R, B, U]
+    hs = h.new_empty((n_steps,) + tuple(h.shape))
+    for t in range(n_steps):
+        z = torch.baddbmm(torch.stack([x[t] for x in x_gates]), h, weights)  # [R, B, 4U]
+        i, j, f, o = z.chunk(4, dim=-1)
+        c_new = f.add_(FORGET_BIAS).sigmoid_().mul_(c).addcmul_(i.sigmoid_(), j.tanh_())
+        if step.cell_clip is not None:
+            c_new.clamp_(-step.cell_clip, step.cell_clip)
+        m = o.sigmoid_().mul_(torch.tanh(c_new))
+        if projections is not None:
+            m = torch.bmm(m, projections)
+        if step.proj_clip is not None:
+            m.clamp_(-step.proj_clip, step.proj_clip)
+        k = keep[t]
+        h = torch.where(k, m, h)
+        c = torch.where(k, c_new, c)
+        hs[t] = h
+    return list(hs.unbind(1)), list(h.unbind(0)), list(c.unbind(0))
 
 
 def unique_rows(rows):

@@ -8,7 +8,7 @@ from keras import ops
 
 from elmo_keras.layers.bilm import BiLM
 from elmo_keras.layers.character_encoder import CharacterEncoder
-from elmo_keras.layers.kernels import kernels
+from elmo_keras.layers.kernels import kernels, predict_call
 from elmo_keras.layers.scalar_mix import ScalarMix
 from elmo_keras.layers.sentence_boundaries import (
     AddSentenceBoundaries,
@@ -213,6 +213,8 @@ class ELMo(ELMoStages, keras.Model):
             shape=(None, max_characters_per_token), dtype="int32", name="char_ids")
         outputs = layers.run_stages(char_ids)
         super().__init__(inputs=char_ids, outputs=outputs, dtype=dtype, **kwargs)
+        if dtype is not None:  # Functional drops it; the config and reloads keep it
+            self.dtype_policy = dtype
         for name, layer in vars(layers).items():
             setattr(self, name, layer)
 
@@ -274,7 +276,8 @@ class ELMo(ELMoStages, keras.Model):
                 change its config). See `elmo_keras.models.elmo.elmo_preset_loader`.
             **kwargs: constructor arguments to override (`stateful`, `do_layer_norm`,
                 `l2_coef`, `num_output_representations`, `dtype`, ...); None values
-                are ignored.
+                are ignored. `dtype="auto"`: bfloat16 where it is faster and within
+                its error bound, else float32 (`elmo_precision`).
 
         Raises:
             elmo_keras.PresetError: naming what was tried and what is accepted.
@@ -323,7 +326,7 @@ class ELMo(ELMoStages, keras.Model):
         # batches are checked as they reach `__call__`.
         if isinstance(x, np.ndarray) or (hasattr(x, "shape") and hasattr(x, "dtype")):
             validate_char_ids(x, self.max_characters_per_token)
-        return super().predict(x, *args, **kwargs)
+        return predict_call(self, super().predict, x, *args, **kwargs)
 
     def reset_state(self):
         """Zeroes the carried LSTM states of a stateful model."""
@@ -368,7 +371,8 @@ def load_bilm(options_path, weights_path, **kwargs):
         options_path: options.json path (or dict / `BiLMOptions`).
         weights_path: weights.hdf5 path.
         **kwargs: other `ELMo` arguments (`num_output_representations`,
-            `do_layer_norm`, `l2_coef`, `stateful`, `max_batch_size`, `name`, ...).
+            `do_layer_norm`, `l2_coef`, `stateful`, `max_batch_size`, `name`, ...);
+            `dtype="auto"` as in `ELMo.from_preset`.
 
     Returns:
         The model, weights loaded.

@@ -60,11 +60,11 @@ class Embedder:
             self._known.setdefault(row.tobytes(), len(self._known))
         known = np.stack([np.frombuffer(row, np.int32) for row in self._known])
         self.table = None
-        if vocab is not None:
-            self.table = np.concatenate([
+        if vocab is not None:  # a backend tensor: not copied in again at each call
+            self.table = ops.convert_to_tensor(np.concatenate([
                 ops.convert_to_numpy(model.char_encoder.encode_rows(
                     known[i:i + cache_batch_size]))
-                for i in range(0, len(known), cache_batch_size)])
+                for i in range(0, len(known), cache_batch_size)]))
         else:  # no cache: `<S>`, `</S>` go through the char CNN with the batch's tokens
             self._boundary_ids = known
         state = model.bilm.states or ()
@@ -77,13 +77,20 @@ class Embedder:
         None) followed by those tokens' vectors."""
         model = self.model
         vectors = model.char_encoder.encode_rows(distinct_ids)
-        if table is not None:
-            vectors = ops.concatenate([ops.cast(table, vectors.dtype), vectors], axis=0)
         mask = token_mask(ids)
-        tokens = ops.take(vectors, index, axis=0)
+        if table is None:
+            tokens = ops.take(vectors, index, axis=0)
+            known = vectors
+        else:  # two lookups, not a copy of the whole table joined to the new vectors
+            known = ops.cast(table, vectors.dtype)
+            n = ops.shape(known)[0]
+            tokens = ops.where(
+                ops.expand_dims(index < n, -1),
+                ops.take(known, ops.minimum(index, n - 1), axis=0),
+                ops.take(vectors, ops.maximum(index - n, 0), axis=0))
         tokens = tokens * ops.expand_dims(ops.cast(mask, tokens.dtype), -1)
         lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
-        framed = add_boundaries(tokens, lengths, vectors[0], vectors[1])
+        framed = add_boundaries(tokens, lengths, known[0], known[1])
         framed_mask = add_boundaries(ops.cast(mask, "int32"), lengths, 1, 1) > 0
         _, layers = model.contextualize(framed, framed_mask, mask)
         return ops.stack(layers, axis=1)
@@ -100,9 +107,12 @@ class Embedder:
         new, index = distinct_rows(ids, self._known)
         if self.table is None:
             new = np.concatenate([self._boundary_ids, new])
-        if self.jit_compile:
-            new = np.pad(new, ((0, -len(new) % TOKEN_BUCKET), (0, 0)))
-        layers = ops.convert_to_numpy(self._run(ids, new, index, self.table))
+        # At least one row (`_layers` looks up in it, every token cached or not).
+        bucket = TOKEN_BUCKET if self.jit_compile else 1
+        new = np.pad(new, ((0, max(bucket, -(-len(new) // bucket) * bucket) - len(new)),
+                           (0, 0)))
+        layers = ops.convert_to_numpy(  # float32 also from a bfloat16 model (HDF5)
+            ops.cast(self._run(ids, new, index, self.table), "float32"))
         return [layers[k, :, :len(s)] for k, s in enumerate(sentences)]
 
     def embed_all(self, sentences, batch_size=64, sort_by_length=True):

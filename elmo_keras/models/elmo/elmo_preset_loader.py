@@ -61,6 +61,7 @@ from elmo_keras.io.tfhub_module import (
     read_hub_module,
 )
 from elmo_keras.models.elmo import published_download
+from elmo_keras.models.elmo.elmo_precision import resolve_auto_dtype
 from elmo_keras.models.elmo.elmo_presets import PUBLISHED, REGISTRY
 from elmo_keras.version import __version__
 
@@ -197,9 +198,10 @@ def load_preset(cls, preset, **kwargs):
         preset: a model, a registered name, or a path.
         **kwargs: constructor arguments to override (`stateful`, `max_batch_size`,
             `do_layer_norm`, `l2_coef`, `num_output_representations`, `dtype`, ...);
-            a None is given as None (no clip, no penalty). A model given (or in a
-            `.keras` file) whose config they change is rebuilt with them and its
-            weights.
+            a None is given as None (no clip, no penalty); `dtype="auto"`: float32,
+            or bfloat16 where it pays (`elmo_precision.resolve_auto_dtype`). A model
+            given (or in a `.keras` file) whose config they change is rebuilt with
+            them and its weights.
 
     Raises:
         PresetError: `preset` is none of the accepted forms (the message lists them), or
@@ -208,6 +210,9 @@ def load_preset(cls, preset, **kwargs):
         OptionsError, WeightFileError: bilm-tf files that are there but broken.
     """
     kind, where = resolve_preset(preset, cls)
+    if kwargs.get("dtype") == "auto":
+        return resolve_auto_dtype(get_preset_loader(kind)(cls, where,
+                                                          {**kwargs, "dtype": "float32"}))
     return get_preset_loader(kind)(cls, where, kwargs)
 
 
@@ -290,6 +295,9 @@ def load_bilm_files(cls, options_path, weights_path, **kwargs):
     Raises:
         OptionsError: bad options file. WeightFileError: bad weight file.
     """
+    if kwargs.get("dtype") == "auto":
+        return resolve_auto_dtype(load_bilm_files(cls, options_path, weights_path,
+                                                  **{**kwargs, "dtype": "float32"}))
     options = load_options(options_path)  # its sizes within their bounds
     try:
         model = cls(**options.model_kwargs(), **kwargs)

@@ -1,0 +1,86 @@
+"""The JAX and PyTorch kernels (`elmo_keras.layers.kernels`): what makes them fast must
+not change what they compute.
+
+JAX compiles per input shape: an eager `model(ids)` and `predict` pad the steps to a
+multiple of `STEP_BUCKET`, so lengths 9 to 16 share one compiled program, and the
+outputs at the real steps are those of the unpadded ids. PyTorch's inference loop
+(both directions' matmuls batched) must match its autograd loop (training).
+"""
+
+import json
+
+from tests.support.processes import run_python
+
+ARCH = {
+    "char_cnn": {"activation": "relu", "embedding": {"dim": 4},
+                 "filters": [[1, 4], [2, 8]], "max_characters_per_token": 50,
+                 "n_characters": 262, "n_highway": 1},
+    "lstm": {"cell_clip": 3, "dim": 16, "n_layers": 2, "proj_clip": 3,
+             "projection_dim": 8, "use_skip_connections": True},
+}
+
+JAX_BUCKETS = """
+import json, sys
+import jax, keras, numpy as np
+import elmo_keras
+
+model = elmo_keras.ELMo.from_options(json.loads(sys.argv[1]))
+traces = []
+call = model.bilm.call
+model.bilm.call = lambda *a, **k: (traces.append(1), call(*a, **k))[1]
+
+def ids(n):  # two rows: n tokens and 3
+    return elmo_keras.batch_to_ids([[f"w{i}" for i in range(n)], ["a", "b", "c"]])
+
+# Unbucketed reference: the model jit-compiled for the exact length (13).
+exact = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x)[0])
+ref = exact([v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables], ids(13))
+for run in (model, lambda x: model.predict(x, verbose=0)):
+    del traces[:]
+    for n in range(9, 17):
+        out = run(ids(n))
+        assert out["lm_embeddings"].shape[2] == n and out["mask"].shape[1] == n, n
+        if n == 13:
+            for key in ("lm_embeddings", "token_embeddings", "mask"):
+                np.testing.assert_allclose(np.asarray(out[key]), np.asarray(ref[key]),
+                                           rtol=0, atol=1e-6)
+    one_bucket = len(traces)
+    run(ids(17))  # the next bucket compiles again
+    print(one_bucket, len(traces) - one_bucket)
+"""
+
+
+def test_jax_steps_bucketed_in_call_and_predict():
+    """Lengths 9..16 trace the model once in an eager call and once in `predict` (one
+    bucket), 17 again; outputs equal the exact-length program's at the real steps."""
+    lines = run_python(JAX_BUCKETS, json.dumps(ARCH), backend="jax").stdout.split()
+    eager, eager_next, predict, predict_next = map(int, lines[-4:])
+    assert eager == 1 and eager_next == 1, lines
+    assert predict == 1 and predict_next == 1, lines
+
+TORCH_INFERENCE = """
+import json, sys
+import keras, numpy as np, torch
+from elmo_keras.layers.bilm import BiLM
+
+bilm = BiLM(16, 8, n_layers=2, cell_clip=3.0, proj_clip=0.5)
+bilm.build((None, None, 10))
+x = keras.random.normal((3, 7, 10), seed=1)
+mask = np.arange(7)[None, :] < np.array([[7], [4], [0]])
+states = tuple(0.5 * keras.random.normal(s.shape, seed=2) for s in bilm.zero_states(3))
+stacked = keras.ops.stack([x, keras.ops.flip(x, axis=1)])
+trained, trained_states = bilm.run_directions(stacked, mask, states)  # autograd loop
+with torch.no_grad():
+    inferred, inferred_states = bilm.run_directions(stacked, mask, states)
+for a, b in zip(trained + list(trained_states), inferred + list(inferred_states)):
+    np.testing.assert_allclose(a.detach().numpy(), b.numpy(), rtol=0, atol=1e-6)
+print("ok")
+"""
+
+
+def test_torch_inference_loop_matches_autograd_loop():
+    """PyTorch's inference recurrence (directions batched, gates in place) computes
+    what the autograd loop computes, with clips, masked steps and initial states."""
+    out = run_python(TORCH_INFERENCE, backend="torch").stdout
+    assert out.strip().endswith("ok")
