@@ -19,7 +19,8 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   `__call__`);
 - `predict_call(layer, predict, x, *args, **kwargs)` (optional; default:
   `predict(x, *args, **kwargs)`): `Model.predict` on `x`, its shapes bucketed where the
-  backend compiles per shape (JAX) (`ELMo.predict`, through `predict_call` here).
+  backend compiles per shape (JAX), arrays fed as batches with tf.data's autotuning off
+  on TensorFlow (`prediction_dataset`) (`ELMo.predict`, through `predict_call` here).
 
 The layers call `kernels()` and do not know which backend runs.
 """
@@ -44,7 +45,8 @@ def kernels():
 def predict_call(layer, predict, x, *args, **kwargs):
     """`predict(x, *args, **kwargs)` (the `Model.predict` of `layer`) the current
     backend's way: its `predict_call` where it has one (JAX buckets the steps of an
-    array, one compile per bucket), else as is."""
+    array, one compile per bucket; TensorFlow feeds an array as `prediction_dataset`),
+    else as is."""
     own = getattr(kernels(), "predict_call", None)
     if own is None:
         return predict(x, *args, **kwargs)

@@ -1,5 +1,7 @@
-"""TensorFlow kernels: a `tf.while_loop` recurrence and `UniqueV2` (see `kernels`)."""
+"""TensorFlow kernels: a `tf.while_loop` recurrence and `UniqueV2` (see `kernels`), and
+`prediction_dataset`, the batches `ELMo.predict` feeds Keras on this backend."""
 
+import numpy as np
 import tensorflow as tf
 
 try:  # XLA cannot compile UniqueV2 (its output shape depends on the values).
@@ -81,3 +83,51 @@ def assert_in_range(values, low, high, message):
                                               message=message),
             tf.debugging.assert_less_equal(values, tf.cast(high, values.dtype),
                                            message=message)]
+
+
+def prediction_dataset(x, batch_size=32):
+    """`x`'s batches of `batch_size` rows, in order, as a `tf.data.Dataset` with tf.data's
+    autotuning off: give it to any Keras model's `predict` on TensorFlow.
+
+    Keras turns NumPy inputs of `predict` into a tf.data pipeline with autotuning on.
+    On a 2-core CPU that pipeline often halves the speed of an ELMo model while it runs:
+    in `benchmarks/inference.py` most `predict` calls took 1.30 s instead of 0.66-0.80 s
+    for one batch of 32 sentences, and the same batches with autotuning off never did
+    (docs/speed.md). `ELMo.predict` uses this for arrays and tensors by itself; a model
+    of your own that holds an `ELMoEmbedding` gets the same with
+    `model.predict(elmo_keras.prediction_dataset(lines))`.
+
+    Args:
+        x: an array, a tensor, or a dict/tuple of them with the same first dimension
+            (char ids, or strings for `ELMoEmbedding`).
+        batch_size: rows a batch (the last may be smaller).
+
+    Returns:
+        A `tf.data.Dataset` of batches.
+    """
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if isinstance(x, list):  # a list of strings, as `Model.predict` takes it
+        x = np.asarray(x, dtype=object)
+    return without_autotuning(tf.data.Dataset.from_tensor_slices(x).batch(int(batch_size)))
+
+
+def without_autotuning(dataset):
+    """`dataset` with tf.data's autotuning and default graph rewrites off (see
+    `prediction_dataset` for why)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.experimental_optimization.apply_default_optimizations = False
+    return dataset.with_options(options)
+
+
+def predict_call(layer, predict, x, *args, **kwargs):
+    """`predict(x, ...)` with an array or tensor `x` fed as `prediction_dataset(x,
+    batch_size)` (Keras' own pipeline for arrays slows the model: see there); datasets
+    and generators as they are."""
+    if not (isinstance(x, np.ndarray) or tf.is_tensor(x)):
+        return predict(x, *args, **kwargs)
+    if args:  # `predict(x, batch_size, verbose, steps, callbacks)` positionally
+        kwargs.update(zip(("batch_size", "verbose", "steps", "callbacks"), args))
+    batch_size = kwargs.pop("batch_size", None) or 32
+    return predict(prediction_dataset(x, batch_size), **kwargs)

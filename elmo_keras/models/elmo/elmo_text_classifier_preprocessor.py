@@ -126,7 +126,8 @@ class PreprocessedBatches(keras.utils.PyDataset):
     def for_backend(self):
         """Itself, or on TensorFlow a `tf.data.Dataset` reading it: Keras' own reader
         fixes a tensor's shape from the first two batches, and batches here differ in
-        their number of steps."""
+        their number of steps. tf.data's autotuning is off (see
+        `elmo_keras.prediction_dataset`)."""
         if keras.backend.backend() != "tensorflow":
             return self
         import tensorflow as tf
@@ -146,8 +147,12 @@ class PreprocessedBatches(keras.utils.PyDataset):
                 yield batch(i)
             self.on_epoch_end()
 
+        from elmo_keras.layers.kernels.tensorflow import without_autotuning
+
         dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
-        return dataset.apply(tf.data.experimental.assert_cardinality(len(self)))
+        # Autotuning beside an ELMo model often halves its speed on a small CPU.
+        return without_autotuning(
+            dataset.apply(tf.data.experimental.assert_cardinality(len(self))))
 
 
 def _take(array, rows):
