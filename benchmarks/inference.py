@@ -15,8 +15,8 @@ CNN once per distinct token), the model's own `predict` on character ids, `Embed
 with every word in the token cache (`Embedder(model, vocab=...)`), bfloat16
 (`load_bilm(..., dtype="mixed_bfloat16")`, with its largest difference from float32 over
 all layers), and on TensorFlow `ELMoEmbedding` on strings in a Keras model's `predict`
-(fed as `elmo_keras.prediction_dataset(lines)`, and as a NumPy array through Keras' own
-autotuned tf.data pipeline, which often halves the speed: see `prediction_dataset`)
+(fed as `elmo_keras.batched_dataset(lines)`, and as a NumPy array through Keras' own
+autotuned tf.data pipeline, which often halves the speed: see `batched_dataset`)
 and XLA (`Embedder(model, jit_compile=True)`). JAX picks its own CPU thread count.
 
 The limits. "peak" is this machine's best fp32 matmul rate (2048 x 2048, TensorFlow).
@@ -108,7 +108,7 @@ if cfg.get("embedding_layer"):  # ELMoEmbedding on strings in a Keras model, pre
         report(lambda s: strings_model.predict(lines, batch_size=len(s), verbose=0))
     else:
         report(lambda s: strings_model.predict(
-            elmo_keras.prediction_dataset(lines, batch_size=len(s)), verbose=0))
+            elmo_keras.batched_dataset(lines, batch_size=len(s)), verbose=0))
     sys.exit()
 embedder = Embedder(model, vocab=words if cfg.get("cache") else None,
                     jit_compile=cfg.get("xla", False))

@@ -11,8 +11,8 @@ The public API (`import elmo_keras as ek`):
   `load_options`, `save_options`, `BiLMOptions`;
 - TF Hub-style SavedModels (need TensorFlow, imported on first use): `export_hub`,
   `load_exported_elmo`;
-- `prediction_dataset` (TensorFlow): batches for `Model.predict` that keep an ELMo
-  model at full speed on a CPU (see its docstring);
+- `batched_dataset` (TensorFlow): batches for `fit`/`predict` of your own Keras model
+  that keep an ELMo model at full speed on a CPU (see its docstring);
 - domain adaptation (trains the biLM further on your text): `adapt`;
 - `batch_to_ids`, `tokenize` (the corpus tokenizer), `ScalarMixHistory`, the layers,
   `datasets` (the shipped Alice corpus, labelled data from the package registries).
@@ -51,7 +51,7 @@ from elmo_keras.version import __version__
 _LAZY = {
     "export_hub": "elmo_keras.models.elmo.elmo_hub_export",
     "adapt": "elmo_keras.apps.adaptation",
-    "prediction_dataset": "elmo_keras.layers.kernels.tensorflow",
+    "batched_dataset": "elmo_keras.layers.kernels.tensorflow",
 }
 
 

@@ -20,7 +20,7 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
 - `predict_call(layer, predict, x, *args, **kwargs)` (optional; default:
   `predict(x, *args, **kwargs)`): `Model.predict` on `x`, its shapes bucketed where the
   backend compiles per shape (JAX), arrays fed as batches with tf.data's autotuning off
-  on TensorFlow (`prediction_dataset`) (`ELMo.predict`, through `predict_call` here).
+  on TensorFlow (`batched_dataset`) (`ELMo.predict`, through `predict_call` here).
 
 The layers call `kernels()` and do not know which backend runs.
 """
@@ -45,7 +45,7 @@ def kernels():
 def predict_call(layer, predict, x, *args, **kwargs):
     """`predict(x, *args, **kwargs)` (the `Model.predict` of `layer`) the current
     backend's way: its `predict_call` where it has one (JAX buckets the steps of an
-    array, one compile per bucket; TensorFlow feeds an array as `prediction_dataset`),
+    array, one compile per bucket; TensorFlow feeds an array as `batched_dataset`),
     else as is."""
     own = getattr(kernels(), "predict_call", None)
     if own is None:

@@ -1,5 +1,5 @@
 """TensorFlow kernels: a `tf.while_loop` recurrence and `UniqueV2` (see `kernels`), and
-`prediction_dataset`, the batches `ELMo.predict` feeds Keras on this backend."""
+`batched_dataset`, the batches `ELMo.predict` feeds Keras on this backend."""
 
 import numpy as np
 import tensorflow as tf
@@ -85,36 +85,55 @@ def assert_in_range(values, low, high, message):
                                            message=message)]
 
 
-def prediction_dataset(x, batch_size=32):
-    """`x`'s batches of `batch_size` rows, in order, as a `tf.data.Dataset` with tf.data's
-    autotuning off: give it to any Keras model's `predict` on TensorFlow.
+def batched_dataset(x, y=None, sample_weight=None, batch_size=32, shuffle=False, seed=None):
+    """Arrays as a `tf.data.Dataset` of batches with tf.data's autotuning off: give it
+    to a Keras model's `fit`, `evaluate` or `predict` on TensorFlow instead of the arrays.
 
-    Keras turns NumPy inputs of `predict` into a tf.data pipeline with autotuning on.
-    On a 2-core CPU that pipeline often halves the speed of an ELMo model while it runs:
-    in `benchmarks/inference.py` most `predict` calls took 1.30 s instead of 0.66-0.80 s
-    for one batch of 32 sentences, and the same batches with autotuning off never did
-    (docs/speed.md). `ELMo.predict` uses this for arrays and tensors by itself; a model
-    of your own that holds an `ELMoEmbedding` gets the same with
-    `model.predict(elmo_keras.prediction_dataset(lines))`.
+    Keras turns NumPy inputs into a tf.data pipeline with autotuning on. On a 2-core CPU
+    that pipeline often halves the speed of an ELMo model while it runs: most `predict`
+    calls on an array took 1.30 s instead of 0.66-0.80 s for 32 sentences of the
+    original model, and an epoch of `fit` on 64 sentences with `elmo_small_en` 0.13-0.35
+    s instead of 0.09-0.16 s; with autotuning off no call was slow (docs/speed.md).
+    `ELMo.predict` and the task models do this by themselves; a model of your own that
+    holds an `ELMoEmbedding` gets it with `model.fit(batched_dataset(texts, labels,
+    shuffle=True))` and `model.predict(batched_dataset(texts))`.
 
     Args:
-        x: an array, a tensor, or a dict/tuple of them with the same first dimension
-            (char ids, or strings for `ELMoEmbedding`).
+        x: inputs: an array, a tensor, a list of strings, or a dict/tuple of arrays
+            with the same first dimension (char ids, or strings for `ELMoEmbedding`).
+        y, sample_weight: None or arrays of as many rows (`sample_weight` needs `y`).
         batch_size: rows a batch (the last may be smaller).
+        shuffle: a new order every epoch (each pass over the dataset); else in order.
+        seed: the shuffle's seed.
 
     Returns:
-        A `tf.data.Dataset` of batches.
+        A `tf.data.Dataset` of `x` batches, or `(x, y)` / `(x, y, sample_weight)`.
+
+    Example:
+    ```python
+    model.fit(elmo_keras.batched_dataset(texts, labels, shuffle=True), epochs=5)
+    model.predict(elmo_keras.batched_dataset(texts))
+    ```
+    `fit` then warns that its own `shuffle` argument is ignored for a dataset: this
+    dataset shuffles itself.
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if sample_weight is not None and y is None:
+        raise ValueError("sample_weight given without y")
     if isinstance(x, list):  # a list of strings, as `Model.predict` takes it
         x = np.asarray(x, dtype=object)
-    return without_autotuning(tf.data.Dataset.from_tensor_slices(x).batch(int(batch_size)))
+    parts = tuple(a for a in (x, y, sample_weight) if a is not None)
+    dataset = tf.data.Dataset.from_tensor_slices(parts if len(parts) > 1 else x)
+    if shuffle:
+        dataset = dataset.shuffle(int(dataset.cardinality()), seed=seed,
+                                  reshuffle_each_iteration=True)
+    return without_autotuning(dataset.batch(int(batch_size)))
 
 
 def without_autotuning(dataset):
     """`dataset` with tf.data's autotuning and default graph rewrites off (see
-    `prediction_dataset` for why)."""
+    `batched_dataset` for why)."""
     options = tf.data.Options()
     options.autotune.enabled = False
     options.experimental_optimization.apply_default_optimizations = False
@@ -122,12 +141,12 @@ def without_autotuning(dataset):
 
 
 def predict_call(layer, predict, x, *args, **kwargs):
-    """`predict(x, ...)` with an array or tensor `x` fed as `prediction_dataset(x,
-    batch_size)` (Keras' own pipeline for arrays slows the model: see there); datasets
-    and generators as they are."""
+    """`predict(x, ...)` with an array or tensor `x` fed as `batched_dataset(x,
+    batch_size=...)` (Keras' own pipeline for arrays slows the model: see there);
+    datasets and generators as they are."""
     if not (isinstance(x, np.ndarray) or tf.is_tensor(x)):
         return predict(x, *args, **kwargs)
     if args:  # `predict(x, batch_size, verbose, steps, callbacks)` positionally
         kwargs.update(zip(("batch_size", "verbose", "steps", "callbacks"), args))
     batch_size = kwargs.pop("batch_size", None) or 32
-    return predict(prediction_dataset(x, batch_size), **kwargs)
+    return predict(batched_dataset(x, batch_size=batch_size), **kwargs)

@@ -127,7 +127,7 @@ class PreprocessedBatches(keras.utils.PyDataset):
         """Itself, or on TensorFlow a `tf.data.Dataset` reading it: Keras' own reader
         fixes a tensor's shape from the first two batches, and batches here differ in
         their number of steps. tf.data's autotuning is off (see
-        `elmo_keras.prediction_dataset`)."""
+        `elmo_keras.batched_dataset`)."""
         if keras.backend.backend() != "tensorflow":
             return self
         import tensorflow as tf
