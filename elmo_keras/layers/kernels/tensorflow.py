@@ -94,9 +94,10 @@ def batched_dataset(x, y=None, sample_weight=None, batch_size=32, shuffle=False,
     calls on an array took 1.30 s instead of 0.66-0.80 s for 32 sentences of the
     original model, and an epoch of `fit` on 64 sentences with `elmo_small_en` 0.13-0.35
     s instead of 0.09-0.16 s; with autotuning off no call was slow (docs/speed.md).
-    `ELMo.predict` and the task models do this by themselves; a model of your own that
-    holds an `ELMoEmbedding` gets it with `model.fit(batched_dataset(texts, labels,
-    shuffle=True))` and `model.predict(batched_dataset(texts))`.
+    `ELMo.predict` (arrays, tensors) and the task models (strings) do this by
+    themselves; a model of your own that holds an `ELMoEmbedding` gets it with
+    `model.fit(batched_dataset(texts, labels, shuffle=True))` and
+    `model.predict(batched_dataset(texts))`.
 
     Args:
         x: inputs: an array, a tensor, a list of strings, or a dict/tuple of arrays
