@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from elmo_keras.layers.lstm_projection import LSTMPCell, LSTMPSteps
-from elmo_keras.layers.kernels import kernels
+from elmo_keras.layers.kernels import kernels, matmul_add
 
 
 def reverse_padded(x, lengths):
@@ -211,7 +211,7 @@ class BiLM(keras.layers.Layer):
             x_gates = []
             for d in range(2):
                 flat = ops.reshape(layer_input[d], (-1, layer_input.shape[-1]))
-                gates = ops.matmul(flat, weights["kernel"][d]) + weights["bias"][d]
+                gates = matmul_add(flat, weights["kernel"][d], weights["bias"][d])
                 x_gates.append(ops.reshape(gates, (steps, batch, 4 * self.lstm_dim)))
             h0, c0 = [init_h[i, 0], init_h[i, 1]], [init_c[i, 0], init_c[i, 1]]
 

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from elmo_keras.layers.highway import Highway
-from elmo_keras.layers.kernels import kernels
+from elmo_keras.layers.kernels import conv_max, kernels
 from elmo_keras.layers.sentence_boundaries import token_mask
 
 
@@ -141,9 +141,8 @@ class CharacterEncoder(keras.layers.Layer):
         act = ops.relu if self.activation == "relu" else ops.tanh
         pooled = []
         for kernel, bias in zip(self.conv_kernels, self.conv_biases):
-            conv = ops.conv(x, kernel, strides=1, padding="valid")  # [N, chars-w+1, num]
             # bilm-tf max-pools before the activation; both orders agree for relu/tanh.
-            pooled.append(act(ops.max(conv, axis=1) + bias))
+            pooled.append(act(conv_max(x, kernel) + bias))  # [N + 1, num]
         h = ops.concatenate(pooled, axis=-1)
         for hw in self.highways:
             h = hw(h)

@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from elmo_keras.layers.kernels import matmul_add
+
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class Highway(keras.layers.Layer):
@@ -43,9 +45,11 @@ class Highway(keras.layers.Layer):
             name="transform_bias", shape=(dim,), initializer="zeros")
 
     def call(self, inputs):
-        gate = ops.sigmoid(ops.matmul(inputs, self.carry_kernel) + self.carry_bias)
-        transformed = ops.relu(ops.matmul(inputs, self.transform_kernel) + self.transform_bias)
-        return gate * transformed + (1.0 - gate) * inputs
+        x = ops.reshape(inputs, (-1, ops.shape(inputs)[-1]))
+        gate = ops.sigmoid(matmul_add(x, self.carry_kernel, self.carry_bias))
+        transformed = ops.relu(matmul_add(x, self.transform_kernel, self.transform_bias))
+        out = gate * transformed + (1.0 - gate) * x
+        return ops.reshape(out, ops.shape(inputs))
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -89,3 +89,20 @@ def test_character_encoder_rejects_wrong_char_dim():
 
 def test_get_config_round_trip():
     check_config(CharacterEncoder([[1, 4], [2, 8]], 4, 8, n_highway=1, activation="tanh"))
+
+
+@pytest.mark.parametrize("width", [1, 3, 7])
+def test_conv_max_and_windows_max_match_a_numpy_sliding_window(width):
+    """The char CNN's max over a valid 1-D convolution: the backend's `conv_max`
+    (TensorFlow's convolution here) and `windows_max` (one matmul over the windows,
+    what JAX and PyTorch run) both equal a plain NumPy loop over the positions."""
+    from elmo_keras.layers.kernels import conv_max, windows_max
+
+    x = RNG.normal(size=(5, 10, 4)).astype("float32")
+    kernel = RNG.normal(size=(width, 4, 6)).astype("float32")
+    expected = np.stack([
+        np.einsum("nwd,wdk->nk", x[:, p:p + width], kernel) for p in range(10 - width + 1)
+    ]).max(axis=0)
+    for fn in (conv_max, windows_max):
+        np.testing.assert_allclose(np.asarray(fn(tf.constant(x), tf.constant(kernel))),
+                                   expected, rtol=1e-5, atol=1e-5)

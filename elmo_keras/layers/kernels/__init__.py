@@ -20,7 +20,12 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
 - `predict_call(layer, predict, x, *args, **kwargs)` (optional; default:
   `predict(x, *args, **kwargs)`): `Model.predict` on `x`, its shapes bucketed where the
   backend compiles per shape (JAX), arrays fed as batches with tf.data's autotuning off
-  on TensorFlow (`batched_dataset`) (`ELMo.predict`, through `predict_call` here).
+  on TensorFlow (`batched_dataset`) (`ELMo.predict`, through `predict_call` here);
+- `matmul_add(x, kernel, bias)` (optional; default: `ops.matmul(x, kernel) + bias`):
+  the affine map of a 2-D `x` (PyTorch: one `addmm`, no second pass over a fresh
+  output), for the biLM's input gates and the highway layers (`matmul_add` here);
+- `conv_max(x, kernel)` (optional; default: `windows_max`): the max over positions of
+  a valid 1-D convolution, for the char CNN (`CharacterEncoder`).
 
 The layers call `kernels()` and do not know which backend runs.
 """
@@ -28,6 +33,7 @@ The layers call `kernels()` and do not know which backend runs.
 import importlib
 
 import keras
+from keras import ops
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -51,3 +57,36 @@ def predict_call(layer, predict, x, *args, **kwargs):
     if own is None:
         return predict(x, *args, **kwargs)
     return own(layer, predict, x, *args, **kwargs)
+
+
+def matmul_add(x, kernel, bias):
+    """`x @ kernel + bias` for a 2-D `x`, the current backend's way: its `matmul_add`
+    where it has one (PyTorch's `addmm`: the bias is the product's starting value, so
+    the large output is not written twice), else `ops.matmul` and an add."""
+    own = getattr(kernels(), "matmul_add", None)
+    if own is None:
+        return ops.matmul(x, kernel) + bias
+    return own(x, kernel, bias)
+
+
+def conv_max(x, kernel):
+    """`[N, n]`: the max over positions of the valid 1-D convolution of `x` `[N, L, D]`
+    with `kernel` `[w, D, n]` (no bias), the current backend's way: its `conv_max`
+    where it has one (TensorFlow's convolution), else `windows_max`."""
+    own = getattr(kernels(), "conv_max", None)
+    if own is None:
+        return windows_max(x, kernel)
+    return own(x, kernel)
+
+
+def windows_max(x, kernel):
+    """`conv_max` as one matmul: each position's window of `w` characters side by side
+    (`[N * (L - w + 1), w * D]`) times the kernel as a `[w * D, n]` matrix. On JAX and
+    PyTorch this measured faster than their convolutions on the char CNN's shapes
+    (docs/speed.md); TensorFlow's convolution is faster there."""
+    width, dim, n = kernel.shape
+    positions = ops.shape(x)[1] - width + 1
+    windows = ops.concatenate([x[:, i:i + positions] for i in range(width)], axis=-1)
+    y = ops.matmul(ops.reshape(windows, (-1, width * dim)),
+                   ops.reshape(kernel, (width * dim, n)))
+    return ops.max(ops.reshape(y, (-1, positions, n)), axis=1)

@@ -31,8 +31,9 @@ def masked_recurrence(step, x_gates, keep, h0, c0):
 
 def _lstmp_inference(step, x_gates, keep, h0, c0):
     """`lstmp_step` (see its gate layout) for all the recurrences of `step` at once:
-    the `R` recurrent kernels stacked, `torch.baddbmm` adds `h @ W` to the input gates
-    of all `R` recurrences in one call, the gates computed in place in its output, and
+    the `R` recurrent kernels stacked, `baddbmm_` adds `h @ W` to the input gates
+    of all `R` recurrences in one call, in a buffer kept for every step, the gates
+    computed in place in it, and
     one `torch.bmm` projects. Masked steps carry the states as the generic loop does."""
     n_steps = x_gates[0].shape[0]
     weights = torch.stack(list(step.recurrent_kernels))          # [R, P, 4U]
@@ -40,8 +41,13 @@ def _lstmp_inference(step, x_gates, keep, h0, c0):
                    else torch.stack(list(step.projection_kernels)))  # [R, U, P]
     h, c = torch.stack(list(h0)), torch.stack(list(c0))          # [R, B, P], [R, B, U]
     hs = h.new_empty((n_steps,) + tuple(h.shape))
+    # One buffer for every step's gates: a new tensor of this size each step is fresh
+    # memory from the OS each time (glibc maps it), and its page faults cost more than
+    # the copy (docs/speed.md).
+    z = x_gates[0].new_empty((len(x_gates),) + tuple(x_gates[0].shape[1:]))  # [R, B, 4U]
     for t in range(n_steps):
-        z = torch.baddbmm(torch.stack([x[t] for x in x_gates]), h, weights)  # [R, B, 4U]
+        torch.stack([x[t] for x in x_gates], out=z)
+        z.baddbmm_(h, weights)
         i, j, f, o = z.chunk(4, dim=-1)
         c_new = f.add_(FORGET_BIAS).sigmoid_().mul_(c).addcmul_(i.sigmoid_(), j.tanh_())
         if step.cell_clip is not None:
@@ -56,6 +62,11 @@ def _lstmp_inference(step, x_gates, keep, h0, c0):
         c = torch.where(k, c_new, c)
         hs[t] = h
     return list(hs.unbind(1)), list(h.unbind(0)), list(c.unbind(0))
+
+
+def matmul_add(x, kernel, bias):
+    """`x @ kernel + bias` (`x` 2-D) as one `torch.addmm`."""
+    return torch.addmm(bias, x, kernel)
 
 
 def unique_rows(rows):
