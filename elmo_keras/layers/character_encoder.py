@@ -114,12 +114,8 @@ class CharacterEncoder(keras.layers.Layer):
     def call(self, inputs):
         ids = ops.cast(inputs, "int32")
         flat = ops.reshape(ids, (-1, self.max_characters_per_token))
-        distinct = kernels().unique_rows(flat)
-        if distinct is None:  # e.g. inside jax.jit: every row
-            vectors = self.encode_rows(flat)
-        else:  # each distinct token once; the gather routes the gradients back
-            unique, index = distinct
-            vectors = ops.take(self.encode_rows(unique), index, axis=0)
+        # Each distinct token once; the gather routes the gradients back.
+        vectors = kernels().encode_distinct(flat, self.encode_rows)
         h = ops.reshape(vectors, tuple(ops.shape(ids)[:-1]) + (self.projection_dim,))
         return h * ops.expand_dims(ops.cast(token_mask(ids), h.dtype), -1)
 

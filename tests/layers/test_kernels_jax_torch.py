@@ -84,3 +84,53 @@ def test_torch_inference_loop_matches_autograd_loop():
     what the autograd loop computes, with clips, masked steps and initial states."""
     out = run_python(TORCH_INFERENCE, backend="torch").stdout
     assert out.strip().endswith("ok")
+
+
+JAX_DISTINCT = """
+import jax, keras, numpy as np
+from elmo_keras.layers.character_encoder import CharacterEncoder
+from elmo_keras.layers.kernels import jax as kernel
+
+enc = CharacterEncoder([[1, 4], [2, 8]], 4, 6, n_highway=1)
+enc.build((None, None, 50))
+rng = np.random.default_rng(0)
+
+def ids(n_distinct, shape):  # `shape` positions drawn from n_distinct tokens, some padding
+    vocab = rng.integers(1, 262, (n_distinct, 50)).astype("int32")
+    out = vocab[rng.integers(0, n_distinct, shape)]
+    out[:, -3:] = 0
+    return out
+
+def every_row(values, x):  # the reference: each position encoded on its own
+    with keras.StatelessScope(state_mapping=list(zip(enc.trainable_variables, values))):
+        flat = x.reshape(-1, 50)
+        h = enc.encode_rows(flat) * (flat > 0).any(-1)[:, None]
+        return h.reshape(x.shape[:-1] + (6,))
+
+def shared(values, x):  # the layer's call: each distinct row once
+    return enc.stateless_call(values, [], x)[0]
+
+values = [v.value for v in enc.trainable_variables]
+chunk = kernel.DISTINCT_CHUNK
+# distinct rows fewer than a chunk (later chunks skipped), more than one, and every
+# position distinct
+for n_distinct, shape in [(20, (4, 70)), (chunk + 30, (4, 90)), (4 * 90, (4, 90))]:
+    x = ids(n_distinct, shape)
+    ref = every_row(values, x)
+    got = jax.jit(shared)(values, x)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(enc(x)), np.asarray(ref), rtol=0, atol=1e-6)
+    loss = lambda f: (lambda v: (f(v, x) ** 2).sum())
+    for a, b in zip(jax.jit(jax.grad(loss(shared)))(values), jax.grad(loss(every_row))(values)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+print("ok")
+"""
+
+
+def test_jax_traced_distinct_tokens_match_every_row():
+    """Inside `jax.jit` (`predict`, `fit`) the char CNN encodes each distinct token
+    once by sorting the rows, chunks past the distinct count skipped: outputs and
+    gradients equal encoding every position, below one chunk, above it and with every
+    position distinct; the eager (NumPy) path agrees."""
+    out = run_python(JAX_DISTINCT, backend="jax").stdout
+    assert out.strip().endswith("ok")

@@ -4,10 +4,11 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
 
 - `masked_recurrence(step, x_gates, keep, h0, c0)`: the biLM's time loop
   (`elmo_keras.layers.bilm.BiLM`);
-- `unique_rows(rows)`: the distinct rows of an int matrix and each row's index among
-  them, or None where the backend cannot give them here (a traced JAX function: its
-  shapes must be static), for the distinct-token char CNN
-  (`elmo_keras.layers.character_encoder.CharacterEncoder`);
+- `encode_distinct(rows, encode)`: `encode(rows)` for an int matrix `rows` `[N, C]`
+  with `encode` run once per distinct row (exact; gradients flow), for the char CNN
+  (`elmo_keras.layers.character_encoder.CharacterEncoder`): TensorFlow's and PyTorch's
+  `unique`, NumPy's on concrete JAX arrays, and in traced JAX (static shapes) a sort
+  with the rows past the distinct count skipped chunk by chunk;
 - `assert_at_most(value, limit, message)`: a check of a possibly symbolic size;
 - `assert_in_range(values, low, high, message)`: a check of possibly symbolic values
   (a graph assertion on TensorFlow, none on traced JAX), for character ids;

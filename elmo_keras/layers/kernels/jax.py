@@ -73,22 +73,50 @@ def _eager_recurrence(step, x_gates, keep, h0, c0):
     return h_seq, h, c
 
 
-def unique_rows(rows):
-    """`(unique [U', C], index [N])` of concrete int `rows` `[N, C]`; None when traced
-    (`U` would be a data-dependent shape: the caller encodes every row instead).
+#: Rows per char-CNN call in a traced `encode_distinct`: the distinct rows are encoded
+#: this many at a time, and the chunks past the distinct count are skipped.
+DISTINCT_CHUNK = 128
 
-    `U'` is the number of distinct rows rounded up to a few sizes per power of two,
-    the extra rows all zero and never indexed: an eager caller's ops then see a few
-    shapes, not one per count, and JAX compiles each op for a few shapes only.
-    """
-    if isinstance(rows, jax.core.Tracer):
-        return None
-    # NumPy: jnp.unique on concrete arrays compiles a kernel for every input shape.
-    unique, index = np.unique(np.asarray(rows), axis=0, return_inverse=True)
-    n = len(unique)
-    size = -(-n // max(8, 2 ** (n.bit_length() - 3))) * max(8, 2 ** (n.bit_length() - 3))
-    unique = np.pad(unique, ((0, size - n), (0, 0)))
-    return jnp.asarray(unique), jnp.asarray(np.reshape(index, (-1,)), dtype="int32")
+
+def encode_distinct(rows, encode):
+    """`kernels.encode_distinct`. Concrete `rows` `[N, C]` (an eager call): NumPy's
+    unique, the distinct rows padded with zero rows to a few sizes per power of two
+    (each op then compiles for a few shapes, not one per count). Traced rows (`jax.jit`,
+    `predict`, `fit`): the number of distinct rows is data, not a shape, so the rows
+    are sorted (every column a key: exact for any ids), each run of equal rows given
+    one slot, and the slots encoded `DISTINCT_CHUNK` at a time in a `lax.map`, a
+    `lax.cond` skipping the chunks past the distinct count."""
+    if not isinstance(rows, jax.core.Tracer):
+        # NumPy: jnp.unique on concrete arrays compiles a kernel for every input shape.
+        unique, index = np.unique(np.asarray(rows), axis=0, return_inverse=True)
+        n = len(unique)
+        step = max(8, 2 ** (n.bit_length() - 3))
+        unique = np.pad(unique, ((0, -n % step), (0, 0)))
+        return jnp.take(encode(jnp.asarray(unique)),
+                        jnp.asarray(np.reshape(index, (-1,)), dtype="int32"), axis=0)
+    n, width = rows.shape
+    if n <= DISTINCT_CHUNK:
+        return encode(rows)
+    columns = jax.lax.sort([rows[:, k] for k in range(width)]
+                           + [jax.lax.iota(jnp.int32, n)], num_keys=width)
+    ordered, order = jnp.stack(columns[:width], axis=1), columns[width]
+    starts = jnp.concatenate([jnp.ones((1,), bool),
+                              jnp.any(ordered[1:] != ordered[:-1], axis=1)])
+    slot = jnp.cumsum(starts.astype("int32")) - 1  # of each sorted row
+    count = slot[-1] + 1
+    chunks = -(-n // DISTINCT_CHUNK)
+    distinct = jnp.zeros((chunks * DISTINCT_CHUNK, width), rows.dtype).at[slot].set(ordered)
+    index = jnp.zeros((n,), "int32").at[order].set(slot)
+    out = jax.eval_shape(encode, jax.ShapeDtypeStruct((DISTINCT_CHUNK, width), rows.dtype))
+
+    def chunk(args):
+        k, ids = args
+        return jax.lax.cond(k * DISTINCT_CHUNK < count, encode,
+                            lambda ids: jnp.zeros(out.shape, out.dtype), ids)
+
+    vectors = jax.lax.map(chunk, (jnp.arange(chunks),
+                                  distinct.reshape(chunks, DISTINCT_CHUNK, width)))
+    return jnp.take(vectors.reshape((-1,) + out.shape[1:]), index, axis=0)
 
 
 def assert_at_most(value, limit, message):

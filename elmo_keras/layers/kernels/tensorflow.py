@@ -57,13 +57,14 @@ def conv_max(x, kernel):
     return tf.reduce_max(tf.nn.conv1d(x, kernel, stride=1, padding="VALID"), axis=1)
 
 
-def unique_rows(rows):
-    """`(unique [U, C], index [N])` of int `rows` `[N, C]`, or None under XLA."""
+def encode_distinct(rows, encode):
+    """`kernels.encode_distinct`: `UniqueV2` then a gather; under XLA (no
+    data-dependent shapes) every row is encoded."""
     if not tf.executing_eagerly() and GraphOrParentsInXlaContext(
             tf.compat.v1.get_default_graph()):
-        return None
+        return encode(rows)
     unique, index = tf.raw_ops.UniqueV2(x=rows, axis=[0])
-    return unique, index
+    return tf.gather(encode(unique), index)
 
 
 def assert_at_most(value, limit, message):

@@ -69,9 +69,10 @@ def matmul_add(x, kernel, bias):
     return torch.addmm(bias, x, kernel)
 
 
-def unique_rows(rows):
-    """`(unique [U, C], index [N])` of int `rows` `[N, C]`."""
-    return torch.unique(rows, dim=0, return_inverse=True)
+def encode_distinct(rows, encode):
+    """`kernels.encode_distinct`: `torch.unique` then a gather."""
+    unique, index = torch.unique(rows, dim=0, return_inverse=True)
+    return encode(unique)[index]
 
 
 def assert_at_most(value, limit, message):

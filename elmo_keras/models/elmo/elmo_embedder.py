@@ -29,7 +29,7 @@ class Embedder:
     The function is compiled the backend's way: a `tf.function` (XLA with
     `jit_compile`), `jax.jit` (always; shapes bucketed so that few are compiled), or
     PyTorch eagerly without gradients. When compiled with XLA or JAX, batches are
-    padded to a multiple of 8 steps, the distinct tokens to a multiple of 64, and the
+    padded to a multiple of 8 steps (with `<S>` and `</S>`), the distinct tokens to a multiple of 64, and the
     rows to the largest batch seen so far (empty rows: a stateful model keeps their
     states).
 
@@ -102,8 +102,9 @@ class Embedder:
         ids = batch_to_ids(sentences, self.model.max_characters_per_token)
         if self.jit_compile:  # few distinct shapes
             self._rows = max(self._rows, len(ids))
-            ids = np.pad(ids, ((0, self._rows - len(ids)), (0, -ids.shape[1] % STEP_BUCKET),
-                               (0, 0)))
+            # The biLM runs `<S>`, the steps and `</S>`: that count is the multiple.
+            ids = np.pad(ids, ((0, self._rows - len(ids)),
+                               (0, -(ids.shape[1] + 2) % STEP_BUCKET), (0, 0)))
         new, index = distinct_rows(ids, self._known)
         if self.table is None:
             new = np.concatenate([self._boundary_ids, new])
