@@ -120,7 +120,8 @@ class BiLMLanguageModel(keras.layers.Layer):
             return stateless_dropout(v, rate, fold_in(seed, calls[0]))
 
         outputs, new_states = self.bilm.run_directions(
-            x, mask, states, input_dropout=dropout if rate > 0 else None)
+            x, mask, states, input_dropout=dropout if rate > 0 else None,
+            skip_empty_steps=not training)
         top = dropout(outputs[-1])  # [2, B, T, P]
         sums = []
         for d in range(2):

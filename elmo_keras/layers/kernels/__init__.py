@@ -2,8 +2,10 @@
 
 Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
 
-- `masked_recurrence(step, x_gates, keep, h0, c0)`: the biLM's time loop
-  (`elmo_keras.layers.bilm.BiLM`);
+- `masked_recurrence(step, x_gates, keep, h0, c0, skip_empty_steps=False)`: the
+  biLM's time loop (`elmo_keras.layers.bilm.BiLM`); with `skip_empty_steps`, steps that
+  no row keeps may be skipped rather than computed and discarded (JAX's `lax.cond`:
+  free without gradients, a training step 19% slower with it, so inference only);
 - `encode_distinct(rows, encode)`: `encode(rows)` for an int matrix `rows` `[N, C]`
   with `encode` run once per distinct row (exact; gradients flow), for the char CNN
   (`elmo_keras.layers.character_encoder.CharacterEncoder`): TensorFlow's and PyTorch's

@@ -9,7 +9,7 @@ import numpy as np
 from elmo_keras.layers.lstm_projection import LSTMPSteps
 
 
-def masked_recurrence(step, x_gates, keep, h0, c0):
+def masked_recurrence(step, x_gates, keep, h0, c0, skip_empty_steps=False):
     """`tensorflow.masked_recurrence`'s contract as one `lax.scan` over time.
 
     The scan is reverse-mode differentiable, which `lax.while_loop` is not. When traced
@@ -17,18 +17,20 @@ def masked_recurrence(step, x_gates, keep, h0, c0):
     concrete arrays (an eager `model(ids)`), an `LSTMPSteps` step goes into one
     jit-compiled scan, compiled once per shape and clip values and reused from call to
     call (callers that see many lengths bucket them: `elmo_keras.Embedder` pads steps
-    to a multiple of 8); steps that no row keeps (such padding) are skipped. Any other
+    to a multiple of 8). With `skip_empty_steps`, steps that no row keeps (such
+    padding) are skipped (`lax.cond`), in the scan as in the compiled loop. Any other
     step (a closure cannot be a cache key) loops in Python, its per-step ops compiled
     once per shape.
     """
+    skip = bool(skip_empty_steps)
     if isinstance(x_gates[0], jax.core.Tracer):
-        return _scan(step, x_gates, keep, h0, c0)
+        return _scan(step, x_gates, keep, h0, c0, skip)
     if isinstance(step, LSTMPSteps):
-        return _compiled_scan(step, list(x_gates), keep, list(h0), list(c0))
+        return _compiled_scan(step, list(x_gates), keep, list(h0), list(c0), skip)
     return _eager_recurrence(step, x_gates, keep, h0, c0)
 
 
-def _scan(step, x_gates, keep, h0, c0):
+def _scan(step, x_gates, keep, h0, c0, skip_empty_steps):
     n = len(x_gates)
 
     def advance(h, c, gates, k):
@@ -40,16 +42,20 @@ def _scan(step, x_gates, keep, h0, c0):
         return new_h, new_c
 
     def body(carry, xs):
-        # A step no row keeps (the padding of a bucketed length) is skipped, not
-        # computed and discarded: `lax.cond` runs one branch.
-        h, c = jax.lax.cond(jnp.any(xs[1]), advance, lambda h, c, *_: (h, c), *carry, *xs)
+        if skip_empty_steps:
+            # A step no row keeps (the padding of a bucketed length) is skipped, not
+            # computed and discarded: `lax.cond` runs one branch.
+            h, c = jax.lax.cond(jnp.any(xs[1]), advance, lambda h, c, *_: (h, c),
+                                *carry, *xs)
+        else:  # the cond made a training step 19% slower (docs/speed.md)
+            h, c = advance(*carry, *xs)
         return (h, c), h
 
     (h, c), hs = jax.lax.scan(body, (list(h0), list(c0)), (list(x_gates), keep))
     return list(hs), h, c
 
 
-_compiled_scan = jax.jit(_scan)
+_compiled_scan = jax.jit(_scan, static_argnums=5)
 
 # The kernels are the step's data (traced arguments), its clip values part of the
 # compiled program (static).
