@@ -151,9 +151,9 @@ class BiLM(keras.layers.Layer):
             self._check_batch(batch)
             initial_states = tuple(ops.cast(var[:, :, :batch], x.dtype)
                                    for var in self.states)
-        # Skipping the steps no row keeps pays without gradients only (JAX).
+        # Some backends' faster loops pay without gradients only (JAX).
         outputs, finals = self.run_directions(stacked, mask, initial_states,
-                                              skip_empty_steps=not training)
+                                              inference=not training)
         if self.stateful:
             for var, final in zip(self.states, finals):
                 var.assign(ops.concatenate(
@@ -169,7 +169,7 @@ class BiLM(keras.layers.Layer):
                 ops.zeros((self.n_layers, 2, batch, self.lstm_dim), dtype=dtype))
 
     def run_directions(self, stacked_inputs, mask=None, initial_states=None,
-                       input_dropout=None, skip_empty_steps=False):
+                       input_dropout=None, inference=False):
         """Runs both LMs on inputs already in each direction's reading order.
 
         This is the biLM's core: `call` builds its inputs from one text-ordered batch;
@@ -183,9 +183,8 @@ class BiLM(keras.layers.Layer):
             initial_states: `(h, c)` as `zero_states` lays them out, or None (zeros).
             input_dropout: optional function applied to each layer's input (bilm-tf's
                 `DropoutWrapper(input_keep_prob)`: the residual adds the dropped input).
-            skip_empty_steps: let the backend skip the steps that no row keeps (the
-                same outputs; faster for padded inference on JAX, slower to
-                differentiate: see `kernels.masked_recurrence`).
+            inference: no gradient will be taken: the backend may run a loop that is
+                faster only then (the same outputs; see `kernels.masked_recurrence`).
 
         Returns:
             `(outputs, (h, c))`: `outputs` is a list of `n_layers` tensors
@@ -223,7 +222,7 @@ class BiLM(keras.layers.Layer):
             step = LSTMPSteps(weights["recurrent_kernel"], weights["projection_kernel"],
                               self.cell_clip, self.proj_clip)
             h_seq, h_last, c_last = kernels().masked_recurrence(
-                step, x_gates, keep, h0, c0, skip_empty_steps=skip_empty_steps)
+                step, x_gates, keep, h0, c0, inference=inference)
             h_seq, h_last, c_last = ops.stack(h_seq), ops.stack(h_last), ops.stack(c_last)
             final_h.append(h_last)
             final_c.append(c_last)

@@ -13,7 +13,7 @@ FORGET_BIAS = 1.0
 
 
 def lstmp_step(x_gates, h, c, recurrent_kernel, projection_kernel=None,
-               cell_clip=None, proj_clip=None):
+               cell_clip=None, proj_clip=None, recurrent_matmul=ops.matmul):
     """One time step of an LSTM with projection, bilm-tf's gate layout.
 
     The pre-activations are `x_gates + h @ recurrent_kernel`, split into four blocks of
@@ -36,11 +36,15 @@ def lstmp_step(x_gates, h, c, recurrent_kernel, projection_kernel=None,
         recurrent_kernel: `[..., output_dim, 4 * units]`.
         projection_kernel: `[..., units, output_dim]` or None (no projection, no bias).
         cell_clip, proj_clip: clip values or None.
+        recurrent_matmul: `h @ recurrent_kernel` as `recurrent_matmul(h,
+            recurrent_kernel)`; a backend kernel may hold the kernel in another layout
+            and pass the matmul that reads it (JAX: transposed, see
+            `kernels.jax.masked_recurrence`).
 
     Returns:
         `(h', c')`.
     """
-    z = x_gates + ops.matmul(h, recurrent_kernel)
+    z = x_gates + recurrent_matmul(h, recurrent_kernel)
     i, j, f, o = ops.split(z, 4, axis=-1)
     c_new = ops.sigmoid(f + FORGET_BIAS) * c + ops.sigmoid(i) * ops.tanh(j)
     if cell_clip is not None:

@@ -121,7 +121,7 @@ class BiLMLanguageModel(keras.layers.Layer):
 
         outputs, new_states = self.bilm.run_directions(
             x, mask, states, input_dropout=dropout if rate > 0 else None,
-            skip_empty_steps=not training)
+            inference=not training)
         top = dropout(outputs[-1])  # [2, B, T, P]
         sums = []
         for d in range(2):

@@ -2,7 +2,7 @@
 not change what they compute.
 
 JAX compiles per input shape: an eager `model(ids)` and `predict` pad the steps to a
-multiple of `STEP_BUCKET`, so lengths 9 to 16 share one compiled program, and the
+multiple of `STEP_BUCKET` (4), so lengths 5 to 8 share one compiled program, and the
 outputs at the real steps are those of the unpadded ids. PyTorch's inference loop
 (both directions' matmuls batched) must match its autograd loop (training).
 """
@@ -23,6 +23,7 @@ JAX_BUCKETS = """
 import json, sys
 import jax, keras, numpy as np
 import elmo_keras
+from elmo_keras.layers.kernels.jax import STEP_BUCKET as B
 
 model = elmo_keras.ELMo.from_options(json.loads(sys.argv[1]))
 traces = []
@@ -32,28 +33,28 @@ model.bilm.call = lambda *a, **k: (traces.append(1), call(*a, **k))[1]
 def ids(n):  # two rows: n tokens and 3
     return elmo_keras.batch_to_ids([[f"w{i}" for i in range(n)], ["a", "b", "c"]])
 
-# Unbucketed reference: the model jit-compiled for the exact length (13).
+# Unbucketed reference: the model jit-compiled for the exact length (B + 3).
 exact = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x)[0])
 ref = exact([v.value for v in model.trainable_variables],
-            [v.value for v in model.non_trainable_variables], ids(13))
+            [v.value for v in model.non_trainable_variables], ids(B + 3))
 for run in (model, lambda x: model.predict(x, verbose=0)):
     del traces[:]
-    for n in range(9, 17):
+    for n in range(B + 1, 2 * B + 1):
         out = run(ids(n))
         assert out["lm_embeddings"].shape[2] == n and out["mask"].shape[1] == n, n
-        if n == 13:
+        if n == B + 3:
             for key in ("lm_embeddings", "token_embeddings", "mask"):
                 np.testing.assert_allclose(np.asarray(out[key]), np.asarray(ref[key]),
                                            rtol=0, atol=1e-6)
     one_bucket = len(traces)
-    run(ids(17))  # the next bucket compiles again
+    run(ids(2 * B + 1))  # the next bucket compiles again
     print(one_bucket, len(traces) - one_bucket)
 """
 
 
 def test_jax_steps_bucketed_in_call_and_predict():
-    """Lengths 9..16 trace the model once in an eager call and once in `predict` (one
-    bucket), 17 again; outputs equal the exact-length program's at the real steps."""
+    """Lengths B + 1 .. 2B (`STEP_BUCKET`) trace the model once in an eager call and
+    once in `predict` (one bucket), 2B + 1 again; outputs equal the exact-length program's at the real steps."""
     lines = run_python(JAX_BUCKETS, json.dumps(ARCH), backend="jax").stdout.split()
     eager, eager_next, predict, predict_next = map(int, lines[-4:])
     assert eager == 1 and eager_next == 1, lines

@@ -2,10 +2,11 @@
 
 Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
 
-- `masked_recurrence(step, x_gates, keep, h0, c0, skip_empty_steps=False)`: the
-  biLM's time loop (`elmo_keras.layers.bilm.BiLM`); with `skip_empty_steps`, steps that
-  no row keeps may be skipped rather than computed and discarded (JAX's `lax.cond`:
-  free without gradients, a training step 19% slower with it, so inference only);
+- `masked_recurrence(step, x_gates, keep, h0, c0, inference=False)`: the biLM's time
+  loop (`elmo_keras.layers.bilm.BiLM`); `inference` says no gradient will be taken, and
+  the backend may then run a form that is faster only without gradients (JAX: padded
+  steps skipped, recurrent kernels transposed; PyTorch decides by
+  `torch.is_grad_enabled()`);
 - `encode_distinct(rows, encode)`: `encode(rows)` for an int matrix `rows` `[N, C]`
   with `encode` run once per distinct row (exact; gradients flow), for the char CNN
   (`elmo_keras.layers.character_encoder.CharacterEncoder`): TensorFlow's and PyTorch's

@@ -6,10 +6,10 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from elmo_keras.layers.lstm_projection import LSTMPSteps
+from elmo_keras.layers.lstm_projection import LSTMPSteps, lstmp_step
 
 
-def masked_recurrence(step, x_gates, keep, h0, c0, skip_empty_steps=False):
+def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     """`tensorflow.masked_recurrence`'s contract as one `lax.scan` over time.
 
     The scan is reverse-mode differentiable, which `lax.while_loop` is not. When traced
@@ -17,21 +17,25 @@ def masked_recurrence(step, x_gates, keep, h0, c0, skip_empty_steps=False):
     concrete arrays (an eager `model(ids)`), an `LSTMPSteps` step goes into one
     jit-compiled scan, compiled once per shape and clip values and reused from call to
     call (callers that see many lengths bucket them: `elmo_keras.Embedder` pads steps
-    to a multiple of 8). With `skip_empty_steps`, steps that no row keeps (such
-    padding) are skipped (`lax.cond`), in the scan as in the compiled loop. Any other
+    to a multiple of 4). With `inference` (no gradients), steps that no row keeps (such
+    padding) are skipped (`lax.cond`) and an `LSTMPSteps` step's recurrent kernels are
+    transposed before the loop (`_TransposedSteps`), in the scan as in the compiled
+    loop: both measured faster without gradients and slower with them. Any other
     step (a closure cannot be a cache key) loops in Python, its per-step ops compiled
     once per shape.
     """
-    skip = bool(skip_empty_steps)
+    inference = bool(inference)
     if isinstance(x_gates[0], jax.core.Tracer):
-        return _scan(step, x_gates, keep, h0, c0, skip)
+        return _scan(step, x_gates, keep, h0, c0, inference)
     if isinstance(step, LSTMPSteps):
-        return _compiled_scan(step, list(x_gates), keep, list(h0), list(c0), skip)
+        return _compiled_scan(step, list(x_gates), keep, list(h0), list(c0), inference)
     return _eager_recurrence(step, x_gates, keep, h0, c0)
 
 
-def _scan(step, x_gates, keep, h0, c0, skip_empty_steps):
+def _scan(step, x_gates, keep, h0, c0, inference):
     n = len(x_gates)
+    if inference and isinstance(step, LSTMPSteps):
+        step = _TransposedSteps(step)
 
     def advance(h, c, gates, k):
         new_h, new_c = [], []
@@ -42,7 +46,7 @@ def _scan(step, x_gates, keep, h0, c0, skip_empty_steps):
         return new_h, new_c
 
     def body(carry, xs):
-        if skip_empty_steps:
+        if inference:
             # A step no row keeps (the padding of a bucketed length) is skipped, not
             # computed and discarded: `lax.cond` runs one branch.
             h, c = jax.lax.cond(jnp.any(xs[1]), advance, lambda h, c, *_: (h, c),
@@ -56,6 +60,27 @@ def _scan(step, x_gates, keep, h0, c0, skip_empty_steps):
 
 
 _compiled_scan = jax.jit(_scan, static_argnums=5)
+
+
+class _TransposedSteps:
+    """An `LSTMPSteps` with its recurrent kernels transposed (`[4U, P]`) once per call,
+    before the loop. XLA's CPU compiler hands `h @ W` to YNNPACK, which ran the original
+    model's `[32, 512] x [512, 16384]` faster with `W` stored `[16384, 512]` (its biLM
+    8% faster, the transposes included; a training step 4% slower: docs/speed.md)."""
+
+    def __init__(self, steps):
+        self.steps = steps
+        self.kernels = [jnp.transpose(k) for k in steps.recurrent_kernels]
+
+    def __call__(self, r, x_gates, h, c):
+        s = self.steps
+        return lstmp_step(x_gates, h, c, self.kernels[r], s.projection_kernels[r],
+                          s.cell_clip, s.proj_clip, recurrent_matmul=_matmul_transposed)
+
+
+def _matmul_transposed(h, kernel_t):
+    """`h @ kernel_t.T` without forming the transpose."""
+    return jax.lax.dot_general(h, kernel_t, (((h.ndim - 1,), (1,)), ((), ())))
 
 # The kernels are the step's data (traced arguments), its clip values part of the
 # compiled program (static).
@@ -161,9 +186,11 @@ def compiled(fn, variables, state_variables, jit_compile=True):
 
 
 #: An eager call or `predict` pads its ids' steps to a multiple of this: one compile per
-#: bucket of 8 lengths, not one per length (padded steps are masked: the outputs at the
+#: bucket of 4 lengths, not one per length (padded steps are masked: the outputs at the
 #: real steps are those of the unpadded ids, a stateful model's states carried over them).
-STEP_BUCKET = 8
+#: 4, not 8: a compile of the original model took about 1 s, and the padded steps' input
+#: matmuls about 8% of a batch at 8 (docs/speed.md).
+STEP_BUCKET = 4
 
 
 def _bucketed(layer, run, ids):

@@ -11,7 +11,7 @@ except ImportError:  # pragma: no cover - a TensorFlow without it: assume no XLA
         return False
 
 
-def masked_recurrence(step, x_gates, keep, h0, c0, skip_empty_steps=False):
+def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     """Runs `step` over time for each recurrence, freezing states where `keep` is false.
 
     `keras.ops.scan` on TensorFlow needs a static sequence length and keeps its carry in

@@ -5,7 +5,7 @@ import torch
 from elmo_keras.layers.lstm_projection import FORGET_BIAS, LSTMPSteps
 
 
-def masked_recurrence(step, x_gates, keep, h0, c0, skip_empty_steps=False):
+def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     """`tensorflow.masked_recurrence`'s contract as a plain loop (autograd records it).
 
     Without gradients (inference: `torch.no_grad`, `Embedder`, `predict`) an

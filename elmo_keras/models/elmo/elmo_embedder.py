@@ -10,7 +10,7 @@ from elmo_keras.text.char_ids import batch_to_ids, bos_char_ids, eos_char_ids
 from elmo_keras.text.inputs import distinct_rows
 
 #: Compiled shapes are padded to multiples of these (fewer distinct shapes to compile).
-STEP_BUCKET, TOKEN_BUCKET = 8, 64
+STEP_BUCKET, TOKEN_BUCKET = 4, 64
 
 
 class Embedder:
@@ -29,9 +29,9 @@ class Embedder:
     The function is compiled the backend's way: a `tf.function` (XLA with
     `jit_compile`), `jax.jit` (always; shapes bucketed so that few are compiled), or
     PyTorch eagerly without gradients. When compiled with XLA or JAX, batches are
-    padded to a multiple of 8 steps (with `<S>` and `</S>`), the distinct tokens to a multiple of 64, and the
-    rows to the largest batch seen so far (empty rows: a stateful model keeps their
-    states).
+    padded to a multiple of 4 steps (counting `<S>` and `</S>`), the distinct tokens
+    to a multiple of 64, and the rows to the largest batch seen so far (empty rows: a
+    stateful model keeps their states).
 
     Args:
         model: an `elmo_keras.ELMo`.
