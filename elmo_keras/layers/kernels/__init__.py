@@ -42,14 +42,23 @@ from keras import ops
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
+_LOADED = {}
+
+
 def kernels():
-    """The kernel module of the current Keras backend (`keras.backend.backend()`)."""
+    """The kernel module of the current Keras backend (`keras.backend.backend()`).
+
+    Imported once, then looked up: layers call this inside traced functions, where
+    TensorFlow's AutoGraph would try (and warn that it fails) to convert `importlib`."""
     name = keras.backend.backend()
-    if name not in BACKENDS:
-        raise NotImplementedError(
-            f"elmo_keras runs on the Keras backends {', '.join(BACKENDS)}; "
-            f"KERAS_BACKEND is {name!r}")
-    return importlib.import_module(f"{__name__}.{name}")
+    module = _LOADED.get(name)
+    if module is None:
+        if name not in BACKENDS:
+            raise NotImplementedError(
+                f"elmo_keras runs on the Keras backends {', '.join(BACKENDS)}; "
+                f"KERAS_BACKEND is {name!r}")
+        module = _LOADED[name] = importlib.import_module(f"{__name__}.{name}")
+    return module
 
 
 def predict_call(layer, predict, x, *args, **kwargs):
