@@ -19,8 +19,8 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     call (callers that see many lengths bucket them: `elmo_keras.Embedder` pads steps
     to a multiple of 4). With `inference` (no gradients), steps that no row keeps (such
     padding) are skipped (`lax.cond`) and an `LSTMPSteps` step's recurrent kernels are
-    transposed before the loop (`_TransposedSteps`), in the scan as in the compiled
-    loop: both measured faster without gradients and slower with them. Any other
+    transposed before the loop on a CPU (`_TransposedSteps`), in the scan as in the
+    compiled loop: both measured faster without gradients and slower with them. Any other
     step (a closure cannot be a cache key) loops in Python, its per-step ops compiled
     once per shape.
     """
@@ -34,7 +34,7 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
 
 def _scan(step, x_gates, keep, h0, c0, inference):
     n = len(x_gates)
-    if inference and isinstance(step, LSTMPSteps):
+    if inference and isinstance(step, LSTMPSteps) and jax.default_backend() == "cpu":
         step = _TransposedSteps(step)
 
     def advance(h, c, gates, k):
@@ -64,7 +64,7 @@ _compiled_scan = jax.jit(_scan, static_argnums=5)
 
 class _TransposedSteps:
     """An `LSTMPSteps` with its recurrent kernels transposed (`[4U, P]`) once per call,
-    before the loop. XLA's CPU compiler hands `h @ W` to YNNPACK, which ran the original
+    before the loop (on a CPU: measured there only). XLA's CPU compiler hands `h @ W` to YNNPACK, which ran the original
     model's `[32, 512] x [512, 16384]` faster with `W` stored `[16384, 512]` (its biLM
     8% faster, the transposes included; a training step 4% slower: docs/speed.md)."""
 
@@ -81,6 +81,7 @@ class _TransposedSteps:
 def _matmul_transposed(h, kernel_t):
     """`h @ kernel_t.T` without forming the transpose."""
     return jax.lax.dot_general(h, kernel_t, (((h.ndim - 1,), (1,)), ((), ())))
+
 
 # The kernels are the step's data (traced arguments), its clip values part of the
 # compiled program (static).
