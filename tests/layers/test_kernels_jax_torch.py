@@ -23,7 +23,7 @@ JAX_BUCKETS = """
 import json, sys
 import jax, keras, numpy as np
 import elmo_keras
-from elmo_keras.layers.kernels.jax import STEP_BUCKET as B
+from elmo_keras.layers.kernels import STEP_BUCKET as B
 
 model = elmo_keras.ELMo.from_options(json.loads(sys.argv[1]))
 traces = []

@@ -41,6 +41,13 @@ from keras import ops
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
+#: Where a backend compiles per shape (JAX, TensorFlow with XLA), time axes are padded to
+#: a multiple of this: one compile per bucket of 4 lengths, not one per length (the
+#: padded steps masked). 4, not 8: a compile of the original model took about 1 s, and
+#: the padded steps' input matmuls about 8% of a batch at 8 (docs/speed.md). Used by
+#: `kernels.jax` (an eager call, `predict`) and `elmo_keras.Embedder`.
+STEP_BUCKET = 4
+
 
 _LOADED = {}
 

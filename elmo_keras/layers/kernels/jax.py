@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
+from elmo_keras.layers.kernels import STEP_BUCKET
 from elmo_keras.layers.lstm_projection import LSTMPSteps, lstmp_step
 
 
@@ -64,9 +65,10 @@ _compiled_scan = jax.jit(_scan, static_argnums=5)
 
 class _TransposedSteps:
     """An `LSTMPSteps` with its recurrent kernels transposed (`[4U, P]`) once per call,
-    before the loop (on a CPU: measured there only). XLA's CPU compiler hands `h @ W` to YNNPACK, which ran the original
-    model's `[32, 512] x [512, 16384]` faster with `W` stored `[16384, 512]` (its biLM
-    8% faster, the transposes included; a training step 4% slower: docs/speed.md)."""
+    before the loop (on a CPU: measured there only). XLA's CPU compiler hands `h @ W`
+    to YNNPACK, which ran the original model's `[32, 512] x [512, 16384]` faster with
+    `W` stored `[16384, 512]` (its biLM 8% faster, the transposes included; a training
+    step 4% slower: docs/speed.md)."""
 
     def __init__(self, steps):
         self.steps = steps
@@ -186,12 +188,9 @@ def compiled(fn, variables, state_variables, jit_compile=True):
     return run
 
 
-#: An eager call or `predict` pads its ids' steps to a multiple of this: one compile per
-#: bucket of 4 lengths, not one per length (padded steps are masked: the outputs at the
-#: real steps are those of the unpadded ids, a stateful model's states carried over them).
-#: 4, not 8: a compile of the original model took about 1 s, and the padded steps' input
-#: matmuls about 8% of a batch at 8 (docs/speed.md).
-STEP_BUCKET = 4
+# An eager call or `predict` pads its ids' steps to a multiple of `STEP_BUCKET`
+# (padded steps are masked: the outputs at the real steps are those of the unpadded
+# ids, a stateful model's states carried over them).
 
 
 def _bucketed(layer, run, ids):

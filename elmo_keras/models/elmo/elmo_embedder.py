@@ -4,13 +4,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from elmo_keras.layers.kernels import kernels
+from elmo_keras.layers.kernels import STEP_BUCKET, kernels
 from elmo_keras.layers.sentence_boundaries import add_boundaries, token_mask
 from elmo_keras.text.char_ids import batch_to_ids, bos_char_ids, eos_char_ids
 from elmo_keras.text.inputs import distinct_rows
 
-#: Compiled shapes are padded to multiples of these (fewer distinct shapes to compile).
-STEP_BUCKET, TOKEN_BUCKET = 4, 64
+#: Compiled shapes' distinct tokens are padded to a multiple of this, their steps
+#: (counting `<S>` and `</S>`) to one of `kernels.STEP_BUCKET`.
+TOKEN_BUCKET = 64
 
 
 class Embedder:
