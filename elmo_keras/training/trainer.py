@@ -163,15 +163,17 @@ def _run(step, out_dir, opts, vocab, run, start, total_steps, callbacks, *, chie
         return evaluate_lm(step.lm, vocab, run.valid_files, opts.batch_size,
                            opts.unroll_steps)
 
-    result = run_steps(step.train_step, save, evaluate, callbacks,
-                       steps_per_epoch=run.steps_per_epoch, start=start,
-                       total_steps=total_steps,
-                       tokens_per_step=float(opts.batch_size * opts.unroll_steps),
-                       log_every=log_every, checkpoint_every=checkpoint_every,
-                       verbose=verbose)
+    try:
+        result = run_steps(step.train_step, save, evaluate, callbacks,
+                           steps_per_epoch=run.steps_per_epoch, start=start,
+                           total_steps=total_steps,
+                           tokens_per_step=float(opts.batch_size * opts.unroll_steps),
+                           log_every=log_every, checkpoint_every=checkpoint_every,
+                           verbose=verbose)
+    finally:
+        step.close()  # the input thread, also after a stop
     if result["step"] > start or step.latest_checkpoint() is None:
         save()
-    step.close()
     step.sync()
     if chief:
         export_trained(step.lm, opts, vocab, out_dir)

@@ -22,6 +22,7 @@ from keras import ops
 from elmo_keras.training.backends import BACKENDS, checkpoint_files
 from elmo_keras.training.corpus import training_batches
 from elmo_keras.training.errors import TrainingError
+from elmo_keras.training.prefetch import Prefetched
 from elmo_keras.training.step_math import make_optimizer
 
 NAME = "generic"
@@ -229,9 +230,10 @@ class ArrayTrainStep:
         return self.checkpoints.latest()
 
     def start(self, files, vocab, start_step):
-        """Starts the run's batch stream at step `start_step` (`begin`)."""
-        self.begin(training_batches(files, vocab, self.opts, self.opts.batch_size,
-                                    start_step))
+        """Starts the run's batch stream at step `start_step` (`begin`), built ahead
+        on a thread (`prefetch.Prefetched`)."""
+        self.begin(Prefetched(training_batches(files, vocab, self.opts,
+                                               self.opts.batch_size, start_step)))
 
     def begin(self, batches):
         """Starts the steps on `batches` (an iterator of `corpus.StreamBatcher`
@@ -258,6 +260,8 @@ class ArrayTrainStep:
         return []
 
     def close(self):
+        if isinstance(self.batches, Prefetched):
+            self.batches.close()
         self.batches = None
 
 
