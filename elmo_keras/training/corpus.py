@@ -116,36 +116,66 @@ def scan_corpus(files, vocab=None, max_sentence_tokens=None):
 
 
 def iter_sentences(files, shuffle=False, seed=0, epoch=0, shuffle_buffer=100_000,
-                   shard_index=0, num_shards=1):
+                   shard_index=0, num_shards=1, interleave=1):
     """The sentences (token lists) of one pass over the corpus.
 
     With `shuffle`, the file order and the sentences (within a buffer of
-    `shuffle_buffer` lines) are shuffled, reproducibly from `(seed, epoch)`. With
-    `num_shards > 1`, only every `num_shards`-th sentence from `shard_index` on (one
-    input pipeline of several workers).
+    `shuffle_buffer` lines) are shuffled, reproducibly from `(seed, epoch)`, and
+    `interleave` files are read at once: each sentence comes from one of them, drawn at
+    random in proportion to the file's size (so the files run out together, and every
+    stretch of the pass mixes them); when one ends, the next file in the shuffled order
+    joins. `interleave=1` reads the files one after another. With `num_shards > 1`,
+    only every `num_shards`-th sentence from `shard_index` on (one input pipeline of
+    several workers).
     """
     rng = random.Random(f"{seed}:{epoch}")
     files = list(files)
     if shuffle:
         rng.shuffle(files)
+    lines = _interleaved(files, random.Random(f"{seed}:{epoch}:files"), interleave) \
+        if shuffle and interleave > 1 else (t for path in files for _, t in _lines(path))
     buffer = []
     k = 0
-    for path in files:
-        for _, tokens in _lines(path):
-            k += 1
-            if (k - 1) % num_shards != shard_index:
-                continue
-            if not shuffle:
-                yield tokens
-                continue
-            if len(buffer) < shuffle_buffer:
-                buffer.append(tokens)
-                continue
-            i = rng.randrange(len(buffer))
-            yield buffer[i]
-            buffer[i] = tokens
+    for tokens in lines:
+        k += 1
+        if (k - 1) % num_shards != shard_index:
+            continue
+        if not shuffle:
+            yield tokens
+            continue
+        if len(buffer) < shuffle_buffer:
+            buffer.append(tokens)
+            continue
+        i = rng.randrange(len(buffer))
+        yield buffer[i]
+        buffer[i] = tokens
     rng.shuffle(buffer)
     yield from buffer
+
+
+def _interleaved(files, rng, width):
+    """The sentences of `files`, up to `width` files open at once, each next sentence
+    from an open file drawn by `rng` in proportion to its size in bytes."""
+    pending = list(files)
+    open_files = []  # [iterator, weight]
+
+    def open_next():
+        path = pending.pop(0)
+        open_files.append([_lines(path), max(os.path.getsize(path), 1)])
+
+    while pending and len(open_files) < width:
+        open_next()
+    while open_files:
+        cumulative = list(itertools.accumulate(w for _, w in open_files))
+        while True:
+            i = rng.choices(range(len(open_files)), cum_weights=cumulative)[0]
+            item = next(open_files[i][0], None)
+            if item is None:
+                break
+            yield item[1]
+        del open_files[i]
+        if pending:
+            open_next()
 
 
 class _Row:
@@ -339,7 +369,8 @@ def training_batches(files, vocab, opts, rows, start_step=0, shard_index=0, num_
             n = 0
             for n, tokens in enumerate(iter_sentences(
                     files, shuffle=opts.shuffle, seed=opts.seed, epoch=epoch,
-                    shuffle_buffer=opts.shuffle_buffer, shard_index=shard_index,
+                    shuffle_buffer=opts.shuffle_buffer, interleave=opts.interleave_files,
+                    shard_index=shard_index,
                     num_shards=num_shards), 1):
                 yield tokens
             if n == 0:

@@ -35,11 +35,12 @@ import glob
 import json
 import os
 
+from elmo_keras.io.bilm_options import read_options_json
 from elmo_keras.io.paths import DiskSpaceError, disk_error_reason
 from elmo_keras.training.backends import checkpoint_files
 from elmo_keras.training.corpus import resolve_files, scan_corpus
 from elmo_keras.training.errors import TrainingError
-from elmo_keras.training.training_options import load_training_options
+from elmo_keras.training.training_options import TrainingOptions, load_training_options
 from elmo_keras.training.vocabulary import Vocabulary
 
 try:
@@ -433,6 +434,14 @@ def resumed_options(out_dir, saved, options=None, **overrides):
     return new, diff
 
 
+def _saved_options(path):
+    """A run's own options file; a run made before `interleave_files` existed read its
+    files one after another, and resumes so (the same data stream)."""
+    d = read_options_json(path)
+    d.setdefault("interleave_files", 1)
+    return TrainingOptions.from_dict(d, source=os.fspath(path))
+
+
 _TRAINER_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 
 
@@ -483,7 +492,7 @@ def prepare_run(out_dir, train_files, options, vocab, valid_files, *, epochs=Non
                 f"read; resume it with --backend {run.trainer}")
         if chief:
             check_resumable(out_dir, run)
-        saved = load_training_options(p["options"])
+        saved = _saved_options(p["options"])
         opts, changes = resumed_options(out_dir, saved, options, epochs=epochs,
                                         batch_size=batch_size)
         opts.check_vocabulary(vocab)

@@ -26,6 +26,7 @@ The training keys and their defaults:
 | `state_reset_prob` | 0.1 | chance that a row's LSTM states are zeroed before a batch: the biLM also learns to start from zero states, as ELMo embeds (stateless). `0` is bilm-tf's exact recipe (states carried, never reset), which can leave a biLM poor from zero states (docs/training.md) |
 | `shuffle` | true | shuffle files and sentences every pass |
 | `shuffle_buffer` | 100000 | sentences shuffled together |
+| `interleave_files` | 64 | with `shuffle`: files read at once, each sentence drawn from one of them at random in proportion to its size, so every part of a pass mixes all sources; `1` reads one file after another (the stream of runs made before this key, which resume with it) |
 | `seed` | 0 | initialisation, shuffling, dropout and sampling |
 """
 
@@ -52,6 +53,7 @@ _DEFAULTS = {
     "state_reset_prob": 0.1,
     "shuffle": True,
     "shuffle_buffer": 100_000,
+    "interleave_files": 64,
     "seed": 0,
 }
 
@@ -78,6 +80,7 @@ class TrainingOptions:
     state_reset_prob: float
     shuffle: bool
     shuffle_buffer: int
+    interleave_files: int
     seed: int
     source: str = "options"
 
@@ -114,6 +117,7 @@ class TrainingOptions:
                 state_reset_prob=float(values["state_reset_prob"]),
                 shuffle=bool(values["shuffle"]),
                 shuffle_buffer=int(values["shuffle_buffer"]),
+                interleave_files=int(values["interleave_files"]),
                 seed=int(values["seed"]),
                 source=source,
             )
@@ -126,7 +130,8 @@ class TrainingOptions:
         def bad(msg):
             raise OptionsError(f"{self.source}: {msg}")
 
-        for name in ("batch_size", "unroll_steps", "n_epochs", "shuffle_buffer"):
+        for name in ("batch_size", "unroll_steps", "n_epochs", "shuffle_buffer",
+                     "interleave_files"):
             if getattr(self, name) < 1:
                 bad(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.state_reset_prob <= 1.0:
