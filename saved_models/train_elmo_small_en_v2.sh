@@ -10,8 +10,9 @@
 # finishes and is checkpointed), then a resume with --max-steps at that step exports
 # weights.hdf5 and softmax.hdf5 into the run directory. Rerunning the script resumes
 # the run for another MINUTES. On a CPU: BACKEND=tensorflow BATCH=128.
-# The shipped v2 run: one H200, MINUTES=7.5 then a resume with MINUTES=3.3 (10,184
-# steps of 256 x 20 tokens, 52.1M tokens a direction, about 95k tokens/s).
+# The 2026-12-04 run (not shipped, docs/presets.md): one H200, MINUTES=7.5 then a
+# resume with MINUTES=3.3 (10,184 steps of 256 x 20 tokens, 52.1M tokens a direction,
+# about 95k tokens/s).
 #
 # Run from the repository root (installed, or with the checkout on PYTHONPATH).
 set -euo pipefail
