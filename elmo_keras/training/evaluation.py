@@ -13,6 +13,8 @@ The loop holds no TensorFlow: its step is compiled by the backend (`layers.kerne
 and every backend's training run validates with it.
 """
 
+import weakref
+
 import keras
 import numpy as np
 
@@ -23,12 +25,22 @@ from elmo_keras.training.errors import TrainingError
 from elmo_keras.training.trained_model import load_trained
 
 
+_COMPILED = weakref.WeakKeyDictionary()  # lm -> its compiled inference call
+
+
 def _compiled_call(lm):
     """`step(batch, states)`: `lm`'s inference call compiled the backend's way
     (`layers.kernels`: `tf.function`, `jax.jit` with the weights as arguments, eager
-    PyTorch without gradients); shapes seen before reuse their trace."""
-    return kernels().compiled(lambda batch, states: lm(batch, states, training=False),
-                              lm.variables, [])
+    PyTorch without gradients); shapes seen before reuse their trace, in this call and
+    in every later one on the same `lm` (a training run validates after each epoch:
+    tracing again each time cost more than the tiny test models' validation itself)."""
+    step = _COMPILED.get(lm)
+    if step is None:
+        model = weakref.ref(lm)  # the cache must not keep `lm` alive
+        step = kernels().compiled(
+            lambda batch, states: model()(batch, states, training=False), lm.variables, [])
+        _COMPILED[lm] = step
+    return step
 
 
 def _perplexities(totals, count, files):

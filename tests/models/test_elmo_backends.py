@@ -8,6 +8,7 @@ backends, `ELMoEmbedding` and `Embedder`, and the bilm-tf parity tests.
 """
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -110,13 +111,16 @@ def test_elmo_without_tensorflow(backend, held_out):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_bilm_tf_parity_on_backend(backend):
-    """The bilm-tf parity tests (fixture and nine variants, stateful and stateless,
-    eager and `predict`) under this backend, TensorFlow unimportable.
-
-    About a minute on JAX (2 cores): JAX compiles each of the ten models twice (an
-    eager call and `predict` are compiled apart), a few seconds each."""
-    out = run_pytest(["tests/parity/test_bilm_tf.py", "tests/parity/test_variants.py"], backend)
-    assert " passed" in out and "failed" not in out, out
+    """The bilm-tf parity tests under this backend, TensorFlow unimportable: the
+    fixture stateful and stateless, eager and `predict`; the nine variants through
+    `predict` (JAX compiles an eager call and `predict` apart, a few seconds each: the
+    eager call of every variant doubled this test's minute on 2 cores; the eager path
+    is the fixture's and `test_elmo_without_tensorflow`'s)."""
+    out = run_pytest(["tests/parity/test_bilm_tf.py", "tests/parity/test_variants.py"],
+                     backend, "-k", "not (test_variant_matches_bilm_tf and call)")
+    counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|deselected)", out)}
+    assert counts.get("passed", 0) >= 14 and "failed" not in counts, out
+    assert counts.get("deselected") == 9, out
 
 
 EAGER = """

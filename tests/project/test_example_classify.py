@@ -24,9 +24,10 @@ def _splits():
 @pytest.mark.slow
 def test_classification_table_runs_end_to_end():
     """Every row of the table (six configurations), two seeds each: the spread (±) needs
-    two; and one biLSTM row. Thirteen small fits, about 20 s on 2 cores."""
+    two; and one biLSTM row. Thirteen small fits of two epochs (the best-dev-epoch
+    choice needs two), about 15 s on 2 cores."""
     elmo = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
-    results = classify.run(_splits(), elmo, seeds=2, epochs=3)
+    results = classify.run(_splits(), elmo, seeds=2, epochs=2)
     assert list(results) == list(classify.CONFIGS)
     assert all(len(a) == 2 and all(0.0 <= x <= 1.0 for x in a) for a in results.values())
     table = classify.format_table(results, "toy")
