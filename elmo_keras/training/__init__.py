@@ -17,7 +17,7 @@
 - `distribution`: `tf.distribute` strategies, the distributed batch stream, the
   carried LSTM states (the TensorFlow step's).
 - `callbacks`: history.jsonl with its learning curve, TensorBoard logs.
-- `evaluation`: stateless and stateful (bilm-tf's) perplexity.
+- `evaluation`: stateless and stateful (bilm-tf's) perplexity; each token's loss.
 - `trained_model`: a trained directory's files (export, load).
 """
 

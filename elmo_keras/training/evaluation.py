@@ -25,22 +25,23 @@ from elmo_keras.training.errors import TrainingError
 from elmo_keras.training.trained_model import load_trained
 
 
-_COMPILED = weakref.WeakKeyDictionary()  # lm -> its compiled inference call
+_COMPILED = weakref.WeakKeyDictionary()  # lm -> {"sums"|"losses": compiled call}
 
 
-def _compiled_call(lm):
-    """`step(batch, states)`: `lm`'s inference call compiled the backend's way
-    (`layers.kernels`: `tf.function`, `jax.jit` with the weights as arguments, eager
-    PyTorch without gradients); shapes seen before reuse their trace, in this call and
-    in every later one on the same `lm` (a training run validates after each epoch:
-    tracing again each time cost more than the tiny test models' validation itself)."""
-    step = _COMPILED.get(lm)
-    if step is None:
+def _compiled_call(lm, what="sums"):
+    """`step(batch, states)`: `lm`'s inference call (`what="sums"`) or its
+    `token_losses` (`"losses"`) compiled the backend's way (`layers.kernels`:
+    `tf.function`, `jax.jit` with the weights as arguments, eager PyTorch without
+    gradients); shapes seen before reuse their trace, in this call and in every later
+    one on the same `lm` (a training run validates after each epoch: tracing again each
+    time cost more than the tiny test models' validation itself)."""
+    calls = _COMPILED.setdefault(lm, {})
+    if what not in calls:
         model = weakref.ref(lm)  # the cache must not keep `lm` alive
-        step = kernels().compiled(
-            lambda batch, states: model()(batch, states, training=False), lm.variables, [])
-        _COMPILED[lm] = step
-    return step
+        fn = {"sums": lambda batch, states: model()(batch, states, training=False),
+              "losses": lambda batch, states: model().token_losses(batch, states)}[what]
+        calls[what] = kernels().compiled(fn, lm.variables, [])
+    return calls[what]
 
 
 def _perplexities(totals, count, files):
@@ -141,3 +142,35 @@ def unigram_perplexity(train_files, test_files, vocab):
     return float(np.exp(-logp[ids].mean()))
 
 
+
+
+def sentence_token_losses(lm, vocab, sentences, batch_size=64):
+    """Each sentence read alone (zero states, as ELMo reads it) by both LMs: the
+    cross-entropy of every prediction, to score texts or compare contexts.
+
+    Args:
+        lm: a `BiLMLanguageModel`. vocab: its `Vocabulary`.
+        sentences: token lists.
+        batch_size: sentences a batch (does not change the result).
+
+    Returns:
+        one float32 `[2, n + 1]` array per sentence of `n` tokens, in order: row 0 the
+        forward LM's `-log p` of `w1 ... wn </S>`, row 1 the backward LM's of
+        `wn ... w1 <S>`.
+    """
+    sentences = [list(s) for s in sentences]
+    # `sentence_batches` groups its window's sentences by length (a stable sort); one
+    # window of all of them, in this order, maps its rows back to the sentences.
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    step = _compiled_call(lm, "losses")
+    out, k = [None] * len(sentences), 0
+    for batch in sentence_batches((sentences[i] for i in order), vocab, batch_size,
+                                  sort_window=max(1, len(sentences)),
+                                  **lm.options.batch_arguments()):
+        losses, _ = step(batch, lm.zero_states(batch_size))
+        losses = np.asarray(losses)
+        for row in range(min(batch_size, len(order) - k)):
+            n = len(sentences[order[k]]) + 1
+            out[order[k]] = losses[row, :, :n]
+            k += 1
+    return out

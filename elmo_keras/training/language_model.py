@@ -102,6 +102,44 @@ class BiLMLanguageModel(keras.layers.Layer):
         """
         weights = ops.cast(batch["weights"], "float32")
         targets = batch["targets"]
+        top, new_states = self._top_layer(batch, weights, states, training, seed)
+        sums = [ops.sum(ce * ops.reshape(weights[:, d, :], (-1,)))
+                for d, ce in enumerate(self._direction_losses(top, targets, sampled))]
+        return ops.stack(sums), ops.sum(weights[:, 0, :]), new_states
+
+    def token_losses(self, batch, states):
+        """Each prediction's cross-entropy under the full softmax (inference): what
+        the LMs think of every token, e.g. to score a text or compare two contexts.
+
+        Args:
+            batch: as `call` (`corpus.sentence_batches` or `corpus.StreamBatcher`).
+            states: initial states (`zero_states(B)` for sentences read alone).
+
+        Returns:
+            `(losses, new_states)`: float32 `[B, 2, T]` `-log p(target)` per direction
+            and step (0 where `weights` is 0), and the final states.
+        """
+        weights = ops.cast(batch["weights"], "float32")
+        targets = batch["targets"]
+        top, new_states = self._top_layer(batch, weights, states, False, None)
+        losses = [ops.reshape(ce, ops.shape(targets[:, d, :])) * weights[:, d, :]
+                  for d, ce in enumerate(self._direction_losses(top, targets))]
+        return ops.stack(losses, axis=1), new_states
+
+    def _direction_losses(self, top, targets, sampled=None):
+        """Per direction, float32 `[B * T]` cross-entropy of each target: the full
+        softmax, or the sampled one over `sampled[d]`'s candidates."""
+        out = []
+        for d in range(2):
+            softmax = self.softmaxes[min(d, len(self.softmaxes) - 1)]
+            h = ops.reshape(top[d], (-1, top.shape[-1]))
+            y = ops.reshape(targets[:, d, :], (-1,))
+            out.append(softmax.full_loss(h, y) if sampled is None
+                       else softmax.sampled_loss(h, y, sampled[d]))
+        return out
+
+    def _top_layer(self, batch, weights, states, training, seed):
+        """`([2, B, T, P] top LSTM outputs after dropout, new states)` of a batch."""
         if self.char_inputs:
             chars = ops.convert_to_tensor(batch["char_ids"])
             # Both streams through the char CNN at once (each distinct token encoded
@@ -122,19 +160,7 @@ class BiLMLanguageModel(keras.layers.Layer):
         outputs, new_states = self.bilm.run_directions(
             x, mask, states, input_dropout=dropout if rate > 0 else None,
             inference=not training)
-        top = dropout(outputs[-1])  # [2, B, T, P]
-        sums = []
-        for d in range(2):
-            softmax = self.softmaxes[min(d, len(self.softmaxes) - 1)]
-            h = ops.reshape(top[d], (-1, top.shape[-1]))
-            y = ops.reshape(targets[:, d, :], (-1,))
-            w = ops.reshape(weights[:, d, :], (-1,))
-            if sampled is None:
-                ce = softmax.full_loss(h, y)
-            else:
-                ce = softmax.sampled_loss(h, y, sampled[d])
-            sums.append(ops.sum(ce * w))
-        return ops.stack(sums), ops.sum(weights[:, 0, :]), new_states
+        return dropout(outputs[-1]), new_states  # [2, B, T, P]
 
     def sample_candidates(self, seed):
         """The sampled softmax's candidates for one step: one draw per direction, as

@@ -53,3 +53,33 @@ def test_stateless_perplexity_is_each_sentence_alone_from_zero_states(tmp_path, 
     assert got["n_tokens"] == n == sum(len(s.split()) + 1 for s in sentences)
     np.testing.assert_allclose([got["forward"], got["backward"]],
                                np.exp(log_likelihood / n), rtol=1e-5)
+
+
+def test_sentence_token_losses_are_each_sentence_alone_in_input_order(tmp_path, vocab_file):
+    """Per-token losses, sentences of mixed lengths over several batches, come back in
+    input order; each sentence's sums are its one-row stateful perplexity's, and a
+    token's loss depends only on the tokens before it (forward) or after it
+    (backward)."""
+    from elmo_keras.training.evaluation import sentence_token_losses
+
+    lm = BiLMLanguageModel(load_training_options(options_file(tmp_path)), 1449)
+    vocab = Vocabulary.load(vocab_file)
+    sentences = [s.split() for s in open(TEST, encoding="utf-8") if s.split()][:9]
+    sentences += [["Zyxwv", "Alice", "!"], []]
+    got = sentence_token_losses(lm, vocab, sentences, batch_size=4)
+    assert [g.shape for g in got] == [(2, len(s) + 1) for s in sentences]
+    for i, s in enumerate(sentences):
+        path = tmp_path / f"s{i}.txt"
+        path.write_text(" ".join(s) + "\n")
+        if s:
+            r = stateful_perplexity(lm, vocab, [str(path)], batch_size=1, unroll_steps=7)
+            np.testing.assert_allclose(got[i].mean(axis=1),
+                                       np.log([r["forward"], r["backward"]]), rtol=1e-5)
+    # A changed last token leaves the forward losses before it and the backward losses
+    # after it (in reading order: the backward LM reads from the end) alone.
+    s = sentences[0]
+    a, b = sentence_token_losses(lm, vocab, [s, s[:-1] + ["Queen"]])
+    n = len(s)
+    np.testing.assert_allclose(a[0, :n - 1], b[0, :n - 1], rtol=1e-6)
+    assert not np.allclose(a[0, n - 1:], b[0, n - 1:])
+    assert not np.allclose(a[1], b[1])
