@@ -142,8 +142,6 @@ def unigram_perplexity(train_files, test_files, vocab):
     return float(np.exp(-logp[ids].mean()))
 
 
-
-
 def sentence_token_losses(lm, vocab, sentences, batch_size=64):
     """Each sentence read alone (zero states, as ELMo reads it) by both LMs: the
     cross-entropy of every prediction, to score texts or compare contexts.
