@@ -2,6 +2,7 @@
 
     python benchmarks/inference.py [--backends tensorflow jax torch]
         [--arch original|small|tiny] [--batches 5] [--threads 2] [--skip-bilm]
+        [--bf16 auto|on|off]
 
 Writes random weights of the chosen published architecture in bilm-tf's format, then
 runs, each in its own process with the same thread count: this package on each Keras
@@ -14,7 +15,8 @@ maximum RSS. The paths, per backend: `Embedder` (what `elmo-keras embed` runs: t
 CNN once per distinct token), the model's own `predict` on character ids, `Embedder`
 with every word in the token cache (`Embedder(model, vocab=...)`), bfloat16
 (`load_bilm(..., dtype="mixed_bfloat16")`, with its largest difference from float32 over
-all layers), and on TensorFlow `ELMoEmbedding` on strings in a Keras model's `predict`
+all layers; by default only on a CPU with bfloat16 instructions: on a 2-core AMD EPYC
+without them PyTorch's bfloat16 batch ran over 5 minutes), and on TensorFlow `ELMoEmbedding` on strings in a Keras model's `predict`
 (fed as `elmo_keras.batched_dataset(lines)`, and as a NumPy array through Keras' own
 autotuned tf.data pipeline, which often halves the speed: see `batched_dataset`)
 and XLA (`Embedder(model, jit_compile=True)`). JAX picks its own CPU thread count.
@@ -33,6 +35,7 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -249,15 +252,25 @@ def run_json(python, code, cfg, env=None):
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def paths(backend):
-    """`{path name: extra config}` measured on `backend`."""
+def cpu_has_bf16():
+    """Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX-BF16; Linux)."""
+    try:
+        flags = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+
+
+def paths(backend, bf16=True):
+    """`{path name: extra config}` measured on `backend` (bfloat16 too if `bf16`)."""
     runs = {"Embedder": {}, "model predict": dict(model_call=True),
             "Embedder + cache": dict(cache=True)}
     if backend == "tensorflow":  # strings in the graph, XLA: TensorFlow only
         runs.update({"ELMoEmbedding": dict(embedding_layer="dataset"),
                      "ELMoEmbedding array": dict(embedding_layer="array"),
                      "Embedder + XLA": dict(xla=True)})
-    runs["Embedder bfloat16"] = dict(bf16=True)
+    if bf16:
+        runs["Embedder bfloat16"] = dict(bf16=True)
     return runs
 
 
@@ -270,8 +283,17 @@ def main():
     p.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS),
                    help="Keras backends of this package's runs (bilm-tf is TensorFlow)")
     p.add_argument("--backend", choices=BACKENDS, help="one backend (same as --backends X)")
+    p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                   help="the bfloat16 rows: auto measures them only on a CPU with bfloat16 "
+                        "instructions (elsewhere PyTorch's ran for minutes a batch)")
     args = p.parse_args()
     backends = [args.backend] if args.backend else args.backends
+    bf16 = args.bf16 == "on" or (args.bf16 == "auto" and cpu_has_bf16())
+    if not bf16:
+        print("bfloat16 rows left out (--bf16 on to measure them): "
+              + ("asked" if args.bf16 == "off" else
+                 "this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16)"),
+              file=sys.stderr)
     results, errors = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = pathlib.Path(tmp)
@@ -293,15 +315,16 @@ def main():
                 # a descheduled thread (seconds a call, and growing). PASSIVE makes them
                 # sleep. It must be set before torch loads (docs/backends.md).
                 env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-            for name, extra in paths(backend).items():
+            for name, extra in paths(backend, bf16).items():
                 dump = folder / f"{backend}-{name.replace(' ', '_')}.npy"
                 if name in ("Embedder", "Embedder bfloat16"):
                     extra = dict(extra, dump=str(dump))
                 print(f"{backend}: {name} ...", file=sys.stderr, flush=True)
                 results[backend, name] = run_json(sys.executable, OURS, dict(cfg, **extra), env)
-            full = np.load(folder / f"{backend}-Embedder.npy")
-            errors[backend] = float(np.abs(
-                np.load(folder / f"{backend}-Embedder_bfloat16.npy") - full).max())
+            if bf16:
+                full = np.load(folder / f"{backend}-Embedder.npy")
+                errors[backend] = float(np.abs(
+                    np.load(folder / f"{backend}-Embedder_bfloat16.npy") - full).max())
         bilm = None if args.skip_bilm else run_json(ensure_bilm_venv(), BILM, cfg)
     dim, proj = ARCHS[args.arch][:2]
     rates = json.loads(subprocess.run(
