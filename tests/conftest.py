@@ -25,12 +25,3 @@ TINY = FIXTURES / "bilm_tiny"
 @pytest.fixture(scope="session")
 def tiny_dir():
     return TINY
-
-
-def pytest_collection_modifyitems(config, items):
-    """Test files holding a slow test first, each file's tests kept together (its
-    module fixtures are set up once): `-n 2` hands tests out in this order, so the run
-    ends on short tests rather than one worker finishing a long one while the other
-    idles."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
