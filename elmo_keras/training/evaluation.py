@@ -161,11 +161,12 @@ def sentence_token_losses(lm, vocab, sentences, batch_size=64):
     # window of all of them, in this order, maps its rows back to the sentences.
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     step = _compiled_call(lm, "losses")
+    states = lm.zero_states(batch_size)
     out, k = [None] * len(sentences), 0
     for batch in sentence_batches((sentences[i] for i in order), vocab, batch_size,
                                   sort_window=max(1, len(sentences)),
                                   **lm.options.batch_arguments()):
-        losses, _ = step(batch, lm.zero_states(batch_size))
+        losses, _ = step(batch, states)
         losses = np.asarray(losses)
         for row in range(min(batch_size, len(order) - k)):
             n = len(sentences[order[k]]) + 1
