@@ -25,11 +25,12 @@ LR=${LR:-0.2}
 MINUTES=${MINUTES:-7}
 VALID=${VALID-$INIT/valid_quarter.txt}  # VALID= : no validation (evaluate afterwards)
 PY=${PYTHON:-python}
-V1=elmo_keras/models/elmo/presets/elmo_small_en
+FROM=${FROM:-elmo_keras/models/elmo/presets/elmo_small_en}  # weights.hdf5 + vocab.txt to start from
+FROM_SOFTMAX=${FROM_SOFTMAX:-saved_models/elmo-small-en/softmax.hdf5}
 
 [ -d "$CORPUS/train" ] || $PY saved_models/build_corpus.py --out "$CORPUS" --cache data/packages
 mkdir -p "$INIT"
-cp $V1/weights.hdf5 $V1/vocab.txt saved_models/elmo-small-en/softmax.hdf5 "$INIT/"
+cp "$FROM/weights.hdf5" "$FROM/vocab.txt" "$FROM_SOFTMAX" "$INIT/"
 $PY - "$INIT/train_options.json" "$BATCH" "$LR" <<'PY'
 import json, sys
 d = json.load(open("saved_models/elmo-small-en/train_options.json"))

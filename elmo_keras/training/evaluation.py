@@ -52,10 +52,47 @@ def _perplexities(totals, count, files):
             "average": float(np.exp(losses.mean())), "n_tokens": int(count)}
 
 
+def _compacted(batch, states, rows, smallest=16):
+    """The batch and states for the rows still reading, once others have finished.
+
+    After the text runs out, a stateful pass pads the rows that are done while the
+    others finish their sentences one by one (the whole sample test in 256 rows: 206
+    batches, 76% of them padding). A row with no real token in a batch never gets another
+    (only the end pads), so the rows still reading go on alone, with their states, in a
+    batch of the full size halved as often as they fit (down to `smallest` rows; a few
+    shapes to compile). Rows are independent: the losses are those of the full batch.
+
+    Args:
+        batch: the batcher's full batch. states: the states of `rows`.
+        rows: the batch rows the states belong to (None: all of them).
+
+    Returns:
+        `(batch, states, rows)` for the step.
+    """
+    weights = batch["weights"]
+    if rows is None:
+        rows = np.arange(len(weights))
+    live = np.flatnonzero(weights[rows].reshape(len(rows), -1).any(axis=1))
+    size = len(rows)
+    while size // 2 >= max(len(live), smallest):
+        size //= 2
+    if size < len(rows):
+        done = np.setdiff1d(np.arange(len(rows)), live)
+        keep = np.concatenate([live, done[:size - len(live)]])
+        states = keras.tree.map_structure(lambda s: keras.ops.take(s, keep, axis=2), states)
+        rows = rows[keep]
+    if len(rows) < len(weights):
+        batch = {k: v[rows] for k, v in batch.items()}
+    return batch, states, rows
+
+
 def _run(lm, batches, step, states, carry, files, verbose):
     totals, count = np.zeros(2), 0.0
     bar = keras.utils.Progbar(None, verbose=verbose, unit_name="batch")
+    rows = None
     for n, batch in enumerate(batches, 1):
+        if carry:
+            batch, states, rows = _compacted(batch, states, rows)
         sums, c, new_states = step(batch, states)
         if carry:
             states = new_states

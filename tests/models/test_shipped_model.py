@@ -94,7 +94,7 @@ def test_top_layer_separates_senses():
 @pytest.mark.slow
 def test_reported_test_perplexity_is_recomputed(tmp_path):
     """The model card's figures from the whole test sample (12,000 words, full softmax
-    over 20,000 words, both protocols): about 50 s on 2 cores; a part of the sample
+    over 20,000 words, both protocols): about 12 s on 2 cores; a part of the sample
     would not recompute the reported number."""
     for name in ("options.json", "weights.hdf5", "vocab.txt"):
         (tmp_path / name).symlink_to(MODEL / name)

@@ -83,3 +83,31 @@ def test_sentence_token_losses_are_each_sentence_alone_in_input_order(tmp_path, 
     np.testing.assert_allclose(a[0, :n - 1], b[0, :n - 1], rtol=1e-6)
     assert not np.allclose(a[0, n - 1:], b[0, n - 1:])
     assert not np.allclose(a[1], b[1])
+
+
+def test_stateful_rows_that_finish_are_dropped_from_the_batch_same_numbers(
+        tmp_path, vocab_file, monkeypatch):
+    """After the text runs out, the rows still reading go on in smaller batches with
+    their own states: the perplexities are those of the full padded batches."""
+    from elmo_keras.training import evaluation
+
+    lm = BiLMLanguageModel(load_training_options(options_file(tmp_path)), 1449)
+    vocab = Vocabulary.load(vocab_file)
+    sizes = []
+    compacted = evaluation._compacted
+
+    def recording(batch, states, rows):
+        batch, states, rows = compacted(batch, states, rows)
+        sizes.append(len(batch["weights"]))
+        return batch, states, rows
+
+    monkeypatch.setattr(evaluation, "_compacted", recording)
+    got = stateful_perplexity(lm, vocab, [TEST], batch_size=64, unroll_steps=3)
+    assert sizes[0] == 64 and 16 in sizes, sizes  # it did shrink, to the smallest size
+    assert sizes == sorted(sizes, reverse=True)
+    monkeypatch.setattr(evaluation, "_compacted", lambda batch, states, rows: (
+        batch, states, rows))
+    full = stateful_perplexity(lm, vocab, [TEST], batch_size=64, unroll_steps=3)
+    assert got["n_tokens"] == full["n_tokens"]
+    np.testing.assert_allclose([got["forward"], got["backward"]],
+                               [full["forward"], full["backward"]], rtol=1e-5)
