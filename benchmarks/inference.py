@@ -294,7 +294,7 @@ def main():
               + ("asked" if args.bf16 == "off" else
                  "this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16)"),
               file=sys.stderr)
-    results, errors = {}, {}
+    results, errors, failed = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = pathlib.Path(tmp)
         # In a child: a process's peak memory counts its parent's (Linux keeps the high
@@ -320,12 +320,27 @@ def main():
                 if name in ("Embedder", "Embedder bfloat16"):
                     extra = dict(extra, dump=str(dump))
                 print(f"{backend}: {name} ...", file=sys.stderr, flush=True)
-                results[backend, name] = run_json(sys.executable, OURS, dict(cfg, **extra), env)
-            if bf16:
+                try:  # one failing path must not lose the others' measurements
+                    results[backend, name] = run_json(sys.executable, OURS,
+                                                      dict(cfg, **extra), env)
+                except RuntimeError as e:
+                    failed[backend, name] = str(e).strip().splitlines()[-1:] or ["?"]
+                    print(f"{backend}: {name} FAILED:\n{e}", file=sys.stderr, flush=True)
+                    continue
+                print(f"{backend}: {name}: {results[backend, name]['tokens_per_s']:.0f} "
+                      "tokens/s", file=sys.stderr, flush=True)
+            if bf16 and (backend, "Embedder bfloat16") in results \
+                    and (backend, "Embedder") in results:
                 full = np.load(folder / f"{backend}-Embedder.npy")
                 errors[backend] = float(np.abs(
                     np.load(folder / f"{backend}-Embedder_bfloat16.npy") - full).max())
-        bilm = None if args.skip_bilm else run_json(ensure_bilm_venv(), BILM, cfg)
+        bilm = None
+        if not args.skip_bilm:
+            try:
+                bilm = run_json(ensure_bilm_venv(), BILM, cfg)
+            except RuntimeError as e:
+                failed["tensorflow", "bilm-tf"] = str(e).strip().splitlines()[-1:] or ["?"]
+                print(f"bilm-tf FAILED:\n{e}", file=sys.stderr, flush=True)
     dim, proj = ARCHS[args.arch][:2]
     rates = json.loads(subprocess.run(
         [sys.executable, "-c", MATMUL, str(args.threads), "32", str(proj), str(dim)],
@@ -346,9 +361,12 @@ def main():
     for (backend, name), r in rows:
         rate = r["tokens_per_s"]
         vs_bilm = f"{rate / bilm['tokens_per_s']:9.2f}x" if bilm else f"{'':>10}"
-        vs_tf = f"{rate / tf_rate[name]:5.2f}x" if name in tf_rate else f"{'':>6}"
+        vs_tf = (f"{rate / tf_rate[name]:5.2f}x" if name in tf_rate and backend != "tensorflow"
+                 else f"{'':>6}")
         print(f"{name:18} {backend:10} {rate:9.0f} {vs_bilm} {vs_tf} {rate / limit:8.0%} "
               f"{rate / shape_limit:8.0%} {r['peak_rss_mb']:8.0f}")
+    for (backend, name), why in failed.items():
+        print(f"{name:18} {backend:10} {'failed':>9}  {why[0]}")
     for backend, err in errors.items():
         speedup = (results[backend, "Embedder bfloat16"]["tokens_per_s"]
                    / results[backend, "Embedder"]["tokens_per_s"])
