@@ -13,6 +13,12 @@
 # The 2026-12-04 run (not shipped, docs/presets.md): one H200, MINUTES=7.5 then a
 # resume with MINUTES=3.3 (10,184 steps of 256 x 20 tokens, 52.1M tokens a direction,
 # about 95k tokens/s).
+# v2.1 (2026-12-04, second GPU session, not shipped): FROM=<that run's weights.hdf5 and
+# vocab.txt> FROM_SOFTMAX=<its softmax.hdf5> (a fresh run from v2; the weights travelled
+# to the GPU machine as float16 and were cast back), CORPUS=the corpus without its five
+# largest reference sources (gcide, wordnet, linux_doc, perl_doc, postgresql_doc: 24
+# files, 10.7M tokens, mostly prose), MINUTES=6 then a resume with MINUTES=4 (7,654
+# steps, 39.2M tokens a direction, about 82k tokens/s; 91.3M in all since elmo_small_en).
 #
 # Run from the repository root (installed, or with the checkout on PYTHONPATH).
 set -euo pipefail

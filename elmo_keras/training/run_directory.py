@@ -35,12 +35,11 @@ import glob
 import json
 import os
 
-from elmo_keras.io.bilm_options import read_options_json
 from elmo_keras.io.paths import DiskSpaceError, disk_error_reason
 from elmo_keras.training.backends import checkpoint_files
 from elmo_keras.training.corpus import resolve_files, scan_corpus
 from elmo_keras.training.errors import TrainingError
-from elmo_keras.training.training_options import TrainingOptions, load_training_options
+from elmo_keras.training.training_options import load_training_options
 from elmo_keras.training.vocabulary import Vocabulary
 
 try:
@@ -407,8 +406,8 @@ def _flat(d):
 
 def resumed_options(out_dir, saved, options=None, **overrides):
     """The options of a resumed run: the run's own (`saved`), or `options` (a file,
-    dict or `TrainingOptions`), with command-line `overrides` (`n_epochs`,
-    `batch_size`, None: unchanged).
+    dict or `TrainingOptions`; a training key a file or dict leaves out keeps the run's
+    value), with command-line `overrides` (`n_epochs`, `batch_size`, None: unchanged).
 
     Returns:
         `(options, changes)`: `changes` maps each changed key of `RESUMABLE_OPTIONS`
@@ -417,7 +416,10 @@ def resumed_options(out_dir, saved, options=None, **overrides):
     Raises:
         TrainingError: another key changed (named, with both values).
     """
-    new = saved if options is None else load_training_options(options)
+    # A training key the file leaves out keeps the run's value (so the options file of a
+    # run made before the key existed resumes it unchanged).
+    new = saved if options is None else load_training_options(options,
+                                                                defaults=saved.to_dict())
     new = new.with_updates(n_epochs=overrides.get("epochs"),
                            batch_size=overrides.get("batch_size"))
     old_d, new_d = _flat(saved.to_dict()), _flat(new.to_dict())
@@ -437,9 +439,7 @@ def resumed_options(out_dir, saved, options=None, **overrides):
 def _saved_options(path):
     """A run's own options file; a run made before `interleave_files` existed read its
     files one after another, and resumes so (the same data stream)."""
-    d = read_options_json(path)
-    d.setdefault("interleave_files", 1)
-    return TrainingOptions.from_dict(d, source=os.fspath(path))
+    return load_training_options(path, defaults={"interleave_files": 1})
 
 
 _TRAINER_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}

@@ -85,7 +85,15 @@ class TrainingOptions:
     source: str = "options"
 
     @classmethod
-    def from_dict(cls, d, source="options"):
+    def from_dict(cls, d, source="options", defaults=None):
+        """Options from a bilm-tf options dict (`load_training_options` reads files).
+
+        Args:
+            d: the dict. source: its name in errors.
+            defaults: values of the training keys `d` leaves out (a dict such as
+                `to_dict()`'s; only training keys are read); the package's defaults
+                for the others.
+        """
         if not isinstance(d, dict):
             raise OptionsError(f"{source}: expected a JSON object")
         if d.get("bidirectional", True) is not True:
@@ -95,7 +103,8 @@ class TrainingOptions:
                 f"{source}: 'share_embedding_softmax' needs token inputs (no 'char_cnn' "
                 "section); this is a character-input model")
         model = BiLMOptions.from_dict(d, source=source, allow_token_inputs=True)
-        values = {k: d.get(k, v) for k, v in _DEFAULTS.items()}
+        defaults = defaults or {}
+        values = {k: d.get(k, defaults.get(k, v)) for k, v in _DEFAULTS.items()}
         try:
             opts = cls(
                 model=model,
@@ -181,10 +190,12 @@ def _opt_int(v):
     return None if v is None else int(v)
 
 
-def load_training_options(path):
-    """Reads a (bilm-tf) training options file; errors name the file and the key."""
+def load_training_options(path, defaults=None):
+    """Reads a (bilm-tf) training options file (or dict); errors name the file and the
+    key. `defaults`: as `TrainingOptions.from_dict`."""
     if isinstance(path, TrainingOptions):
         return path
     if isinstance(path, dict):
-        return TrainingOptions.from_dict(path)
-    return TrainingOptions.from_dict(read_options_json(path), source=os.fspath(path))
+        return TrainingOptions.from_dict(path, defaults=defaults)
+    return TrainingOptions.from_dict(read_options_json(path), source=os.fspath(path),
+                                     defaults=defaults)

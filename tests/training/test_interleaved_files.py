@@ -7,7 +7,8 @@ import random
 import pytest
 
 from elmo_keras.training.corpus import iter_sentences
-from elmo_keras.training.run_directory import _saved_options
+from elmo_keras.training.errors import TrainingError
+from elmo_keras.training.run_directory import _saved_options, resumed_options
 from elmo_keras.training.training_options import TrainingOptions
 
 
@@ -82,3 +83,20 @@ def test_the_option_defaults_to_interleaving_and_older_runs_keep_their_stream(tm
     new = tmp_path / "new_options.json"
     new.write_text(json.dumps(TrainingOptions.from_dict(options).to_dict()))
     assert _saved_options(new).interleave_files == 64
+
+
+def test_an_older_runs_own_options_file_resumes_it_and_may_change_resumable_keys(tmp_path):
+    """A file without `interleave_files` (the run's own, from before the key) resumes the
+    run as it was read; a key it leaves out keeps the run's value, one it states changes."""
+    options = {"lstm": {"dim": 8, "projection_dim": 4, "n_layers": 1, "cell_clip": 3,
+                        "proj_clip": 3, "use_skip_connections": True},
+               "n_tokens_vocab": 10, "learning_rate": 0.2}
+    old = tmp_path / "train_options.json"
+    old.write_text(json.dumps(options))
+    saved = _saved_options(old)
+    new, changes = resumed_options(tmp_path, saved, str(old))
+    assert new.interleave_files == 1 and changes == {}
+    new, changes = resumed_options(tmp_path, saved, dict(options, learning_rate=0.1))
+    assert new.interleave_files == 1 and changes == {"learning_rate": [0.2, 0.1]}
+    with pytest.raises(TrainingError, match=r"interleave_files \(1 -> 64\)"):
+        resumed_options(tmp_path, saved, dict(options, interleave_files=64))
