@@ -36,6 +36,7 @@ from elmo_keras.io.paths import (
 )
 from elmo_keras.io.text_lines import iter_lines, scan_text
 from elmo_keras.models.elmo.elmo_embedder import Embedder
+from elmo_keras.training.stop_signals import StopSignals
 
 try:
     import fcntl
@@ -297,7 +298,8 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
         model.n_layers + 1 if output_format == "all" else 1)
     embedder = Embedder(model, vocab=vocab, jit_compile=jit_compile)
     index, empty, names = {}, [], []
-    with _exclusive(parts, output_path):
+    stop = StopSignals()
+    with stop.installed(), _exclusive(parts, output_path):
         _start(parts, fingerprint, resume)
         with tqdm(total=scan.n_lines, unit="sent", disable=not progress, file=sys.stderr,
                   desc="embedding") as bar:
@@ -314,12 +316,13 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
                                      f"write chunk {k} (lines {first}-{first + len(chunk) - 1})",
                                      _KEPT)
                     _write(_embed_chunk, name, embedder, chunk, first, batch_size, stateful,
-                           output_format)
+                           output_format, stop)
                 bar.update(len(chunk))
+                _stop_point(stop)
         if scan_text(input_path).sha256 != scan.sha256:
             raise EmbeddingFileError(f"{input_path}: the input changed while it was being "
                                      "embedded; run again")
-        _merge(names, index, output_path)
+        _merge(names, index, output_path, stop)
         for name in names + [os.path.join(parts, FINGERPRINT)]:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(name)
@@ -359,7 +362,16 @@ def _errno(error, reason):
     return getattr(error, "errno", None) or codes[reason]
 
 
-def _merge(names, index, output_path):
+def _stop_point(stop):
+    """Stops the run here on Ctrl-C or SIGTERM (`StopSignals` makes them a flag): at a
+    point between two pieces of work, never inside a library call, where a
+    KeyboardInterrupt can come out as another error (NumPy turns one raised during a
+    structured-array comparison into a TypeError) or leave a file half written."""
+    if stop.requested:
+        raise KeyboardInterrupt(stop.requested)
+
+
+def _merge(names, index, output_path, stop):
     """Copies the datasets of every part into `output_path`, through a temporary file.
     If the disk cannot hold both the parts and the merged file, each part is deleted
     once copied (an interrupted merge then re-embeds those chunks on `--resume`)."""
@@ -381,6 +393,7 @@ def _merge(names, index, output_path):
                         for key in part:
                             part.copy(part[key], out, name=key)
                     file.check()
+                    _stop_point(stop)
                     if piecewise:
                         out.flush()  # on disk before the part goes
                         file.check()
@@ -397,12 +410,14 @@ def _merge(names, index, output_path):
                              f"about {needed / 1e6:,.1f} MB){kept}", _errno(e, reason)) from None
 
 
-def _embed_chunk(embedder, lines, first, batch_size, stateful, output_format, path):
+def _embed_chunk(embedder, lines, first, batch_size, stateful, output_format, stop, path):
     """Embeds one chunk into the HDF5 file `path`, written through a `LatchedFile`: a
-    full disk stops the chunk with an `OSError`, and HDF5 never sees a failed write."""
+    full disk stops the chunk with an `OSError`, and HDF5 never sees a failed write;
+    Ctrl-C (`stop`) between two sentences."""
     sentences = [line.split() for line in lines]
     with latched_output(path) as file, h5py.File(file, "w") as out:
         for i, layers in embedder.embed_all(sentences, batch_size,
                                             sort_by_length=not stateful):
             out.create_dataset(str(first + i), data=format_layers(layers, output_format))
             file.check()
+            _stop_point(stop)

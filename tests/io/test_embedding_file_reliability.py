@@ -344,3 +344,36 @@ def test_ctrl_c_during_startup(tmp_path):
         assert not out.exists()
         interrupted += 1
     assert interrupted >= 1
+
+
+def test_ctrl_c_inside_a_library_call_stops_between_sentences(tmp_path, monkeypatch):
+    """Ctrl-C becomes a flag while a file is embedded, and the run stops between two
+    sentences with KeyboardInterrupt: raised where it arrived, inside a library call
+    that turns exceptions into its own (as NumPy's structured-array comparison turns one
+    into a TypeError), it came out as "unexpected TypeError", exit 1."""
+    from elmo_keras import load_bilm
+    from elmo_keras.apps import embedding_file
+
+    (tmp_path / "in.txt").write_text(_text(8, seed=3))
+    real = embedding_file.format_layers
+    calls = []
+
+    def library_call(layers, output_format):
+        calls.append(1)
+        if len(calls) == 3:
+            try:  # the handler runs inside the "library"
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(10_000):
+                    pass
+            except BaseException as e:
+                raise TypeError("Cannot compare structured arrays") from e
+        return real(layers, output_format)
+
+    monkeypatch.setattr(embedding_file, "format_layers", library_call)
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        embedding_file.embed_file(load_bilm(OPTIONS, WEIGHTS), tmp_path / "in.txt",
+                                  tmp_path / "out.hdf5", chunk_lines=2, progress=False)
+    assert len(calls) == 3  # stopped right after the sentence in hand
+    assert signal.getsignal(signal.SIGINT) is before
+    assert _chunks(tmp_path / "out.hdf5.parts") == ["00000000.hdf5"]
