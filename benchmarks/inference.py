@@ -249,6 +249,17 @@ def run_json(python, code, cfg, env=None):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def measured(failed, key, *args):
+    """`run_json(*args)`, or None with its error's last line put in `failed[key]`
+    (`key`: `(backend, path)`): one failing path must not lose the others' figures."""
+    try:
+        return run_json(*args)
+    except RuntimeError as e:
+        failed[key] = (str(e).strip().splitlines() or ["?"])[-1]
+        print(f"{key[0]}: {key[1]} FAILED:\n{e}", file=sys.stderr, flush=True)
+        return None
+
+
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
@@ -320,27 +331,19 @@ def main():
                 if name in ("Embedder", "Embedder bfloat16"):
                     extra = dict(extra, dump=str(dump))
                 print(f"{backend}: {name} ...", file=sys.stderr, flush=True)
-                try:  # one failing path must not lose the others' measurements
-                    results[backend, name] = run_json(sys.executable, OURS,
-                                                      dict(cfg, **extra), env)
-                except RuntimeError as e:
-                    failed[backend, name] = str(e).strip().splitlines()[-1:] or ["?"]
-                    print(f"{backend}: {name} FAILED:\n{e}", file=sys.stderr, flush=True)
-                    continue
-                print(f"{backend}: {name}: {results[backend, name]['tokens_per_s']:.0f} "
-                      "tokens/s", file=sys.stderr, flush=True)
+                r = measured(failed, (backend, name), sys.executable, OURS,
+                             dict(cfg, **extra), env)
+                if r is not None:
+                    results[backend, name] = r
+                    print(f"{backend}: {name}: {r['tokens_per_s']:.0f} tokens/s",
+                          file=sys.stderr, flush=True)
             if bf16 and (backend, "Embedder bfloat16") in results \
                     and (backend, "Embedder") in results:
                 full = np.load(folder / f"{backend}-Embedder.npy")
                 errors[backend] = float(np.abs(
                     np.load(folder / f"{backend}-Embedder_bfloat16.npy") - full).max())
-        bilm = None
-        if not args.skip_bilm:
-            try:
-                bilm = run_json(ensure_bilm_venv(), BILM, cfg)
-            except RuntimeError as e:
-                failed["tensorflow", "bilm-tf"] = str(e).strip().splitlines()[-1:] or ["?"]
-                print(f"bilm-tf FAILED:\n{e}", file=sys.stderr, flush=True)
+        bilm = None if args.skip_bilm else measured(
+            failed, ("tensorflow", "bilm-tf"), ensure_bilm_venv(), BILM, cfg)
     dim, proj = ARCHS[args.arch][:2]
     rates = json.loads(subprocess.run(
         [sys.executable, "-c", MATMUL, str(args.threads), "32", str(proj), str(dim)],
@@ -366,7 +369,7 @@ def main():
         print(f"{name:18} {backend:10} {rate:9.0f} {vs_bilm} {vs_tf} {rate / limit:8.0%} "
               f"{rate / shape_limit:8.0%} {r['peak_rss_mb']:8.0f}")
     for (backend, name), why in failed.items():
-        print(f"{name:18} {backend:10} {'failed':>9}  {why[0]}")
+        print(f"{name:18} {backend:10} {'failed':>9}  {why}")
     for backend, err in errors.items():
         speedup = (results[backend, "Embedder bfloat16"]["tokens_per_s"]
                    / results[backend, "Embedder"]["tokens_per_s"])
