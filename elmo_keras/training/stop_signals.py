@@ -1,4 +1,5 @@
-"""Ctrl-C and SIGTERM during training: finish the step, checkpoint, stop."""
+"""Ctrl-C and SIGTERM as a flag: training finishes the step, checkpoints and stops;
+`embed` stops between sentences (`apps.embedding_file`)."""
 
 import contextlib
 import signal
