@@ -6,7 +6,7 @@
 Needs JAX and/or PyTorch, Keras, h5py and NumPy; no TensorFlow (see the README of
 `benchmarks/` for the wheels to bring to a machine that has only JAX and PyTorch).
 For the original ELMo architecture (random weights: char CNN 2048 filters, 2 highway,
-LSTM 4096 projected to 512, 2 layers) and the shipped `saved_models/elmo-small-en`
+LSTM 4096 projected to 512, 2 layers) and the shipped `elmo_small_en` preset
 (`--tiny`: a tiny random architecture instead of both), it prints:
 
 - inference tokens/s at batch 32/128/512 of real sentences (20-25 tokens, from
@@ -46,7 +46,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 sys.path.insert(0, str(HERE))
-SHIPPED = ROOT / "saved_models" / "elmo-small-en"
+SHIPPED = ROOT / "elmo_keras" / "models" / "elmo" / "presets" / "elmo_small_en"
 CORPUS = ROOT / "elmo_keras" / "datasets" / "alice" / "train.txt"
 TINY_VOCAB = ROOT / "tests" / "fixtures" / "bilm_training" / "vocab.txt"
 FILTERS = [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]]

@@ -32,7 +32,7 @@ MINUTES=${MINUTES:-7}
 VALID=${VALID-$INIT/valid_quarter.txt}  # VALID= : no validation (evaluate afterwards)
 PY=${PYTHON:-python}
 FROM=${FROM:-elmo_keras/models/elmo/presets/elmo_small_en}  # weights.hdf5 + vocab.txt to start from
-FROM_SOFTMAX=${FROM_SOFTMAX:-saved_models/elmo-small-en/softmax.hdf5}
+FROM_SOFTMAX=${FROM_SOFTMAX:-$FROM/softmax.hdf5}
 
 [ -d "$CORPUS/train" ] || $PY saved_models/build_corpus.py --out "$CORPUS" --cache data/packages
 mkdir -p "$INIT"

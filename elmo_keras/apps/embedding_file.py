@@ -254,7 +254,7 @@ def embed_file(model, input_path, output_path, batch_size=64, stateful=False,
 
     Example:
     ```python
-    embed_file(load_elmo("saved_models/elmo-small-en"), "in.txt", "out.hdf5")
+    embed_file(elmo_keras.ELMo.from_preset("elmo_small_en"), "in.txt", "out.hdf5")
     ```
     """
     from tqdm import tqdm
@@ -340,15 +340,17 @@ _KEPT = "; the finished chunks are kept: free some space, then rerun with --resu
 
 
 def _write(function, path, *args):
-    """Runs `function(*args, tmp)` writing `path` whole through a temporary file; a disk
-    error becomes one `DiskSpaceError` naming the path."""
+    """Runs `function(*args, tmp)` writing `path` whole through a temporary file, removed
+    if it fails or is stopped; a disk error becomes one `DiskSpaceError` naming the path."""
     tmp = path + ".tmp"
     try:
         function(*args, tmp)
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:  # a stop (Ctrl-C) too: no torn temporary file is left
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if not isinstance(e, OSError):
+            raise
         reason = disk_error_reason(e)
         if reason is None:
             raise

@@ -377,3 +377,6 @@ def test_ctrl_c_inside_a_library_call_stops_between_sentences(tmp_path, monkeypa
     assert len(calls) == 3  # stopped right after the sentence in hand
     assert signal.getsignal(signal.SIGINT) is before
     assert _chunks(tmp_path / "out.hdf5.parts") == ["00000000.hdf5"]
+    # ... and the chunk it was writing leaves no torn temporary file.
+    assert not list((tmp_path / "out.hdf5.parts").glob("*.tmp")), os.listdir(
+        tmp_path / "out.hdf5.parts")

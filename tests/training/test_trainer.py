@@ -84,12 +84,12 @@ def test_bad_input_fails_before_training(tmp_path, vocab_file):
 def test_tiny_model_learns_alice_and_round_trips_the_published_format(tmp_path, vocab_file):
     run = str(tmp_path / "run")
     result = train(run, TRAIN, options_file(tmp_path, n_epochs=4), vocab_file, VALID,
-                   max_steps=300, log_every=25, verbose=0)
+                   max_steps=200, log_every=25, verbose=0)
     vocab = Vocabulary.load(vocab_file)
     unigram = unigram_perplexity([TRAIN], [VALID], vocab)
     valid = [e["valid_perplexity"] for e in read_history(run) if "valid_perplexity" in e]
-    assert len(valid) == 4  # after each of 3 epochs (88 steps) and at the last step, 300
-    # Measured: unigram 227; the biLM 96 after 300 steps.
+    assert len(valid) == 3  # after each of 2 epochs (88 steps) and at the last step, 200
+    # Measured: unigram 227; the biLM 159 after 88 steps, 115 after 176 (AMD EPYC).
     print("unigram", unigram, "valid", valid)
     assert valid[-1] < 0.6 * unigram, (valid, unigram)
     train_ppl = [e["train_perplexity"] for e in read_history(run) if "train_perplexity" in e]
