@@ -81,20 +81,36 @@ def test_bad_input_fails_before_training(tmp_path, vocab_file):
 
 
 @pytest.mark.slow
-def test_tiny_model_learns_alice_and_round_trips_the_published_format(tmp_path, vocab_file):
+def test_tiny_model_learns_alice_from_the_default_options_and_round_trips_the_format(
+        tmp_path, vocab_file):
+    """Trained from the default options (only the tiny architecture and a small batch
+    given), 200 steps, validated every epoch: it learns; each LM beats a unigram model
+    of the training text on held-out text, from zero states (each sentence alone, as
+    ELMo embeds) and with states carried through 8 rows of sentences (bilm-tf's
+    protocol); the published files give the very same model, and `evaluate` from them
+    agrees with the model in memory. (One run for all: training is this test's cost.)"""
+    options = tmp_path / "options.json"
+    options.write_text(json.dumps({"char_cnn": TINY["char_cnn"], "lstm": TINY["lstm"],
+                                   "batch_size": 16}))
     run = str(tmp_path / "run")
-    result = train(run, TRAIN, options_file(tmp_path, n_epochs=4), vocab_file, VALID,
-                   max_steps=200, log_every=25, verbose=0)
+    result = train(run, TRAIN, str(options), vocab_file, VALID, max_steps=200, log_every=25,
+                   verbose=0)
     vocab = Vocabulary.load(vocab_file)
     unigram = unigram_perplexity([TRAIN], [VALID], vocab)
     valid = [e["valid_perplexity"] for e in read_history(run) if "valid_perplexity" in e]
     assert len(valid) == 3  # after each of 2 epochs (88 steps) and at the last step, 200
-    # Measured: unigram 227; the biLM 159 after 88 steps, 115 after 176 (AMD EPYC).
+    # Measured (AMD EPYC): unigram 189.6; the biLM 156.9 after 88 steps, 115.1 after
+    # 176, 111.6 after 200.
     print("unigram", unigram, "valid", valid)
-    assert valid[-1] < 0.6 * unigram, (valid, unigram)
+    assert valid[-1] < 0.7 * unigram, (valid, unigram)
     train_ppl = [e["train_perplexity"] for e in read_history(run) if "train_perplexity" in e]
     assert train_ppl[-1] < 0.5 * train_ppl[0]
     assert os.path.getsize(os.path.join(run, "learning_curve.png")) > 10_000
+    r = evaluate(run, VALID, batch_size=8, unroll_steps=20, verbose=0)
+    print("stateless", r["stateless"], "stateful", r)
+    for protocol, got in (("stateless", r["stateless"]), ("stateful", r)):
+        for direction in ("forward", "backward"):
+            assert got[direction] < unigram, (protocol, direction, got, unigram)
 
     # The published files give the very same model.
     trained = result["elmo"]
@@ -162,22 +178,3 @@ def test_state_reset_prob_zeroes_carried_states(tmp_path, vocab_file):
     assert not math.isclose(runs[0.0][1], runs[1.0][1], rel_tol=1e-4)
     with pytest.raises(OptionsError, match="state_reset_prob must be in"):
         train(str(tmp_path / "bad"), TRAIN, options_file(tmp_path, state_reset_prob=2), vocab_file)
-
-
-def test_default_options_beat_a_unigram_model_from_zero_and_carried_states(tmp_path,
-                                                                         vocab_file):
-    """Trained from the default options (only the tiny architecture and a small batch
-    given), each LM beats a unigram model of the training text on held-out text, from
-    zero states (each sentence alone, as ELMo embeds) and with states carried through
-    8 rows of sentences (bilm-tf's protocol)."""
-    options = tmp_path / "options.json"
-    options.write_text(json.dumps({"char_cnn": TINY["char_cnn"], "lstm": TINY["lstm"],
-                                   "batch_size": 16}))
-    run = str(tmp_path / "run")
-    train(run, TRAIN, str(options), vocab_file, max_steps=200, verbose=0)
-    unigram = unigram_perplexity([TRAIN], [VALID], Vocabulary.load(vocab_file))
-    r = evaluate(run, VALID, batch_size=8, unroll_steps=20)
-    print("unigram", unigram, "stateless", r["stateless"], "stateful", r)
-    for protocol, result in (("stateless", r["stateless"]), ("stateful", r)):
-        for direction in ("forward", "backward"):
-            assert result[direction] < unigram, (protocol, direction, result, unigram)
