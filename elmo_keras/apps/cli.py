@@ -602,18 +602,54 @@ def main(argv=None):
     level = package_log.level
     package_log.addHandler(notes)
     package_log.setLevel(logging.INFO)
+    ctrl_c = _CtrlC()
     try:
-        quiet_tensorflow(getattr(args, "verbose", False))
-        return args.func(args)
+        with ctrl_c:
+            quiet_tensorflow(getattr(args, "verbose", False))
+            return args.func(args)
     except (Exception, KeyboardInterrupt) as e:
         if debug:
             traceback.print_exc()
-        code, line = error_exit(e, args.doing)
+        # Ctrl-C raised inside a library call can come out as that library's own error
+        # (NumPy's structured-array comparison turns it into a TypeError): it is still
+        # the interruption.
+        code, line = error_exit(KeyboardInterrupt() if ctrl_c.pressed else e, args.doing)
         print(line, file=sys.stderr)
         return code
     finally:
         package_log.removeHandler(notes)
         package_log.setLevel(level)
+
+
+class _CtrlC:
+    """While a command runs: Ctrl-C (SIGINT) raises KeyboardInterrupt as by default, and
+    `pressed` remembers that it came, whatever exception it turns into. Only where
+    Python's own handler is in place, in the main thread (a command that stops on a
+    flag, `embed` and `train`, puts its own in place for its work)."""
+
+    def __init__(self):
+        self.pressed, self._before = False, None
+
+    def _handler(self, signum, frame):
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._before = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._before is not None:
+            signal.signal(signal.SIGINT, self._before)
+            self._before = None
+        return False
 
 
 if __name__ == "__main__":

@@ -74,6 +74,39 @@ def test_interrupt_unexpected_error_and_debug(tmp_path, capsys, monkeypatch):
     assert main(["--debug"] + args) == 1  # --debug before the command too
 
 
+def test_ctrl_c_turned_into_a_library_error_is_still_the_interruption(tmp_path, capsys,
+                                                                       monkeypatch):
+    """Ctrl-C arriving inside a library call that turns exceptions into its own (NumPy's
+    structured-array comparison turns KeyboardInterrupt into a TypeError) is reported
+    as the interruption, exit 130, not as "unexpected TypeError", exit 1; and the
+    handler is Python's own again afterwards."""
+    import signal
+
+    (tmp_path / "in.txt").write_text("a b\n")
+    args = ["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5"), *MODEL]
+
+    def library_call(*a, **k):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10_000):
+                pass
+        except BaseException:
+            raise TypeError("Cannot compare structured arrays") from None
+        raise AssertionError("no KeyboardInterrupt")
+
+    monkeypatch.setattr(cli, "_load_model", library_call)
+    assert main(args) == 130
+    assert _last(capsys) == "interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # A TypeError without Ctrl-C is still unexpected.
+
+    def broken(*a, **k):
+        raise TypeError("Cannot compare structured arrays")
+
+    monkeypatch.setattr(cli, "_load_model", broken)
+    assert main(args) == 1
+
+
 def test_interrupted_embedding_keeps_its_chunks(tmp_path, capsys, monkeypatch):
     import elmo_keras.apps.embedding_file as ef
 
