@@ -4,7 +4,9 @@ import argparse
 import errno
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 
 
@@ -635,17 +637,12 @@ class _CtrlC:
         raise KeyboardInterrupt
 
     def __enter__(self):
-        import signal
-        import threading
-
         if (threading.current_thread() is threading.main_thread()
                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
             self._before = signal.signal(signal.SIGINT, self._handler)
         return self
 
     def __exit__(self, *exc):
-        import signal
-
         if self._before is not None:
             signal.signal(signal.SIGINT, self._before)
             self._before = None
