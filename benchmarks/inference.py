@@ -21,14 +21,18 @@ without them PyTorch's bfloat16 batch ran over 5 minutes), and on TensorFlow `EL
 autotuned tf.data pipeline, which often halves the speed: see `batched_dataset`)
 and XLA (`Embedder(model, jit_compile=True)`). JAX picks its own CPU thread count.
 
-The limits. "peak" is this machine's best fp32 matmul rate (2048 x 2048, TensorFlow).
-The distinct-token limit is the rate at peak of the FLOPs the batch needs: the char CNN
+The limits. "peak" is this machine's best fp32 matmul rate (2048 x 2048): the best of
+TensorFlow as installed, TensorFlow with its oneDNN kernels forced on
+(`TF_ENABLE_ONEDNN_OPTS=1`) and NumPy, each in a child process. (Until 2026-12-05 it was
+TensorFlow's as installed only, which on an AMD EPYC, where TensorFlow leaves oneDNN
+off, is 0.73x the best: every "of limit" then read 1.38x too high.) The distinct-token limit is the rate at peak of the FLOPs the batch needs: the char CNN
 once per distinct token (and `<S>`, `</S>`), the biLM at every real position and the two
 boundaries, nothing for padding. The recurrence cannot run at peak: its matmuls have as
 many rows as the batch has sentences (`[32, P] x [P, 4 U]` then `[32, U] x [U, P]`, one
 after the other, at every step). "shape limit" therefore times those FLOPs at the rate
-measured for a chain of these very matmuls, the rest at peak: the best a loop of matmuls
-can do at this batch size.
+measured for a chain of these very matmuls (the faster of `state @ kernel` and `kernel @
+state`, under both TensorFlow settings), the rest at peak: the best a loop of matmuls can
+do at this batch size.
 """
 
 import argparse
@@ -147,23 +151,28 @@ report(lambda s: sess.run(ops["lm_embeddings"], {ids: batcher.batch_sentences(s)
 MATMUL = r'''
 import json, os, sys, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np
 import tensorflow as tf
 t, rows, proj, dim = (int(a) for a in sys.argv[1:])
 tf.config.threading.set_intra_op_parallelism_threads(t)
 tf.config.threading.set_inter_op_parallelism_threads(t)
 
-def best_rate(f, args, flops, rounds=5):  # the best of 5: the machine's rate, not a noisy moment
-    f(*args).numpy(); best = 0.0
+def best_rate(run, flops, rounds=5):  # the best of 5: the machine's rate, not a noisy moment
+    run(); best = 0.0
     for _ in range(rounds):
-        s = time.perf_counter(); f(*args).numpy()
+        s = time.perf_counter(); run()
         best = max(best, flops / (time.perf_counter() - s) / 1e9)
     return best
 
 a = tf.random.normal([2048, 2048]); n = 10
-peak = best_rate(tf.function(lambda a: tf.add_n([tf.matmul(a + i, a) for i in range(n)])),
-                 (a,), 2 * 2048 ** 3 * n)
-# The recurrence's chain: [rows, proj] x [proj, 4 dim] -> first dim columns x [dim, proj].
+square = tf.function(lambda a: tf.add_n([tf.matmul(a + i, a) for i in range(n)]))
+peak = best_rate(lambda: square(a).numpy(), 2 * 2048 ** 3 * n)
+an = a.numpy()  # NumPy's BLAS (OpenBLAS in NumPy's wheels) on the same products
+peak_numpy = best_rate(lambda: [np.matmul(an + i, an) for i in range(n)], 2 * 2048 ** 3 * n)
+# The recurrence's chain: [rows, proj] x [proj, 4 dim] -> first dim columns x [dim, proj],
+# batch-major, and feature-major (the kernels stored transposed, `kernel @ state`).
 w = tf.random.normal([proj, 4 * dim]) * 0.02; p = tf.random.normal([dim, proj]) * 0.02
+wt, pt = tf.transpose(w), tf.transpose(p)
 steps = 27
 
 def chain(h, w, p):
@@ -171,9 +180,18 @@ def chain(h, w, p):
         h = tf.matmul(tf.matmul(h, w)[:, :dim], p)
     return h
 
-rec = best_rate(tf.function(chain), (tf.random.normal([rows, proj]), w, p),
-                2 * steps * rows * (proj * 4 * dim + dim * proj))
-print(json.dumps({"peak": peak, "recurrent": rec}))
+def chain_feature_major(h, wt, pt):
+    for _ in range(steps):
+        h = tf.matmul(pt, tf.matmul(wt, h)[:dim])
+    return h
+
+flops = 2 * steps * rows * (proj * 4 * dim + dim * proj)
+batch_major, feature_major = tf.function(chain), tf.function(chain_feature_major)
+h, ht = tf.random.normal([rows, proj]), tf.random.normal([proj, rows])
+rec = max(best_rate(lambda: batch_major(h, w, p).numpy(), flops),
+          best_rate(lambda: feature_major(ht, wt, pt).numpy(), flops))
+print(json.dumps({"peak": max(peak, peak_numpy), "recurrent": rec, "peak_tf": peak,
+                  "peak_numpy": peak_numpy}))
 '''
 
 
@@ -208,6 +226,26 @@ def batch_limits(sentences, arch, peak, recurrent):
     limit = tokens * peak * 1e9 / needed
     shape_limit = tokens / (at_peak / (peak * 1e9) + positions * lstm_step / (recurrent * 1e9))
     return limit, shape_limit
+
+
+def machine_rates(threads, proj, dim):
+    """`{"peak", "recurrent", "sources"}`: the best fp32 rates (GFLOP/s) this machine's
+    libraries reach, each measured in a child: TensorFlow as installed, TensorFlow with
+    its oneDNN kernels forced on (`TF_ENABLE_ONEDNN_OPTS=1`: on a CPU where TensorFlow
+    leaves them off, such as AMD's, they ran 2048 x 2048 1.4x faster), and NumPy."""
+    found = {}
+    for onednn in ("default", "1"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+        if onednn != "default":
+            env["TF_ENABLE_ONEDNN_OPTS"] = onednn
+        found[onednn] = json.loads(subprocess.run(
+            [sys.executable, "-c", MATMUL, str(threads), "32", str(proj), str(dim)],
+            capture_output=True, text=True, check=True, env=env).stdout)
+    d, o = found["default"], found["1"]
+    return {"peak": max(d["peak"], o["peak"]),
+            "recurrent": max(d["recurrent"], o["recurrent"]),
+            "sources": f"TensorFlow {d['peak_tf']:.0f}, with oneDNN {o['peak_tf']:.0f}, "
+                       f"NumPy {d['peak_numpy']:.0f}"}
 
 
 def ensure_bilm_venv():
@@ -345,14 +383,13 @@ def main():
         bilm = None if args.skip_bilm else measured(
             failed, ("tensorflow", "bilm-tf"), ensure_bilm_venv(), BILM, cfg)
     dim, proj = ARCHS[args.arch][:2]
-    rates = json.loads(subprocess.run(
-        [sys.executable, "-c", MATMUL, str(args.threads), "32", str(proj), str(dim)],
-        capture_output=True, text=True, check=True).stdout)
+    rates = machine_rates(args.threads, proj, dim)
     sents = cfg["sentences"]
     limit, shape_limit = batch_limits(sents, args.arch, rates["peak"], rates["recurrent"])
     print(f"arch={args.arch} batch=32x(20-25 tokens) threads={args.threads} "
-          f"peak={rates['peak']:.0f} GFLOP/s recurrent chain [32,{proj}]x[{proj},{4 * dim}] "
-          f"-> [32,{dim}]x[{dim},{proj}]: {rates['recurrent']:.0f} GFLOP/s")
+          f"peak={rates['peak']:.0f} GFLOP/s (2048 x 2048: {rates['sources']}) "
+          f"recurrent chain [32,{proj}]x[{proj},{4 * dim}] -> [32,{dim}]x[{dim},{proj}] "
+          f"(best layout): {rates['recurrent']:.0f} GFLOP/s")
     print(f"batch: {sum(map(len, sents))} tokens, {len({t for s in sents for t in s})} "
           f"distinct; distinct-token fp32 limit {limit:.0f} tokens/s, shape limit "
           f"{shape_limit:.0f} tokens/s (see the module docstring)")

@@ -31,8 +31,8 @@ import tempfile
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from inference import (ARCHS, CORPUS, MATMUL, architecture_options,  # noqa: E402
-                       ensure_bilm_venv, flop_parts, run_json)
+from inference import (ARCHS, CORPUS, architecture_options,  # noqa: E402
+                       ensure_bilm_venv, flop_parts, machine_rates, run_json)
 
 
 def training_flops_per_token(arch, negatives=1024):
@@ -152,9 +152,7 @@ def main():
         if not args.skip_bilm:
             results["bilm-tf"] = run_json(ensure_bilm_venv(), BILM, dict(cfg, dir=tmp))
     dim, proj = ARCHS[args.arch][:2]
-    peak = json.loads(subprocess.run(
-        [sys.executable, "-c", MATMUL, str(args.threads), "32", str(proj), str(dim)],
-        capture_output=True, text=True, check=True).stdout)["peak"]
+    peak = machine_rates(args.threads, proj, dim)["peak"]
     limit = peak * 1e9 / training_flops_per_token(args.arch)
     print(f"training step, arch={args.arch} batch={args.batch_size}x20 tokens, "
           f"threads={args.threads}, sampled softmax 1024 negatives; peak {peak:.0f} GFLOP/s, "

@@ -15,9 +15,9 @@ reads), with `d` the direction (0 forward, 1 backward) and `l` the layer:
 | `CNN/W_cnn_i`, `CNN/b_cnn_i` | `[1, w, D, n]`, `[n]` | `conv_kernel_i` `[w, D, n]`, `conv_bias_i` |
 | `CNN_high_k/{W,b}_{carry,transform}` | `[F, F]`, `[F]` | `highway_k` |
 | `CNN_proj/W_proj`, `CNN_proj/b_proj` | `[F, P]`, `[P]` | `projection_kernel/bias` (if `F != P`) |
-| `RNN_d/RNN/MultiRNNCell/Cell{l}/LSTMCell/W_0` | `[in + P, 4H]` | `kernel` over `recurrent_kernel` |
+| `RNN_d/RNN/MultiRNNCell/Cell{l}/LSTMCell/W_0` | `[in + P, 4H]` | `kernel` `[4H, in]` beside `recurrent_kernel` `[4H, P]`, transposed |
 | `.../LSTMCell/B` | `[4H]` | `bias` (gates i, j, f, o) |
-| `.../LSTMCell/W_P_0` | `[H, P]` | `projection_kernel` (if `P < H`) |
+| `.../LSTMCell/W_P_0` | `[H, P]` | `projection_kernel` `[P, H]`, transposed (if `P < H`) |
 
 Softmax weights (training only) are not part of this file; `softmax_weight_map` reads
 and writes them (`softmax/W` `[vocab, P]`, `softmax/b` `[vocab]`) in a file of their own.
@@ -102,21 +102,23 @@ def lstm_weight_map(bilm):
     for d, cells in enumerate((bilm.forward_cells, bilm.backward_cells)):
         for l, cell in enumerate(cells):
             prefix = _cell_prefix(d, l)
-            n_in = cell.kernel.shape[0]
+            n_in = cell.kernel.shape[1]  # the cell stores its kernels output-major
 
             def get_w(cell=cell):
-                return np.concatenate(
-                    [cell.kernel.numpy(), cell.recurrent_kernel.numpy()]).astype("float32")
+                return np.concatenate([cell.kernel.numpy(), cell.recurrent_kernel.numpy()],
+                                      axis=1).T.astype("float32")
 
             def set_w(v, cell=cell, n_in=n_in):
-                cell.kernel.assign(v[:n_in])
-                cell.recurrent_kernel.assign(v[n_in:])
+                cell.kernel.assign(np.ascontiguousarray(v[:n_in].T))
+                cell.recurrent_kernel.assign(np.ascontiguousarray(v[n_in:].T))
 
             entries.append((f"{prefix}/W_0", get_w, set_w,
-                            (n_in + cell.recurrent_kernel.shape[0], cell.kernel.shape[1])))
+                            (n_in + cell.recurrent_kernel.shape[1], cell.kernel.shape[0])))
             entries.append(_plain(f"{prefix}/B", cell.bias))
             if cell.projection_kernel is not None:
-                entries.append(_plain(f"{prefix}/W_P_0", cell.projection_kernel))
+                entries.append(_plain(f"{prefix}/W_P_0", cell.projection_kernel,
+                                      to_file=np.transpose,
+                                      from_file=lambda v: np.ascontiguousarray(v.T)))
     return entries
 
 

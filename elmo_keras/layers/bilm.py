@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from elmo_keras.layers.lstm_projection import LSTMPCell, LSTMPSteps
-from elmo_keras.layers.kernels import kernels, matmul_add
+from elmo_keras.layers.kernels import gates_matmul, kernels
 
 
 def reverse_padded(x, lengths):
@@ -36,7 +36,7 @@ class BiLM(keras.layers.Layer):
     `ResidualWrapper`: the recurrent state itself excludes the residual). Steps past a
     row's length leave the state unchanged and output zeros (`dynamic_rnn` with
     `sequence_length`). Both directions of a layer run in one loop, their inputs'
-    matmul done for all steps before it.
+    matmul done for all steps before it, feature-major (`lstmp_step`).
 
     Args:
         lstm_dim: LSTM cell size.
@@ -196,42 +196,46 @@ class BiLM(keras.layers.Layer):
         if mask is None:
             mask = ops.ones((batch, steps), dtype="bool")
         mask = ops.cast(mask, "bool")
-        maskf = ops.cast(mask, dtype)
-        keep = ops.transpose(mask)[:, :, None]  # [time, batch, 1]
+        keep = ops.transpose(mask)[:, None, :]  # [time, 1, batch]
+        maskf = ops.cast(keep, dtype)
         if initial_states is None:
             initial_states = self.zero_states(batch, dtype)
-        init_h, init_c = (ops.cast(s, dtype) for s in initial_states)
+        # Feature-major states [n_layers, 2, dim, batch] (see `lstmp_step`).
+        init_h, init_c = (ops.swapaxes(ops.cast(s, dtype), -1, -2) for s in initial_states)
 
-        # Time-major [2, time, batch, dim]: each step reads a contiguous slice.
-        layer_input = ops.transpose(stacked_inputs, (0, 2, 1, 3))
+        # Time-major, feature-major [2, time, dim, batch]: a step's block is what its
+        # matmuls take.
+        layer_input = ops.transpose(stacked_inputs, (0, 2, 3, 1))
         outputs, final_h, final_c = [], [], []
         for i in range(self.n_layers):
             cells = (self.forward_cells[i], self.backward_cells[i])
-            if input_dropout is not None:
-                layer_input = input_dropout(layer_input)
+            if input_dropout is not None:  # drawn [2, time, batch, dim], as it always was
+                layer_input = ops.swapaxes(input_dropout(ops.swapaxes(layer_input, 2, 3)),
+                                           2, 3)
             weights = {name: [None if getattr(cell, name) is None
                               else ops.cast(getattr(cell, name), dtype) for cell in cells]
                        for name in ("kernel", "bias", "recurrent_kernel", "projection_kernel")}
             x_gates = []
             for d in range(2):
-                flat = ops.reshape(layer_input[d], (-1, layer_input.shape[-1]))
-                gates = matmul_add(flat, weights["kernel"][d], weights["bias"][d])
-                x_gates.append(ops.reshape(gates, (steps, batch, 4 * self.lstm_dim)))
+                # [dim, time * batch]: step t is columns t * batch to (t + 1) * batch.
+                columns = ops.reshape(ops.transpose(layer_input[d], (1, 0, 2)),
+                                      (layer_input.shape[2], -1))
+                x_gates.append(gates_matmul(weights["kernel"][d], columns,
+                                            weights["bias"][d]))
             h0, c0 = [init_h[i, 0], init_h[i, 1]], [init_c[i, 0], init_c[i, 1]]
 
             step = LSTMPSteps(weights["recurrent_kernel"], weights["projection_kernel"],
                               self.cell_clip, self.proj_clip)
             h_seq, h_last, c_last = kernels().masked_recurrence(
                 step, x_gates, keep, h0, c0, inference=inference)
-            h_seq, h_last, c_last = ops.stack(h_seq), ops.stack(h_last), ops.stack(c_last)
-            final_h.append(h_last)
-            final_c.append(c_last)
-            out = h_seq * ops.transpose(maskf)[None, :, :, None]  # [2, time, batch, P]
+            final_h.append(ops.stack(h_last))
+            final_c.append(ops.stack(c_last))
+            out = ops.stack(h_seq) * maskf[None]  # [2, time, P, batch]
             if i > 0 and self.use_skip_connections:
                 out = out + layer_input
-            outputs.append(ops.transpose(out, (0, 2, 1, 3)))
+            outputs.append(ops.transpose(out, (0, 3, 1, 2)))
             layer_input = out
-        return outputs, (ops.stack(final_h), ops.stack(final_c))
+        return outputs, tuple(ops.swapaxes(ops.stack(s), -1, -2) for s in (final_h, final_c))
 
     def _check_batch(self, batch):
         if isinstance(batch, int):

@@ -23,11 +23,11 @@ def test_matches_tf1_lstmcell(case, units, proj, cell_clip, proj_clip, scale):
     cell = LSTMPCell(units, proj, cell_clip=cell_clip, proj_clip=proj_clip)
     cell.build((None, n_in))
     kernel = ref["w0"]  # TF1 stacks [input; h] x 4*units, gates i, j, f, o
-    cell.kernel.assign(kernel[:n_in])
-    cell.recurrent_kernel.assign(kernel[n_in:])
+    cell.kernel.assign(kernel[:n_in].T)  # the cell stores them output-major
+    cell.recurrent_kernel.assign(kernel[n_in:].T)
     cell.bias.assign(ref["w1"])
     if proj:
-        cell.projection_kernel.assign(ref["w2"])
+        cell.projection_kernel.assign(ref["w2"].T)
     states = cell.get_initial_state(batch_size=ref["x"].shape[1])
     for t in range(ref["x"].shape[0]):
         o, states = cell(ref["x"][t], states)
@@ -54,3 +54,19 @@ def test_projection_larger_than_units_is_rejected():
 
 def test_get_config_round_trip():
     check_config(LSTMPCell(8, 4, cell_clip=3, proj_clip=None))
+
+
+@pytest.mark.parametrize("input_dim", [5, 32])  # 32 = 4 * units: a square kernel
+def test_weights_saved_input_major_load_transposed(input_dim):
+    """A `.keras` file from before the kernels were stored output-major still loads."""
+    cell = LSTMPCell(8, 4)
+    cell.build((None, input_dim))
+    rng = np.random.default_rng(0)
+    values = [rng.normal(size=v.shape).astype("float32") for v in cell.variables]
+    old_layout = {str(k): v.T if v.ndim == 2 else v for k, v in enumerate(values)}
+    for store in (old_layout, {str(k): v for k, v in enumerate(values)}):
+        clone = LSTMPCell(8, 4)
+        clone.build((None, input_dim))
+        clone.load_own_variables(store)
+        for var, value in zip(clone.variables, values):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(var), value)

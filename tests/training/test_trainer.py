@@ -41,6 +41,20 @@ def test_a_run_started_before_the_one_training_loop_resumes_as_it_would_have(tmp
     for g, w in zip(got, want):
         for key in ("train_perplexity_forward", "train_perplexity_backward", "grad_norm"):
             assert math.isclose(g[key], w[key], rel_tol=1e-6), (key, g, w)
+    # Its checkpoint (LSTM kernels stored input-major then) loads alone too, transposed.
+    import tensorflow as tf
+
+    from elmo_keras.training import load_checkpoint_weights
+    from elmo_keras.training.backends.generic import weight_names
+    lm, _, _ = load_trained(str(run))
+    fresh = BiLMLanguageModel(lm.options, lm.vocab_size)
+    old = str(fixture / "run" / "checkpoints" / "ckpt-3")
+    load_checkpoint_weights(fresh, old)
+    reader = tf.train.load_checkpoint(old)
+    for name, v in zip(weight_names(fresh.lm_variables), fresh.lm_variables):
+        value = reader.get_tensor(f"weights/{name.replace('.', '..')}/.ATTRIBUTES/VARIABLE_VALUE")
+        lstm_kernel = name.startswith("bilm.") and name.endswith("kernel")
+        np.testing.assert_array_equal(v.numpy(), value.T if lstm_kernel else value)
 
 
 def test_bad_input_fails_before_training(tmp_path, vocab_file):
@@ -178,3 +192,46 @@ def test_state_reset_prob_zeroes_carried_states(tmp_path, vocab_file):
     assert not math.isclose(runs[0.0][1], runs[1.0][1], rel_tol=1e-4)
     with pytest.raises(OptionsError, match="state_reset_prob must be in"):
         train(str(tmp_path / "bad"), TRAIN, options_file(tmp_path, state_reset_prob=2), vocab_file)
+
+
+def test_array_checkpoint_from_before_output_major_kernels_loads(tmp_path):
+    """An array checkpoint (the JAX and PyTorch trainers') written when the LSTM kernels
+    were stored input-major loads into today's model, kernels and slots transposed."""
+    from elmo_keras.training.backends.generic import ArrayCheckpoints, weight_names
+    from elmo_keras.training.step_math import make_optimizer
+    from elmo_keras.training.training_options import load_training_options
+
+    opts = load_training_options(options_file(tmp_path))
+    lm = BiLMLanguageModel(opts, 1017)
+    optimizer = make_optimizer(opts, lm.lm_variables)
+    rng = np.random.default_rng(0)
+    params = [rng.normal(size=v.shape).astype("float32") for v in lm.lm_variables]
+    slots = [rng.normal(size=v.shape).astype("float32") for v in optimizer.variables]
+    states = tuple(lm.zero_states(opts.batch_size))
+    folder = str(tmp_path / "checkpoints")
+    path = ArrayCheckpoints(folder).save(lm.lm_variables, params, slots, states, 3)
+    with np.load(path) as f:
+        old = {k: f[k] for k in f.files}
+    slot_of = {v.path: i for i, v in enumerate(optimizer.variables)}
+    transposed = 0
+    for name, v in zip(weight_names(lm.lm_variables), lm.lm_variables):
+        if name.startswith("bilm.") and name.endswith("kernel"):
+            slot = next(i for p, i in slot_of.items() if p.endswith(name.replace(".", "_")
+                                                                    + "_accumulator"))
+            for key in (f"weights/{name}", f"optimizer/{slot:05d}"):
+                assert old[key].shape == tuple(v.shape) and v.shape[0] != v.shape[1]
+                old[key] = old[key].T
+                transposed += 1
+    assert transposed == 2 * 12  # 2 layers x 2 directions x 3 kernels, and their slots
+    np.savez(path, **old)
+
+    fresh = BiLMLanguageModel(opts, 1017)
+    fresh_optimizer = make_optimizer(opts, fresh.lm_variables)
+    _, step = ArrayCheckpoints(folder).load(path, fresh.lm_variables, fresh_optimizer,
+                                            states, opts.learning_rate)
+    assert step == 3
+    for var, value in zip(fresh.lm_variables, params):
+        np.testing.assert_array_equal(var.numpy(), value)
+    for var, value in zip(fresh_optimizer.variables, slots):
+        if var.path.endswith("_accumulator"):
+            np.testing.assert_array_equal(var.numpy(), value)

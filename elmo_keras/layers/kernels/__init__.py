@@ -3,10 +3,13 @@
 Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
 
 - `masked_recurrence(step, x_gates, keep, h0, c0, inference=False)`: the biLM's time
-  loop (`elmo_keras.layers.bilm.BiLM`); `inference` says no gradient will be taken, and
-  the backend may then run a form that is faster only without gradients (JAX: padded
-  steps skipped, recurrent kernels transposed; PyTorch decides by
-  `torch.is_grad_enabled()`);
+  loop (`elmo_keras.layers.bilm.BiLM`), feature-major: each recurrence's `x_gates` is
+  one `[features, time * batch]` matrix (step `t` in columns `t * batch` to `(t + 1) *
+  batch`: one matmul made it, and a step's block is sliced out where the loop reads it,
+  not copied out for all steps ahead), its states `[features, batch]`, `keep`
+  `[time, 1, batch]`; `inference` says no gradient will be taken, and the backend may
+  then run a form that is faster only without gradients (JAX: padded steps skipped;
+  PyTorch decides by `torch.is_grad_enabled()`);
 - `encode_distinct(rows, encode)`: `encode(rows)` for an int matrix `rows` `[N, C]`
   with `encode` run once per distinct row (exact; gradients flow), for the char CNN
   (`elmo_keras.layers.character_encoder.CharacterEncoder`): TensorFlow's and PyTorch's
@@ -27,7 +30,10 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   on TensorFlow (`batched_dataset`) (`ELMo.predict`, through `predict_call` here);
 - `matmul_add(x, kernel, bias)` (optional; default: `ops.matmul(x, kernel) + bias`):
   the affine map of a 2-D `x` (PyTorch: one `addmm`, no second pass over a fresh
-  output), for the biLM's input gates and the highway layers (`matmul_add` here);
+  output), for the highway layers (`matmul_add` here);
+- `gates_matmul(kernel, columns, bias)` (optional; default: `ops.matmul(kernel,
+  columns) + bias[:, None]`): the same, feature-major, for the biLM's input gates
+  (`gates_matmul` here);
 - `conv_max(x, kernel)` (optional; default: `windows_max`): the max over positions of
   a valid 1-D convolution, for the char CNN (`CharacterEncoder`).
 
@@ -87,6 +93,16 @@ def matmul_add(x, kernel, bias):
     if own is None:
         return ops.matmul(x, kernel) + bias
     return own(x, kernel, bias)
+
+
+def gates_matmul(kernel, columns, bias):
+    """`kernel @ columns + bias[:, None]` (`[out, in] @ [in, n]`): the biLM's input gates
+    for every step at once, feature-major, the current backend's way: its
+    `gates_matmul` where it has one (PyTorch's `addmm`), else `ops.matmul` and an add."""
+    own = getattr(kernels(), "gates_matmul", None)
+    if own is None:
+        return ops.matmul(kernel, columns) + bias[:, None]
+    return own(kernel, columns, bias)
 
 
 def conv_max(x, kernel):

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from elmo_keras.layers.kernels import STEP_BUCKET
-from elmo_keras.layers.lstm_projection import LSTMPSteps, lstmp_step
+from elmo_keras.layers.lstm_projection import LSTMPSteps
 
 
 def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
@@ -19,11 +19,8 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     jit-compiled scan, compiled once per shape and clip values and reused from call to
     call (callers that see many lengths bucket them: `elmo_keras.Embedder` pads steps
     to a multiple of 4). With `inference` (no gradients), steps that no row keeps (such
-    padding) are skipped (`lax.cond`) and an `LSTMPSteps` step's recurrent kernels are
-    transposed before the loop on a CPU (`_TransposedSteps`), in the scan as in the
-    compiled loop: both measured faster without gradients and slower with them. Any other
-    step (a closure cannot be a cache key) loops in Python, its per-step ops compiled
-    once per shape.
+    padding) are skipped (`lax.cond`). Any other step (a closure cannot be a cache key)
+    loops in Python, its per-step ops compiled once per shape.
     """
     inference = bool(inference)
     if isinstance(x_gates[0], jax.core.Tracer):
@@ -33,10 +30,14 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     return _eager_recurrence(step, x_gates, keep, h0, c0)
 
 
+def _time_major(gates, steps):
+    """`[features, time * batch]` as `[time, features, batch]`."""
+    return jnp.transpose(jnp.reshape(gates, (gates.shape[0], steps, -1)), (1, 0, 2))
+
+
 def _scan(step, x_gates, keep, h0, c0, inference):
     n = len(x_gates)
-    if inference and isinstance(step, LSTMPSteps) and jax.default_backend() == "cpu":
-        step = _TransposedSteps(step)
+    steps = keep.shape[0]
 
     def advance(h, c, gates, k):
         new_h, new_c = [], []
@@ -56,33 +57,12 @@ def _scan(step, x_gates, keep, h0, c0, inference):
             h, c = advance(*carry, *xs)
         return (h, c), h
 
-    (h, c), hs = jax.lax.scan(body, (list(h0), list(c0)), (list(x_gates), keep))
+    xs = [_time_major(g, steps) for g in x_gates]
+    (h, c), hs = jax.lax.scan(body, (list(h0), list(c0)), (xs, keep))
     return list(hs), h, c
 
 
 _compiled_scan = jax.jit(_scan, static_argnums=5)
-
-
-class _TransposedSteps:
-    """An `LSTMPSteps` with its recurrent kernels transposed (`[4U, P]`) once per call,
-    before the loop (on a CPU: measured there only). XLA's CPU compiler hands `h @ W`
-    to YNNPACK, which ran the original model's `[32, 512] x [512, 16384]` faster with
-    `W` stored `[16384, 512]` (its biLM 8% faster, the transposes included; a training
-    step 4% slower: docs/speed.md)."""
-
-    def __init__(self, steps):
-        self.steps = steps
-        self.kernels = [jnp.transpose(k) for k in steps.recurrent_kernels]
-
-    def __call__(self, r, x_gates, h, c):
-        s = self.steps
-        return lstmp_step(x_gates, h, c, self.kernels[r], s.projection_kernels[r],
-                          s.cell_clip, s.proj_clip, recurrent_matmul=_matmul_transposed)
-
-
-def _matmul_transposed(h, kernel_t):
-    """`h @ kernel_t.T` without forming the transpose."""
-    return jax.lax.dot_general(h, kernel_t, (((h.ndim - 1,), (1,)), ((), ())))
 
 
 # The kernels are the step's data (traced arguments), its clip values part of the
@@ -95,8 +75,10 @@ jax.tree_util.register_pytree_node(
 
 def _eager_recurrence(step, x_gates, keep, h0, c0):
     h, c = list(h0), list(c0)
+    steps = keep.shape[0]
+    x_gates = [_time_major(g, steps) for g in x_gates]
     hs = [[] for _ in x_gates]
-    for t in range(x_gates[0].shape[0]):
+    for t in range(steps):
         for r, gates in enumerate(x_gates):
             h_r, c_r = step(r, gates[t], h[r], c[r])
             h[r] = jnp.where(keep[t], h_r, h[r])

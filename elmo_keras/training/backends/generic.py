@@ -103,15 +103,29 @@ def weight_names(variables):
     return [v.path.replace("/", ".") for v in variables]
 
 
+def in_current_layout(value, shape):
+    """A checkpoint's `value` for a variable of `shape`: as is, or transposed when it was
+    saved before `LSTMPCell` stored its kernels output-major (a 2-D value whose shape is
+    the reverse of `shape`: a biLM's LSTM kernels, and their optimizer slots, are never
+    square). None when it fits neither way."""
+    value = np.asarray(value)
+    if value.shape == tuple(shape):
+        return value
+    if value.ndim == 2 and value.shape[::-1] == tuple(shape):
+        return np.ascontiguousarray(value.T)
+    return None
+
+
 def _read_weights(f, path, variables):
     values = []
     for name, v in zip(weight_names(variables), variables):
         key = f"weights/{name}"
-        if key not in f or f[key].shape != tuple(v.shape):
+        value = in_current_layout(f[key], v.shape) if key in f else None
+        if value is None:
             found = f[key].shape if key in f else "missing"
             raise TrainingError(f"{path}: weight '{name}' is {found}, expected "
                                 f"{tuple(v.shape)}: not a checkpoint of these options")
-        values.append(f[key])
+        values.append(value)
     return values
 
 
@@ -168,10 +182,11 @@ class ArrayCheckpoints:
             optimizer_state = []
             for i, v in enumerate(optimizer.variables):
                 key = f"optimizer/{i:05d}"
-                if key not in f or f[key].shape != tuple(v.shape):
+                value = in_current_layout(f[key], v.shape) if key in f else None
+                if value is None:
                     raise TrainingError(f"{path}: optimizer variable {i} does not match")
                 optimizer_state.append(learning_rate if v.path.endswith("learning_rate")
-                                       else f[key])
+                                       else value)
             loaded = (f["state_h"], f["state_c"])
             step = int(f["step"])
         if any(a.shape != tuple(s.shape) for a, s in zip(loaded, states)):

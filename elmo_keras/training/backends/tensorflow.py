@@ -21,7 +21,7 @@ import shutil
 
 import tensorflow as tf
 
-from elmo_keras.training.backends.generic import Placement, weight_names
+from elmo_keras.training.backends.generic import Placement, in_current_layout, weight_names
 from elmo_keras.training.callbacks import TensorBoardLog
 from elmo_keras.training.distribution import (CarriedStates, distributed_dataset,
                                               get_strategy, is_chief, n_workers,
@@ -59,9 +59,39 @@ def _named_weights(lm):
 def load_checkpoint_weights(lm, checkpoint):
     """A TensorFlow checkpoint's weights into `lm` (see
     `backends.load_checkpoint_weights`)."""
+    if _input_major(checkpoint):
+        _assign_transposed(checkpoint, {f"weights/{n}": v
+                                        for n, v in _named_weights(lm).items()})
+        return lm
     tf.train.Checkpoint(weights=_named_weights(lm)).restore(checkpoint).expect_partial() \
         .assert_existing_objects_matched()
     return lm
+
+
+def _input_major(checkpoint):
+    """Whether `checkpoint` was saved before `LSTMPCell` stored its kernels output-major:
+    its first recurrent kernel is `[P, 4U]`, not `[4U, P]`."""
+    shapes = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+    for key, shape in shapes.items():
+        if key.startswith("weights/") and "recurrent_kernel" in key:
+            return len(shape) == 2 and shape[0] < shape[1]
+    return False
+
+
+def _assign_transposed(checkpoint, variables):
+    """Assigns each of `variables` (`{checkpoint name: variable}`) its value in an
+    input-major `checkpoint`, the LSTM kernels and their slots transposed
+    (`generic.in_current_layout`); a checkpoint that lacks one, or holds it in another
+    shape, is not one of this model's."""
+    reader = tf.train.load_checkpoint(checkpoint)
+    for name, var in variables.items():
+        key = name.replace(".", "..") + "/.ATTRIBUTES/VARIABLE_VALUE"
+        value = (in_current_layout(reader.get_tensor(key), var.shape)
+                 if reader.has_tensor(key) else None)
+        if value is None:
+            raise ValueError(f"{checkpoint}: {name} missing or of another shape than "
+                             f"{tuple(var.shape)}: not a checkpoint of this model")
+        var.assign(value)
 
 
 class TrainStep:
@@ -92,9 +122,21 @@ class TrainStep:
         return int(self.step.numpy())
 
     def restore(self):
-        if self.manager.latest_checkpoint is not None:
-            self.manager.checkpoint.restore(self.manager.latest_checkpoint) \
-                .assert_existing_objects_matched()
+        latest = self.manager.latest_checkpoint
+        if latest is not None and _input_major(latest):  # saved by an earlier version
+            variables = {f"weights/{n}": v for n, v in _named_weights(self.lm).items()}
+            # The optimizer's step count and learning rate are saved under their own
+            # names (the learning rate is the options' anyway: below).
+            variables.update({f"optimizer/_variables/{i}": v
+                              for i, v in enumerate(self.optimizer.variables)
+                              if v is not self.optimizer.iterations
+                              and not v.path.endswith("learning_rate")})
+            variables.update({"optimizer/_iterations": self.optimizer.iterations,
+                              "step": self.step, "state_h": self.carried.h,
+                              "state_c": self.carried.c})
+            _assign_transposed(latest, variables)
+        elif latest is not None:
+            self.manager.checkpoint.restore(latest).assert_existing_objects_matched()
             # A resumed run may change the learning rate (recorded in the run).
             self.optimizer.learning_rate = self.opts.learning_rate
         return self.done
