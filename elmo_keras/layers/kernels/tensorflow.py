@@ -21,9 +21,11 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     Args:
         step: `(k, gates_t, h, c) -> (h', c')` for recurrence `k`, feature-major.
         x_gates: list of per-recurrence `[features, time * batch]` inputs: step `t` is
-            columns `t * batch` to `(t + 1) * batch`, sliced where the loop reads it
-            (copying every step's block out ahead, into a `[time, features, batch]`
-            TensorArray, made the original biLM 6% slower here).
+            columns `t * batch` to `(t + 1) * batch`. With `inference` the loop slices
+            each step's block (copying every step's block out ahead, into a `[time,
+            features, batch]` TensorArray, made the original biLM 6% slower here);
+            with gradients it reads them from such a TensorArray (the gradient of a
+            slice is a zero matrix of the whole size at every step).
         keep: bool `[time, 1, batch]`: false at padded steps, where the state is carried
             unchanged.
         h0, c0: lists of per-recurrence initial states `[features, batch]`.
@@ -37,14 +39,24 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     batch = tf.shape(h0[0])[-1]
     ks = tf.TensorArray(keep.dtype, size=steps, infer_shape=False).unstack(keep)
     hs = [tf.TensorArray(h.dtype, size=steps, element_shape=h.shape) for h in h0]
+    if inference:
+        def gates_at(r, t):
+            gates = x_gates[r][:, t * batch:(t + 1) * batch]
+            gates.set_shape((x_gates[r].shape[0], h0[r].shape[-1]))  # the slice lost it
+            return gates
+    else:  # the gradient of a slice is a whole zero matrix a step; a TensorArray's is not
+        xs = [tf.TensorArray(x.dtype, size=steps, infer_shape=False).unstack(
+            tf.transpose(tf.reshape(x, (x.shape[0], steps, -1)), (1, 0, 2)))
+            for x in x_gates]
+
+        def gates_at(r, t):
+            return xs[r].read(t)
 
     def body(t, h, c, hs):
         k = ks.read(t)
         new_h, new_c, new_hs = [], [], []
         for r in range(n):
-            gates = x_gates[r][:, t * batch:(t + 1) * batch]
-            gates.set_shape((x_gates[r].shape[0], h0[r].shape[-1]))  # the slice lost it
-            h_r, c_r = step(r, gates, h[r], c[r])
+            h_r, c_r = step(r, gates_at(r, t), h[r], c[r])
             new_h.append(tf.where(k, h_r, h[r]))
             new_c.append(tf.where(k, c_r, c[r]))
             new_hs.append(hs[r].write(t, new_h[r]))
