@@ -7,7 +7,18 @@ import pytest
 import keras
 
 import elmo_keras
-from tests.conftest import TINY
+from tests.conftest import FIXTURES, TINY
+
+
+def test_keras_file_saved_before_output_major_kernels_loads():
+    """A `.keras` file from the code before `LSTMPCell` stored its kernels output-major
+    (tests/fixtures/keras_before_output_major) gives that code's embeddings."""
+    folder = FIXTURES / "keras_before_output_major"
+    model = keras.saving.load_model(folder / "elmo_tiny.keras")
+    assert tuple(model.bilm.forward_cells[0].recurrent_kernel.shape) == (256, 16)
+    ids = elmo_keras.batch_to_ids([["The", "cat", "sat", "."], ["Hello", "world"]])
+    got = model.predict(ids, verbose=0)["lm_embeddings"]
+    np.testing.assert_allclose(got, np.load(folder / "lm_embeddings.npy"), atol=1e-5)
 
 
 def test_elmo_keras_file_round_trip(tmp_path):
