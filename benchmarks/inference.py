@@ -24,11 +24,12 @@ and XLA (`Embedder(model, jit_compile=True)`). JAX picks its own CPU thread coun
 The limits. "peak" is this machine's best fp32 matmul rate (2048 x 2048): the best of
 TensorFlow as installed, TensorFlow with its oneDNN kernels forced on
 (`TF_ENABLE_ONEDNN_OPTS=1`) and NumPy, each in a child process. (Until 2026-12-05 it was
-TensorFlow's as installed only, which on an AMD EPYC, where TensorFlow leaves oneDNN
-off, is 0.73x the best: every "of limit" then read 1.38x too high.) The distinct-token limit is the rate at peak of the FLOPs the batch needs: the char CNN
-once per distinct token (and `<S>`, `</S>`), the biLM at every real position and the two
-boundaries, nothing for padding. The recurrence cannot run at peak: its matmuls have as
-many rows as the batch has sentences (`[32, P] x [P, 4 U]` then `[32, U] x [U, P]`, one
+TensorFlow's as installed only: on an AMD EPYC, where TensorFlow leaves oneDNN off, 0.75x
+the best, so every "of limit" there read about 1.3x too high.) The distinct-token limit
+is the rate at peak of the FLOPs the batch needs: the char CNN once per distinct token
+(and `<S>`, `</S>`), the biLM at every real position and the two boundaries, nothing for
+padding. The recurrence cannot run at peak: its matmuls have as many rows as the batch
+has sentences (`[32, P] x [P, 4 U]` then `[32, U] x [U, P]`, one
 after the other, at every step). "shape limit" therefore times those FLOPs at the rate
 measured for a chain of these very matmuls (the faster of `state @ kernel` and `kernel @
 state`, under both TensorFlow settings), the rest at peak: the best a loop of matmuls can
@@ -232,7 +233,7 @@ def machine_rates(threads, proj, dim):
     """`{"peak", "recurrent", "sources"}`: the best fp32 rates (GFLOP/s) this machine's
     libraries reach, each measured in a child: TensorFlow as installed, TensorFlow with
     its oneDNN kernels forced on (`TF_ENABLE_ONEDNN_OPTS=1`: on a CPU where TensorFlow
-    leaves them off, such as AMD's, they ran 2048 x 2048 1.4x faster), and NumPy."""
+    leaves them off, such as AMD's, they ran 2048 x 2048 1.3x faster), and NumPy."""
     found = {}
     for onednn in ("default", "1"):
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
