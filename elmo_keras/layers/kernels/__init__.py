@@ -95,6 +95,13 @@ def matmul_add(x, kernel, bias):
     return own(x, kernel, bias)
 
 
+def time_major(gates, steps):
+    """A `masked_recurrence` input, `[features, time * batch]`, as `[time, features,
+    batch]`: every step's block copied out ahead, for the loops that take their steps
+    from a leading axis (JAX's `lax.scan`; TensorFlow's TensorArray with gradients)."""
+    return ops.transpose(ops.reshape(gates, (gates.shape[0], steps, -1)), (1, 0, 2))
+
+
 def gates_matmul(kernel, columns, bias):
     """`kernel @ columns + bias[:, None]` (`[out, in] @ [in, n]`): the biLM's input gates
     for every step at once, feature-major, the current backend's way: its

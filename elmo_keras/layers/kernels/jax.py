@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from elmo_keras.layers.kernels import STEP_BUCKET
+from elmo_keras.layers.kernels import STEP_BUCKET, time_major
 from elmo_keras.layers.lstm_projection import LSTMPSteps
 
 
@@ -28,11 +28,6 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     if isinstance(step, LSTMPSteps):
         return _compiled_scan(step, list(x_gates), keep, list(h0), list(c0), inference)
     return _eager_recurrence(step, x_gates, keep, h0, c0)
-
-
-def _time_major(gates, steps):
-    """`[features, time * batch]` as `[time, features, batch]`."""
-    return jnp.transpose(jnp.reshape(gates, (gates.shape[0], steps, -1)), (1, 0, 2))
 
 
 def _scan(step, x_gates, keep, h0, c0, inference):
@@ -57,7 +52,7 @@ def _scan(step, x_gates, keep, h0, c0, inference):
             h, c = advance(*carry, *xs)
         return (h, c), h
 
-    xs = [_time_major(g, steps) for g in x_gates]
+    xs = [time_major(g, steps) for g in x_gates]
     (h, c), hs = jax.lax.scan(body, (list(h0), list(c0)), (xs, keep))
     return list(hs), h, c
 
@@ -76,7 +71,7 @@ jax.tree_util.register_pytree_node(
 def _eager_recurrence(step, x_gates, keep, h0, c0):
     h, c = list(h0), list(c0)
     steps = keep.shape[0]
-    x_gates = [_time_major(g, steps) for g in x_gates]
+    x_gates = [time_major(g, steps) for g in x_gates]
     hs = [[] for _ in x_gates]
     for t in range(steps):
         for r, gates in enumerate(x_gates):

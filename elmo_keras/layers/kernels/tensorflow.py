@@ -4,6 +4,8 @@
 import numpy as np
 import tensorflow as tf
 
+from elmo_keras.layers.kernels import time_major
+
 try:  # XLA cannot compile UniqueV2 (its output shape depends on the values).
     from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
 except ImportError:  # pragma: no cover - a TensorFlow without it: assume no XLA.
@@ -46,8 +48,7 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
             return gates
     else:  # the gradient of a slice is a whole zero matrix a step; a TensorArray's is not
         xs = [tf.TensorArray(x.dtype, size=steps, infer_shape=False).unstack(
-            tf.transpose(tf.reshape(x, (x.shape[0], steps, -1)), (1, 0, 2)))
-            for x in x_gates]
+            time_major(x, steps)) for x in x_gates]
 
         def gates_at(r, t):
             return xs[r].read(t)
