@@ -2,14 +2,15 @@
 
     python benchmarks/inference.py [--backends tensorflow jax torch]
         [--arch original|small|tiny] [--batches 5] [--threads 2] [--skip-bilm]
-        [--bf16 auto|on|off]
+        [--bf16 auto|on|off] [--lengths 20 25]
 
 Writes random weights of the chosen published architecture in bilm-tf's format, then
 runs, each in its own process with the same thread count: this package on each Keras
 backend in `--backends` and bilm-tf (`bilm==0.1.post5`, TF1 code run through
 `tensorflow.compat.v1`, installed by this script into `benchmarks/.bilm-venv` on first
 use). All embed the same batch of 32 real sentences of 20-25 tokens (the first ones in
-`elmo_keras/datasets/alice/train.txt`) after a warm-up; the median over `--batches` timed
+`elmo_keras/datasets/alice/train.txt`; `--lengths 1 60` takes the first of 1-60 tokens:
+mixed lengths, 62% of the positions padding) after a warm-up; the median over `--batches` timed
 batches gives tokens/s (real tokens, boundaries excluded). Peak memory is each process's
 maximum RSS. The paths, per backend: `Embedder` (what `elmo-keras embed` runs: the char
 CNN once per distinct token), the model's own `predict` on character ids, `Embedder`
@@ -333,6 +334,8 @@ def main():
     p.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS),
                    help="Keras backends of this package's runs (bilm-tf is TensorFlow)")
     p.add_argument("--backend", choices=BACKENDS, help="one backend (same as --backends X)")
+    p.add_argument("--lengths", type=int, nargs=2, default=(20, 25), metavar=("MIN", "MAX"),
+                   help="the batch's sentences: the first 32 of MIN to MAX tokens")
     p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
                    help="the bfloat16 rows: auto measures them only on a CPU with bfloat16 "
                         "instructions (elsewhere PyTorch's ran for minutes a batch)")
@@ -356,7 +359,7 @@ def main():
                             "TF_CPP_MIN_LOG_LEVEL": "3"})
         cfg = dict(options=str(folder / "options.json"), weights=str(folder / "weights.hdf5"),
                    batches=args.batches, threads=args.threads,
-                   sentences=real_sentences())
+                   sentences=real_sentences(lengths=args.lengths))
         for backend in backends:
             env = {**os.environ, "PYTHONPATH": str(HERE.parent), "KERAS_BACKEND": backend}
             if backend == "torch":
@@ -387,7 +390,8 @@ def main():
     rates = machine_rates(args.threads, proj, dim)
     sents = cfg["sentences"]
     limit, shape_limit = batch_limits(sents, args.arch, rates["peak"], rates["recurrent"])
-    print(f"arch={args.arch} batch=32x(20-25 tokens) threads={args.threads} "
+    lo, hi = args.lengths
+    print(f"arch={args.arch} batch=32x({lo}-{hi} tokens) threads={args.threads} "
           f"peak={rates['peak']:.0f} GFLOP/s (2048 x 2048: {rates['sources']}) "
           f"recurrent chain [32,{proj}]x[{proj},{4 * dim}] -> [32,{dim}]x[{dim},{proj}] "
           f"(best layout): {rates['recurrent']:.0f} GFLOP/s")

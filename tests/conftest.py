@@ -25,3 +25,18 @@ TINY = FIXTURES / "bilm_tiny"
 @pytest.fixture(scope="session")
 def tiny_dir():
     return TINY
+
+
+@pytest.fixture(autouse=True)
+def _sigint_handler_left_as_found():
+    """A test that leaves another Ctrl-C handler in place changes what later tests in
+    the same process see (the CLI installs its own only over Python's default): fail
+    the test that did it, naming it, and put the handler back."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    if after is not before:
+        signal.signal(signal.SIGINT, before)
+        pytest.fail(f"the test left SIGINT's handler {after!r} in place of {before!r}")

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from elmo_keras.layers.lstm_projection import LSTMPCell, LSTMPSteps
-from elmo_keras.layers.kernels import gates_matmul, kernels
+from elmo_keras.layers.kernels import gates_matmul, inference_rows, kernels
 
 
 def reverse_padded(x, lengths):
@@ -36,7 +36,9 @@ class BiLM(keras.layers.Layer):
     `ResidualWrapper`: the recurrent state itself excludes the residual). Steps past a
     row's length leave the state unchanged and output zeros (`dynamic_rnn` with
     `sequence_length`). Both directions of a layer run in one loop, their inputs'
-    matmul done for all steps before it, feature-major (`lstmp_step`).
+    matmul done for all steps before it, feature-major (`lstmp_step`). In inference the
+    rows run longest first, so that each step computes its real tokens only (TensorFlow)
+    or fewer columns (JAX), the outputs the same.
 
     Args:
         lstm_dim: LSTM cell size.
@@ -183,8 +185,11 @@ class BiLM(keras.layers.Layer):
             initial_states: `(h, c)` as `zero_states` lays them out, or None (zeros).
             input_dropout: optional function applied to each layer's input (bilm-tf's
                 `DropoutWrapper(input_keep_prob)`: the residual adds the dropped input).
-            inference: no gradient will be taken: the backend may run a loop that is
-                faster only then (the same outputs; see `kernels.masked_recurrence`).
+            inference: no gradient will be taken. The rows then run longest first
+                where the backend's loop gains by it (the outputs come back in the given
+                order), so that it computes each step's real tokens only (TensorFlow)
+                or the fewest of a few widths of columns (JAX); the same outputs (see
+                `kernels.inference_rows`).
 
         Returns:
             `(outputs, (h, c))`: `outputs` is a list of `n_layers` tensors
@@ -196,10 +201,22 @@ class BiLM(keras.layers.Layer):
         if mask is None:
             mask = ops.ones((batch, steps), dtype="bool")
         mask = ops.cast(mask, "bool")
-        keep = ops.transpose(mask)[:, None, :]  # [time, 1, batch]
-        maskf = ops.cast(keep, dtype)
         if initial_states is None:
             initial_states = self.zero_states(batch, dtype)
+        order = packed = None
+        rows = inference_rows() if inference else None
+        if rows is not None:
+            # Rows longest first (put back in the callers' order at the end): a step's
+            # real tokens are then its first columns, and the loop computes those only
+            # (`kernels.packed_recurrence`), or on JAX the fewest of a few widths.
+            order = ops.argsort(-ops.sum(ops.cast(mask, "int32"), axis=1))
+            stacked_inputs = ops.take(stacked_inputs, order, axis=1)
+            mask = ops.take(mask, order, axis=0)
+            initial_states = tuple(ops.take(s, order, axis=2) for s in initial_states)
+            if rows == "packed":
+                packed = _packing(mask)
+        keep = ops.transpose(mask)[:, None, :]  # [time, 1, batch]
+        maskf = ops.cast(keep, dtype)
         # Feature-major states [n_layers, 2, dim, batch] (see `lstmp_step`).
         init_h, init_c = (ops.swapaxes(ops.cast(s, dtype), -1, -2) for s in initial_states)
 
@@ -220,14 +237,20 @@ class BiLM(keras.layers.Layer):
                 # [dim, time * batch]: step t is columns t * batch to (t + 1) * batch.
                 columns = ops.reshape(ops.transpose(layer_input[d], (1, 0, 2)),
                                       (layer_input.shape[2], -1))
+                if packed is not None:  # the real tokens' columns only
+                    columns = ops.take(columns, packed[1], axis=1)
                 x_gates.append(gates_matmul(weights["kernel"][d], columns,
                                             weights["bias"][d]))
             h0, c0 = [init_h[i, 0], init_h[i, 1]], [init_c[i, 0], init_c[i, 1]]
 
             step = LSTMPSteps(weights["recurrent_kernel"], weights["projection_kernel"],
                               self.cell_clip, self.proj_clip)
-            h_seq, h_last, c_last = kernels().masked_recurrence(
-                step, x_gates, keep, h0, c0, inference=inference)
+            if packed is None:
+                h_seq, h_last, c_last = kernels().masked_recurrence(
+                    step, x_gates, keep, h0, c0, inference=inference)
+            else:
+                h_seq, h_last, c_last = kernels().packed_recurrence(
+                    step, x_gates, packed[0], h0, c0)
             final_h.append(ops.stack(h_last))
             final_c.append(ops.stack(c_last))
             out = ops.stack(h_seq) * maskf[None]  # [2, time, P, batch]
@@ -235,7 +258,12 @@ class BiLM(keras.layers.Layer):
                 out = out + layer_input
             outputs.append(ops.transpose(out, (0, 3, 1, 2)))
             layer_input = out
-        return outputs, tuple(ops.swapaxes(ops.stack(s), -1, -2) for s in (final_h, final_c))
+        finals = tuple(ops.swapaxes(ops.stack(s), -1, -2) for s in (final_h, final_c))
+        if order is not None:  # back in the callers' row order
+            back = ops.argsort(order)
+            outputs = [ops.take(o, back, axis=1) for o in outputs]
+            finals = tuple(ops.take(s, back, axis=2) for s in finals)
+        return outputs, finals
 
     def _check_batch(self, batch):
         if isinstance(batch, int):
@@ -268,6 +296,17 @@ class BiLM(keras.layers.Layer):
             max_batch_size=self.max_batch_size,
         )
         return config
+
+
+def _packing(mask):
+    """`(counts, columns)` for `kernels.packed_recurrence`, for a `mask` `[batch, time]`
+    whose rows come longest first: step `t`'s `counts[t]` real tokens are its first
+    columns, and `columns` their indices in a `[features, time * batch]` matrix (step
+    `t` in columns `t * batch` to `(t + 1) * batch`), step after step."""
+    by_step = ops.transpose(mask)  # [time, batch]
+    counts = ops.sum(ops.cast(by_step, "int32"), axis=1)
+    columns = ops.cast(ops.where(ops.reshape(by_step, (-1,)))[0], "int32")
+    return counts, columns
 
 
 class _KeptStates:

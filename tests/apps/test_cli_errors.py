@@ -4,6 +4,7 @@ otherwise. In-process (the subprocess cases are in
 tests/io/test_embedding_file_reliability.py)."""
 
 import os
+import signal
 
 import h5py
 import numpy as np
@@ -75,13 +76,21 @@ def test_interrupt_unexpected_error_and_debug(tmp_path, capsys, monkeypatch):
     assert main(["--debug"] + args) == 1  # --debug before the command too
 
 
-def test_ctrl_c_turned_into_a_library_error_is_still_the_interruption(tmp_path, capsys,
-                                                                       monkeypatch):
+@pytest.fixture
+def python_ctrl_c_handler():
+    """Python's own Ctrl-C handler while the test runs, as in a terminal (a job started
+    in the background inherits SIGINT ignored, and the CLI then leaves it so)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_turned_into_a_library_error_is_still_the_interruption(
+        tmp_path, capsys, monkeypatch, python_ctrl_c_handler):
     """Ctrl-C arriving inside a library call that turns exceptions into its own (NumPy's
     structured-array comparison turns KeyboardInterrupt into a TypeError) is reported
     as the interruption, exit 130, not as "unexpected TypeError", exit 1; and the
     handler is Python's own again afterwards."""
-    import signal
 
     (tmp_path / "in.txt").write_text("a b\n")
     args = ["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5"), *MODEL]

@@ -58,6 +58,34 @@ def test_bilm_directions_loop_keeps_states_and_masks():
     assert np.all(np.asarray(a[-1])[:, 1, 3:] == 0)
 
 
+def test_bilm_packed_inference_loop_matches_masked_loop(monkeypatch):
+    """Inference packs the real tokens (rows longest first, `packed_recurrence`) and
+    computes what the masked loop of training computes, in the callers' row order."""
+    from elmo_keras.layers import kernels
+    if kernels.inference_rows() != "packed":
+        pytest.skip(f"{keras.backend.backend()} runs no packed loop "
+                    "(tests/layers/test_kernels_jax_torch.py)")
+    packed = []
+    original = kernels.kernels().packed_recurrence
+    monkeypatch.setattr(kernels.kernels(), "packed_recurrence",
+                        lambda *a: (packed.append(1), original(*a))[1])
+    layer = _bilm(n_layers=2)
+    x = RNG.normal(size=(2, 4, 8, 6)).astype("float32")
+    m = length_mask([4, 7, 0, 5], 8)  # unsorted, an empty row, a step no row has
+    states = tuple(RNG.normal(size=s.shape).astype("float32") for s in layer.zero_states(4))
+    masked = layer.run_directions(x, m, states)
+    assert not packed
+    runs = [layer.run_directions(x, m, states, inference=True)]
+    assert len(packed) == 2  # both layers
+    import tensorflow as tf  # its graph loop, not only the eager one
+    runs.append(tf.function(lambda *a: layer.run_directions(*a, inference=True))(
+        x, m, states))
+    assert len(packed) == 4
+    for inferred in runs:
+        for a, b in zip(masked[0] + list(masked[1]), inferred[0] + list(inferred[1])):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-6)
+
+
 def test_bilm_forward_half_matches_keras_rnn_and_backward_reads_from_last_token():
     layer = _bilm(n_layers=1)
     x = RNG.normal(size=(1, 5, 6)).astype("float32")

@@ -87,6 +87,39 @@ def test_torch_inference_loop_matches_autograd_loop():
     assert out.strip().endswith("ok")
 
 
+JAX_WIDTHS = """
+import jax, keras, numpy as np
+from elmo_keras.layers.bilm import BiLM
+from elmo_keras.layers.kernels.jax import step_widths
+
+assert step_widths(8) == [0, 4, 8] and step_widths(3) == [0, 2, 3]
+bilm = BiLM(16, 8, n_layers=2, cell_clip=3.0, proj_clip=0.5)
+bilm.build((None, None, 10))
+x = keras.random.normal((2, 8, 9, 10), seed=1)
+# rows not in length order, an empty row, a last step no row has: steps of every width
+mask = np.arange(9)[None, :] < np.array([[4], [7], [0], [5], [1], [8], [2], [3]])
+states = tuple(0.5 * keras.random.normal(s.shape, seed=2) for s in bilm.zero_states(8))
+masked = bilm.run_directions(x, mask, states)
+values = [v.value for v in bilm.variables]
+def traced(values, x, mask, states):
+    with keras.StatelessScope(state_mapping=list(zip(bilm.variables, values))):
+        return bilm.run_directions(x, mask, states, inference=True)
+for outputs, finals in (bilm.run_directions(x, mask, states, inference=True),
+                        jax.jit(traced)(values, x, mask, states)):
+    for a, b in zip(masked[0] + list(masked[1]), outputs + list(finals)):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-6)
+print("ok")
+"""
+
+
+def test_jax_inference_steps_on_fewer_columns_compute_the_same():
+    """JAX's inference scan (rows longest first, each step on the fewest of a few
+    widths of columns, padded steps skipped) computes what its training scan does,
+    eagerly and traced, in the callers' row order."""
+    out = run_python(JAX_WIDTHS, backend="jax").stdout
+    assert out.strip().endswith("ok")
+
+
 JAX_DISTINCT = """
 import jax, keras, numpy as np
 from elmo_keras.layers.character_encoder import CharacterEncoder

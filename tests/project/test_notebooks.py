@@ -2,6 +2,8 @@
 only the public API, and are stored without outputs. Each runs once:
 `test_wheel_install.py` runs the quickstart, from an installed wheel."""
 
+import signal
+
 import nbformat
 import numpy as np
 import pytest
@@ -39,8 +41,12 @@ def test_notebook_runs(name, tmp_path):
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1
     params[0].source = SMALL[name]
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:  # nbclient leaves Python's default Ctrl-C handler where SIGINT was ignored
+        signal.signal(signal.SIGINT, before)
 
 
 @pytest.mark.parametrize("sample", [4, 7, 40])

@@ -1,7 +1,7 @@
 """Ctrl-C as it reaches a library that turns exceptions into its own."""
 
-import os
 import signal
+import threading
 
 
 def sigint_inside_a_library_call():
@@ -10,7 +10,10 @@ def sigint_inside_a_library_call():
     KeyboardInterrupt into `TypeError("Cannot compare structured arrays")`. Returns if
     the handler raised nothing (one that only sets a flag)."""
     try:
-        os.kill(os.getpid(), signal.SIGINT)
+        # To this thread (the main one, where Python runs handlers): `os.kill` lets the
+        # kernel pick any thread (TensorFlow's among them), and on a busy machine the
+        # handler then ran after the loop below (a flaky test).
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
         for _ in range(10_000):  # the handler runs between two bytecodes, in here
             pass
     except BaseException as e:

@@ -7,9 +7,19 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   one `[features, time * batch]` matrix (step `t` in columns `t * batch` to `(t + 1) *
   batch`: one matmul made it, and a step's block is sliced out where the loop reads it,
   not copied out for all steps ahead), its states `[features, batch]`, `keep`
-  `[time, 1, batch]`; `inference` says no gradient will be taken, and the backend may
-  then run a form that is faster only without gradients (JAX: padded steps skipped;
-  PyTorch decides by `torch.is_grad_enabled()`);
+  `[time, 1, batch]`; `inference` says no gradient will be taken (and the rows come
+  longest first, `keep[t]` true on the first columns only, where `inference_rows`
+  says `"sorted"`), and the backend may then run a form that is faster only so (JAX:
+  each step on the fewest columns of a few widths that hold its real tokens, none for
+  a padded step; PyTorch decides by `torch.is_grad_enabled()`);
+- `inference_rows()` (optional; default None): how the inference loop takes a batch's
+  rows (`inference_rows` here);
+- `packed_recurrence(step, x_gates, counts, h0, c0)` (where `inference_rows()` can be
+  `"packed"`: TensorFlow): `masked_recurrence` without gradients for rows ordered
+  longest first, computing real tokens only: step `t`'s real tokens are the
+  first `counts[t]` columns of the states (`counts` int `[time]`, non-increasing), and
+  each `x_gates` holds just their columns, step after step (`[features, sum(counts)]`);
+  `h_seq` is as `masked_recurrence` returns it (`BiLM.run_directions` in inference);
 - `encode_distinct(rows, encode)`: `encode(rows)` for an int matrix `rows` `[N, C]`
   with `encode` run once per distinct row (exact; gradients flow), for the char CNN
   (`elmo_keras.layers.character_encoder.CharacterEncoder`): TensorFlow's and PyTorch's
@@ -83,6 +93,15 @@ def predict_call(layer, predict, x, *args, **kwargs):
     if own is None:
         return predict(x, *args, **kwargs)
     return own(layer, predict, x, *args, **kwargs)
+
+
+def inference_rows():
+    """How the current backend's inference loop takes the rows of a batch: `"packed"`
+    (longest first, the real tokens' columns only: its `packed_recurrence`; TensorFlow
+    outside XLA), `"sorted"` (longest first: its `masked_recurrence` with `inference`
+    uses that; JAX) or None (as given)."""
+    own = getattr(kernels(), "inference_rows", None)
+    return None if own is None else own()
 
 
 def matmul_add(x, kernel, bias):
