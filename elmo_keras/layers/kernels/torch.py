@@ -10,12 +10,11 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
 
     Without gradients (inference: `torch.no_grad`, `Embedder`, `predict`) an
     `LSTMPSteps` step runs `_lstmp_inference`: every recurrence in one batched matmul a
-    step, the gate math in place. Every step runs on all the columns (no
-    `packed_recurrence`): PyTorch's CPU matmul `[16384, 512] x [512, k]` took longer at
-    most `k` below 32 than at 32 (6.1 ms at 26, 5.5 at 4, 4.9 at 32; docs/speed.md).
+    step, the gate math in place, each step on the fewest columns its real tokens need
+    (`step_width`).
     """
     if isinstance(step, LSTMPSteps) and not torch.is_grad_enabled():
-        return _lstmp_inference(step, x_gates, keep, h0, c0)
+        return _lstmp_inference(step, x_gates, keep, h0, c0, narrow=inference)
     n = len(x_gates)
     batch = h0[0].shape[-1]
     h, c = list(h0), list(c0)
@@ -32,42 +31,65 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     return h_seq, h, c
 
 
-def _lstmp_inference(step, x_gates, keep, h0, c0):
+def _lstmp_inference(step, x_gates, keep, h0, c0, narrow):
     """`lstmp_step` (see its gate layout) for all the recurrences of `step` at once:
     each recurrence's `addmm` adds `W @ h` to its step's input gates straight into one
     buffer kept for every step, the gates of all recurrences computed in place in it,
     and each projected by one `mm` into a second buffer. Masked steps carry the states
     as the generic loop does. (One `baddbmm_` on the kernels stacked ran the original
-    biLM's loop 4-13% slower, and stacking copies 64 MB of kernels a layer.)"""
+    biLM's loop 4-13% slower, and stacking copies 64 MB of kernels a layer.) A step no
+    row keeps is skipped; with `narrow` (`inference`: the rows come longest first,
+    `inference_rows`) a step runs on its first `step_width` columns, which hold all its
+    real tokens."""
     n_steps = keep.shape[0]
     n, batch = len(x_gates), h0[0].shape[-1]
     h, c = torch.stack(list(h0)), torch.stack(list(c0))          # [R, P, B], [R, U, B]
     hs = h.new_empty((n_steps,) + tuple(h.shape))
     # Buffers for every step: a new tensor of this size each step is fresh memory from
     # the OS each time (glibc maps it), and its page faults cost more than the copy
-    # (docs/speed.md).
-    z = x_gates[0].new_empty((n, x_gates[0].shape[0], batch))  # [R, 4U, B]
-    projected = None if step.projection_kernels[0] is None else h.new_empty(h.shape)
+    # (docs/speed.md). A step of `w` columns uses their front as `[R, rows, w]`.
+    rows = x_gates[0].shape[0]
+    z_buffer = x_gates[0].new_empty(n * rows * batch)
+    projected_buffer = (None if step.projection_kernels[0] is None
+                        else h.new_empty(h.numel()))
+    counts = keep.reshape(n_steps, -1).sum(-1).tolist()
     for t in range(n_steps):
-        for r in range(n):
-            torch.addmm(x_gates[r][:, t * batch:(t + 1) * batch],
-                        step.recurrent_kernels[r], h[r], out=z[r])
-        i, j, f, o = z.chunk(4, dim=1)
-        c_new = f.add_(FORGET_BIAS).sigmoid_().mul_(c).addcmul_(i.sigmoid_(), j.tanh_())
-        if step.cell_clip is not None:
-            c_new.clamp_(-step.cell_clip, step.cell_clip)
-        m = o.sigmoid_().mul_(torch.tanh(c_new))
-        if projected is not None:
+        w = step_width(counts[t], batch) if narrow else (batch if counts[t] else 0)
+        if w:
+            z = z_buffer[:n * rows * w].view(n, rows, w)
             for r in range(n):
-                torch.mm(step.projection_kernels[r], m[r], out=projected[r])
-            m = projected
-        if step.proj_clip is not None:
-            m.clamp_(-step.proj_clip, step.proj_clip)
-        k = keep[t]
-        h = torch.where(k, m, h)
-        c = torch.where(k, c_new, c)
+                torch.addmm(x_gates[r][:, t * batch:t * batch + w],
+                            step.recurrent_kernels[r], h[r, :, :w], out=z[r])
+            i, j, f, o = z.chunk(4, dim=1)
+            c_new = (f.add_(FORGET_BIAS).sigmoid_().mul_(c[:, :, :w])
+                     .addcmul_(i.sigmoid_(), j.tanh_()))
+            if step.cell_clip is not None:
+                c_new.clamp_(-step.cell_clip, step.cell_clip)
+            m = o.sigmoid_().mul_(torch.tanh(c_new))
+            if projected_buffer is not None:
+                projected = projected_buffer[:n * h.shape[1] * w].view(n, h.shape[1], w)
+                for r in range(n):
+                    torch.mm(step.projection_kernels[r], m[r], out=projected[r])
+                m = projected
+            if step.proj_clip is not None:
+                m.clamp_(-step.proj_clip, step.proj_clip)
+            k = keep[t][:, :w]
+            h[:, :, :w] = torch.where(k, m, h[:, :, :w])
+            c[:, :, :w] = torch.where(k, c_new, c[:, :, :w])
         hs[t] = h
     return list(hs.unbind(1)), list(h.unbind(0)), list(c.unbind(0))
+
+
+def step_width(count, batch):
+    """The columns an inference step with `count` real tokens (rows longest first) runs
+    on: a multiple of 16, or the batch. PyTorch's CPU matmul `[16384, 512] x [512, k]`
+    ran fastest at 16 and slower at most other `k` below 32 than at 32 (docs/speed.md)."""
+    return min(batch, -(-count // 16) * 16)
+
+
+def inference_rows():
+    """`kernels.inference_rows`: longest first, for `step_width`."""
+    return "sorted"
 
 
 def matmul_add(x, kernel, bias):
