@@ -105,13 +105,15 @@ import jax, keras, numpy as np
 from elmo_keras.layers.bilm import BiLM
 from elmo_keras.layers.kernels.jax import step_widths
 
-assert step_widths(8) == [0, 4, 8] and step_widths(3) == [0, 2, 3]
+assert step_widths(16) == [0, 8, 16] and step_widths(17) == [0, 9, 17]
+assert step_widths(3) == [0, 3]
 bilm = BiLM(16, 8, n_layers=2, cell_clip=3.0, proj_clip=0.5)
 bilm.build((None, None, 10))
-x = keras.random.normal((2, 8, 9, 10), seed=1)
+x = keras.random.normal((2, 16, 9, 10), seed=1)
 # rows not in length order, an empty row, a last step no row has: steps of every width
-mask = np.arange(9)[None, :] < np.array([[4], [7], [0], [5], [1], [8], [2], [3]])
-states = tuple(0.5 * keras.random.normal(s.shape, seed=2) for s in bilm.zero_states(8))
+lengths = np.array([4, 7, 0, 5, 1, 8, 2, 3, 6, 8, 2, 1, 7, 3, 5, 4])
+mask = np.arange(9)[None, :] < lengths[:, None]
+states = tuple(0.5 * keras.random.normal(s.shape, seed=2) for s in bilm.zero_states(16))
 masked = bilm.run_directions(x, mask, states)
 values = [v.value for v in bilm.variables]
 def traced(values, x, mask, states):
