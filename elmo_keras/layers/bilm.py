@@ -38,7 +38,7 @@ class BiLM(keras.layers.Layer):
     `sequence_length`). Both directions of a layer run in one loop, their inputs'
     matmul done for all steps before it, feature-major (`lstmp_step`). In inference the
     rows run longest first, so that each step computes its real tokens only (TensorFlow)
-    or fewer columns (JAX), the outputs the same.
+    or fewer columns (JAX, PyTorch), the outputs the same.
 
     Args:
         lstm_dim: LSTM cell size.
@@ -188,8 +188,8 @@ class BiLM(keras.layers.Layer):
             inference: no gradient will be taken. The rows then run longest first
                 where the backend's loop gains by it (the outputs come back in the given
                 order), so that it computes each step's real tokens only (TensorFlow)
-                or the fewest of a few widths of columns (JAX); the same outputs (see
-                `kernels.inference_rows`).
+                or the fewest of a few widths of columns (JAX, PyTorch); the same
+                outputs (see `kernels.inference_rows`).
 
         Returns:
             `(outputs, (h, c))`: `outputs` is a list of `n_layers` tensors
@@ -208,7 +208,7 @@ class BiLM(keras.layers.Layer):
         if rows is not None:
             # Rows longest first (put back in the callers' order at the end): a step's
             # real tokens are then its first columns, and the loop computes those only
-            # (`kernels.packed_recurrence`), or on JAX the fewest of a few widths.
+            # (`kernels.packed_recurrence`), or the fewest of a few widths (JAX, PyTorch).
             order = ops.argsort(-ops.sum(ops.cast(mask, "int32"), axis=1))
             stacked_inputs = ops.take(stacked_inputs, order, axis=1)
             mask = ops.take(mask, order, axis=0)

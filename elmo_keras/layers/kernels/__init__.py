@@ -11,7 +11,7 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   longest first, `keep[t]` true on the first columns only, where `inference_rows`
   says `"sorted"`), and the backend may then run a form that is faster only so (JAX:
   each step on the fewest columns of a few widths that hold its real tokens, none for
-  a padded step; PyTorch decides by `torch.is_grad_enabled()`);
+  a padded step; PyTorch: the same, without gradients, `torch.is_grad_enabled()`);
 - `inference_rows()` (optional; default None): how the inference loop takes a batch's
   rows (`inference_rows` here);
 - `packed_recurrence(step, x_gates, counts, h0, c0)` (where `inference_rows()` can be
@@ -99,7 +99,7 @@ def inference_rows():
     """How the current backend's inference loop takes the rows of a batch: `"packed"`
     (longest first, the real tokens' columns only: its `packed_recurrence`; TensorFlow
     outside XLA), `"sorted"` (longest first: its `masked_recurrence` with `inference`
-    uses that; JAX) or None (as given)."""
+    uses that; JAX, PyTorch) or None (as given)."""
     own = getattr(kernels(), "inference_rows", None)
     return None if own is None else own()
 
