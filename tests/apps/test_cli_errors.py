@@ -91,7 +91,6 @@ def test_ctrl_c_turned_into_a_library_error_is_still_the_interruption(
     structured-array comparison turns KeyboardInterrupt into a TypeError) is reported
     as the interruption, exit 130, not as "unexpected TypeError", exit 1; and the
     handler is Python's own again afterwards."""
-
     (tmp_path / "in.txt").write_text("a b\n")
     args = ["embed", str(tmp_path / "in.txt"), str(tmp_path / "o.hdf5"), *MODEL]
 

@@ -10,9 +10,8 @@ def sigint_inside_a_library_call():
     KeyboardInterrupt into `TypeError("Cannot compare structured arrays")`. Returns if
     the handler raised nothing (one that only sets a flag)."""
     try:
-        # To this thread (the main one, where Python runs handlers): `os.kill` lets the
-        # kernel pick any thread (TensorFlow's among them), and on a busy machine the
-        # handler then ran after the loop below (a flaky test).
+        # To this thread (the main one, where Python runs handlers), so the handler
+        # runs inside the loop below: `os.kill` lets the kernel pick any thread.
         signal.pthread_kill(threading.get_ident(), signal.SIGINT)
         for _ in range(10_000):  # the handler runs between two bytecodes, in here
             pass

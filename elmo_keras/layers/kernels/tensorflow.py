@@ -87,7 +87,7 @@ def packed_recurrence(step, x_gates, counts, h0, c0):
         new_h, new_c, new_hs = [], [], []
         for r in range(n):
             gates = x_gates[r][:, start:start + k]
-            h_r, c_r = _advance(step, r, gates, h[r], c[r], [k, -1])
+            h_r, c_r = _advance(step, r, gates, h[r], c[r], k)
             new_h.append(h_r)
             new_c.append(c_r)
             new_hs.append(hs[r].write(t, h_r))
@@ -99,10 +99,10 @@ def packed_recurrence(step, x_gates, counts, h0, c0):
     return [a.stack() for a in hs], h, c
 
 
-def _advance(step, r, gates, h, c, sizes):
-    """Recurrence `r`'s step on the first `sizes[0]` columns of `h` and `c`, the others
+def _advance(step, r, gates, h, c, k):
+    """Recurrence `r`'s step on the first `k` columns of `h` and `c`, the others
     carried."""
-    (h_k, h_rest), (c_k, c_rest) = tf.split(h, sizes, axis=1), tf.split(c, sizes, axis=1)
+    (h_k, h_rest), (c_k, c_rest) = (tf.split(s, [k, -1], axis=1) for s in (h, c))
     h_k, c_k = step(r, gates, h_k, c_k)
     new_h, new_c = tf.concat([h_k, h_rest], axis=1), tf.concat([c_k, c_rest], axis=1)
     new_h.set_shape(h.shape)
@@ -118,7 +118,7 @@ def _packed_eagerly(step, x_gates, counts, h0, c0):
     hs = [[] for _ in x_gates]
     for t, k in enumerate(counts):
         for r in range(len(x_gates)):
-            h[r], c[r] = _advance(step, r, blocks[r][t], h[r], c[r], [k, -1])
+            h[r], c[r] = _advance(step, r, blocks[r][t], h[r], c[r], k)
             hs[r].append(h[r])
     return [tf.stack(s) for s in hs], h, c
 
