@@ -73,9 +73,13 @@ def _lstmp_inference(step, x_gates, keep, h0, c0, narrow):
                 m = projected
             if step.proj_clip is not None:
                 m.clamp_(-step.proj_clip, step.proj_clip)
-            k = keep[t][:, :w]
-            h[:, :, :w] = torch.where(k, m, h[:, :, :w])
-            c[:, :, :w] = torch.where(k, c_new, c[:, :, :w])
+            if narrow:  # rows longest first: the step's real tokens are its first columns
+                h[:, :, :counts[t]] = m[:, :, :counts[t]]
+                c[:, :, :counts[t]] = c_new[:, :, :counts[t]]
+            else:
+                k = keep[t][:, :w]
+                h[:, :, :w] = torch.where(k, m, h[:, :, :w])
+                c[:, :, :w] = torch.where(k, c_new, c[:, :, :w])
         hs[t] = h
     return list(hs.unbind(1)), list(h.unbind(0)), list(c.unbind(0))
 
