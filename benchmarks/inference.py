@@ -2,7 +2,7 @@
 
     python benchmarks/inference.py [--backends tensorflow jax torch]
         [--arch original|small|tiny] [--batches 5] [--threads 2] [--skip-bilm]
-        [--bf16 auto|on|off] [--lengths 20 25]
+        [--bf16 auto|on|off] [--lengths 20 25] [--rounds 1]
 
 Writes random weights of the chosen published architecture in bilm-tf's format, then
 runs, each in its own process with the same thread count: this package on each Keras
@@ -21,6 +21,11 @@ without them PyTorch's bfloat16 batch ran over 5 minutes), and on TensorFlow `EL
 (fed as `elmo_keras.batched_dataset(lines)`, and as a NumPy array through Keras' own
 autotuned tf.data pipeline, which often halves the speed: see `batched_dataset`)
 and XLA (`Embedder(model, jit_compile=True)`). JAX picks its own CPU thread count.
+
+`--rounds N` runs every process (each path, bilm-tf, the matmul rates) N times, one
+round after the other, and reports each one's median and its range: a machine whose
+speed drifts over minutes (an Intel Xeon here: its peak measured 300 to 383 GFLOP/s
+within an hour) otherwise moves the ratios between paths measured minutes apart.
 
 The limits. "peak" is this machine's best fp32 matmul rate (2048 x 2048): the best of
 TensorFlow as installed, TensorFlow with its oneDNN kernels forced on
@@ -336,6 +341,8 @@ def main():
     p.add_argument("--backend", choices=BACKENDS, help="one backend (same as --backends X)")
     p.add_argument("--lengths", type=int, nargs=2, default=(20, 25), metavar=("MIN", "MAX"),
                    help="the batch's sentences: the first 32 of MIN to MAX tokens")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run every process this many times, interleaved; report medians")
     p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
                    help="the bfloat16 rows: auto measures them only on a CPU with bfloat16 "
                         "instructions (elsewhere PyTorch's ran for minutes a batch)")
@@ -360,6 +367,7 @@ def main():
         cfg = dict(options=str(folder / "options.json"), weights=str(folder / "weights.hdf5"),
                    batches=args.batches, threads=args.threads,
                    sentences=real_sentences(lengths=args.lengths))
+        jobs = []  # (key, python, code, cfg, env)
         for backend in backends:
             env = {**os.environ, "PYTHONPATH": str(HERE.parent), "KERAS_BACKEND": backend}
             if backend == "torch":
@@ -369,25 +377,43 @@ def main():
                 # sleep. It must be set before torch loads (docs/backends.md).
                 env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             for name, extra in paths(backend, bf16).items():
-                dump = folder / f"{backend}-{name.replace(' ', '_')}.npy"
                 if name in ("Embedder", "Embedder bfloat16"):
+                    dump = folder / f"{backend}-{name.replace(' ', '_')}.npy"
                     extra = dict(extra, dump=str(dump))
-                print(f"{backend}: {name} ...", file=sys.stderr, flush=True)
-                r = measured(failed, (backend, name), sys.executable, OURS,
-                             dict(cfg, **extra), env)
+                jobs.append(((backend, name), sys.executable, OURS, dict(cfg, **extra), env))
+        if not args.skip_bilm:
+            jobs.append((("tensorflow", "bilm-tf"), ensure_bilm_venv(), BILM, cfg, None))
+        runs, machine = {}, []
+        for round_ in range(args.rounds):
+            for key, python, code, job_cfg, env in jobs:
+                if key in failed:
+                    continue
+                print(f"{key[0]}: {key[1]} ..." + (f" (round {round_ + 1})" if args.rounds > 1
+                                                   else ""), file=sys.stderr, flush=True)
+                r = measured(failed, key, python, code, job_cfg, env)
                 if r is not None:
-                    results[backend, name] = r
-                    print(f"{backend}: {name}: {r['tokens_per_s']:.0f} tokens/s",
+                    runs.setdefault(key, []).append(r)
+                    print(f"{key[0]}: {key[1]}: {r['tokens_per_s']:.0f} tokens/s",
                           file=sys.stderr, flush=True)
+            machine.append(machine_rates(args.threads, ARCHS[args.arch][1],
+                                         ARCHS[args.arch][0]))
+        results = {key: {"tokens_per_s": float(np.median([r["tokens_per_s"] for r in rs])),
+                         "range": (min(r["tokens_per_s"] for r in rs),
+                                   max(r["tokens_per_s"] for r in rs)),
+                         "peak_rss_mb": max(r["peak_rss_mb"] for r in rs)}
+                   for key, rs in runs.items()}
+        bilm = results.pop(("tensorflow", "bilm-tf"), None)
+        for backend in backends:
             if bf16 and (backend, "Embedder bfloat16") in results \
                     and (backend, "Embedder") in results:
                 full = np.load(folder / f"{backend}-Embedder.npy")
                 errors[backend] = float(np.abs(
                     np.load(folder / f"{backend}-Embedder_bfloat16.npy") - full).max())
-        bilm = None if args.skip_bilm else measured(
-            failed, ("tensorflow", "bilm-tf"), ensure_bilm_venv(), BILM, cfg)
     dim, proj = ARCHS[args.arch][:2]
-    rates = machine_rates(args.threads, proj, dim)
+    rates = {k: float(np.median([m[k] for m in machine])) for k in ("peak", "recurrent")}
+    rates["sources"] = machine[0]["sources"] if args.rounds == 1 else (
+        f"median of {args.rounds} rounds: "
+        + ", ".join(f"{m['peak']:.0f}" for m in machine))
     sents = cfg["sentences"]
     limit, shape_limit = batch_limits(sents, args.arch, rates["peak"], rates["recurrent"])
     lo, hi = args.lengths
@@ -401,15 +427,17 @@ def main():
     tf_rate = {name: r["tokens_per_s"] for (b, name), r in results.items()
                if b == "tensorflow"}
     print(f"{'path':18} {'backend':10} {'tokens/s':>9} {'vs bilm-tf':>10} {'vs TF':>6} "
-          f"{'of limit':>8} {'of shape':>8} {'peak MB':>8}")
+          f"{'of limit':>8} {'of shape':>8} {'peak MB':>8}"
+          + (f" {'range (tokens/s)':>17}" if args.rounds > 1 else ""))
     rows = list(results.items()) + ([(("tensorflow", "bilm-tf"), bilm)] if bilm else [])
     for (backend, name), r in rows:
         rate = r["tokens_per_s"]
         vs_bilm = f"{rate / bilm['tokens_per_s']:9.2f}x" if bilm else f"{'':>10}"
         vs_tf = (f"{rate / tf_rate[name]:5.2f}x" if name in tf_rate and backend != "tensorflow"
                  else f"{'':>6}")
+        spread = (f" {r['range'][0]:8.0f}-{r['range'][1]:<8.0f}" if args.rounds > 1 else "")
         print(f"{name:18} {backend:10} {rate:9.0f} {vs_bilm} {vs_tf} {rate / limit:8.0%} "
-              f"{rate / shape_limit:8.0%} {r['peak_rss_mb']:8.0f}")
+              f"{rate / shape_limit:8.0%} {r['peak_rss_mb']:8.0f}{spread}")
     for (backend, name), why in failed.items():
         print(f"{name:18} {backend:10} {'failed':>9}  {why}")
     for backend, err in errors.items():
