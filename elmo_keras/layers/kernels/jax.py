@@ -23,8 +23,8 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     to a multiple of 4). With `inference` (no gradients, rows longest first), the
     recurrences run one after the other, each step on the fewest of `step_widths`
     columns that hold its real tokens, and steps no row keeps (such padding) are
-    skipped (`lax.switch`). Any other step (a closure
-    cannot be a cache key) loops in Python, its per-step ops compiled once per shape.
+    skipped (`lax.switch`). Any other step (a closure cannot be a cache key) loops in
+    Python, its per-step ops compiled once per shape.
     """
     inference = bool(inference)
     if isinstance(x_gates[0], jax.core.Tracer):
@@ -35,27 +35,27 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
 
 
 def _scan(step, x_gates, keep, h0, c0, inference):
+    n = len(x_gates)
     if not inference:
-        return _scan_together(step, range(len(x_gates)), x_gates, keep, h0, c0, False)
+        return _scan_together(step, range(n), x_gates, keep, h0, c0, False)
     # One recurrence after the other. Side by side in one loop, XLA's CPU runtime ran the
     # two directions' step matmuls at once, each on one thread, and each took 2.5-3x as
-    # long (an Intel Xeon: 7.5 against 2.5-3 ms for `[16384, 512] x [512, 32]`); two
+    # long (an Intel Xeon: 7.4 against 2.4-3.3 ms for `[16384, 512] x [512, 32]`); two
     # loops with no data between them could also run at once, hence the barrier.
     h_seq, h_last, c_last = [], [], []
-    for r in range(len(x_gates)):
+    for r in range(n):
         h_r = h0[r]
         if h_last:
             h_r, _ = jax.lax.optimization_barrier((h_r, h_last[-1]))
-        outputs = _scan_together(step, [r], x_gates, keep, h0[:r] + [h_r] + h0[r + 1:], c0,
-                                 True)
+        outputs = _scan_together(step, [r], [x_gates[r]], keep, [h_r], [c0[r]], True)
         for done, new in zip((h_seq, h_last, c_last), outputs):
             done.extend(new)
     return h_seq, h_last, c_last
 
 
 def _scan_together(step, recurrences, x_gates, keep, h0, c0, inference):
-    """The `recurrences` (indices into `x_gates`, `h0`, `c0`) side by side in one
-    `lax.scan`."""
+    """The recurrences numbered `recurrences` (`step`'s first argument) side by side in
+    one `lax.scan`; `x_gates`, `h0`, `c0` are theirs, in that order."""
     recurrences = list(recurrences)
     steps, batch = keep.shape[0], keep.shape[-1]
 
@@ -78,13 +78,14 @@ def _scan_together(step, recurrences, x_gates, keep, h0, c0, inference):
     widths = step_widths(batch)
 
     def body(carry, xs):
-        gates, k = xs
+        step_input, k = xs
         if inference:
-            # Each step's block sliced here: copying every step's block out ahead
-            # (`time_major`) took a third of the loop's time on an Intel Xeon. (With
-            # gradients a slice's cotangent would be a whole zero matrix a step.)
-            gates = [jax.lax.dynamic_slice_in_dim(x_gates[r], gates * batch, batch, axis=1)
-                     for r in recurrences]
+            # Each step's block sliced here (`step_input` is the step's number): copying
+            # every step's block out ahead (`time_major`) took a third of the loop's time
+            # on an Intel Xeon. (With gradients a slice's cotangent would be a whole
+            # zero matrix a step.)
+            gates = [jax.lax.dynamic_slice_in_dim(g, step_input * batch, batch, axis=1)
+                     for g in x_gates]
             # Rows come longest first: the step runs on the fewest columns of `widths`
             # that hold its real tokens (`lax.switch` runs one branch); a step no row
             # keeps (the padding of a bucketed length) is skipped.
@@ -92,13 +93,11 @@ def _scan_together(step, recurrences, x_gates, keep, h0, c0, inference):
             h, c = jax.lax.switch(branch, [functools.partial(advance, w) for w in widths],
                                   *carry, gates, k)
         else:  # a cond made a training step 19% slower (docs/speed.md)
-            h, c = advance(batch, *carry, gates, k)
+            h, c = advance(batch, *carry, step_input, k)
         return (h, c), h
 
-    xs = (jnp.arange(steps) if inference
-          else [time_major(x_gates[r], steps) for r in recurrences])
-    carry = ([h0[r] for r in recurrences], [c0[r] for r in recurrences])
-    (h, c), hs = jax.lax.scan(body, carry, (xs, keep))
+    xs = jnp.arange(steps) if inference else [time_major(g, steps) for g in x_gates]
+    (h, c), hs = jax.lax.scan(body, (list(h0), list(c0)), (xs, keep))
     return list(hs), h, c
 
 
