@@ -37,8 +37,9 @@ class BiLM(keras.layers.Layer):
     row's length leave the state unchanged and output zeros (`dynamic_rnn` with
     `sequence_length`). Both directions of a layer run in one loop, their inputs'
     matmul done for all steps before it, feature-major (`lstmp_step`). In inference the
-    rows run longest first, so that each step computes its real tokens only (TensorFlow)
-    or fewer columns (JAX, PyTorch), the outputs the same.
+    rows run longest first, so that each step computes its real tokens only (TensorFlow;
+    PyTorch's input gates) or fewer columns (JAX, PyTorch's steps), the outputs the
+    same.
 
     Args:
         lstm_dim: LSTM cell size.
@@ -187,9 +188,9 @@ class BiLM(keras.layers.Layer):
                 `DropoutWrapper(input_keep_prob)`: the residual adds the dropped input).
             inference: no gradient will be taken. The rows then run longest first
                 where the backend's loop gains by it (the outputs come back in the given
-                order), so that it computes each step's real tokens only (TensorFlow)
-                or the fewest of a few widths of columns (JAX, PyTorch); the same
-                outputs (see `kernels.inference_rows`).
+                order), so that it computes each step's real tokens only (TensorFlow;
+                PyTorch's input gates) or the fewest of a few widths of columns (JAX,
+                PyTorch's steps); the same outputs (see `kernels.inference_rows`).
 
         Returns:
             `(outputs, (h, c))`: `outputs` is a list of `n_layers` tensors
@@ -208,7 +209,7 @@ class BiLM(keras.layers.Layer):
         if rows is not None:
             # Rows longest first (put back in the callers' order at the end): a step's
             # real tokens are then its first columns, and the loop computes those only
-            # (`kernels.packed_recurrence`), or the fewest of a few widths (JAX, PyTorch).
+            # (`kernels.packed_recurrence`), or the fewest of a few widths (JAX).
             order = ops.argsort(-ops.sum(ops.cast(mask, "int32"), axis=1))
             stacked_inputs = ops.take(stacked_inputs, order, axis=1)
             mask = ops.take(mask, order, axis=0)

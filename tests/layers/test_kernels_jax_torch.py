@@ -4,7 +4,7 @@ not change what they compute.
 JAX compiles per input shape: an eager `model(ids)` and `predict` pad the steps to a
 multiple of `STEP_BUCKET` (4), so lengths 5 to 8 share one compiled program, and the
 outputs at the real steps are those of the unpadded ids. PyTorch's inference loop
-(both directions' matmuls batched) must match its autograd loop (training).
+(gates in place, padding skipped) must match its autograd loop (training).
 """
 
 import json
@@ -88,14 +88,27 @@ with torch.no_grad():
         inferred = bilm.run_directions(x, mask, states, inference=inference)
         for a, b in zip(trained[0] + list(trained[1]), inferred[0] + list(inferred[1])):
             np.testing.assert_allclose(a.detach().numpy(), b.numpy(), rtol=0, atol=1e-6)
+# `inference` under autograd (a call with training false whose gradients are taken):
+# the packed loop's autograd form gives the same outputs and gradients.
+grads = []
+for inference in (False, True):
+    xg = x.detach().clone().requires_grad_(True)
+    outputs, finals = bilm.run_directions(xg, mask, states, inference=inference)
+    loss = sum((o ** 2).sum() for o in outputs) + sum((f ** 2).sum() for f in finals)
+    grads.append(torch.autograd.grad(loss, [xg] + [v.value for v in bilm.trainable_variables]))
+    for a, b in zip(trained[0] + list(trained[1]), list(outputs) + list(finals)):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=0, atol=1e-6)
+for a, b in zip(*grads):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
 print("ok")
 """
 
 
 def test_torch_inference_loop_matches_autograd_loop():
-    """PyTorch's inference recurrence (directions batched, gates in place, steps on
-    fewer columns when the rows come longest first) computes what the autograd loop
-    computes, with clips, masked steps and initial states."""
+    """PyTorch's inference recurrence (gates in place; in `run_directions`' inference
+    the rows longest first, the input gates for the real tokens only and each step on
+    16 or 32 columns) computes what the autograd loop computes, with clips, masked
+    steps and initial states; under autograd the same outputs and gradients."""
     out = run_python(TORCH_INFERENCE, backend="torch").stdout
     assert out.strip().endswith("ok")
 

@@ -11,15 +11,17 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   longest first, `keep[t]` true on the first columns only, where `inference_rows`
   says `"sorted"`), and the backend may then run a form that is faster only so (JAX:
   each step on the fewest columns of a few widths that hold its real tokens, none for
-  a padded step; PyTorch: the same, without gradients, `torch.is_grad_enabled()`);
+  a padded step);
 - `inference_rows()` (optional; default None): how the inference loop takes a batch's
   rows (`inference_rows` here);
 - `packed_recurrence(step, x_gates, counts, h0, c0)` (where `inference_rows()` can be
-  `"packed"`: TensorFlow): `masked_recurrence` without gradients for rows ordered
+  `"packed"`: TensorFlow, PyTorch): `masked_recurrence` for rows ordered
   longest first, computing real tokens only: step `t`'s real tokens are the
   first `counts[t]` columns of the states (`counts` int `[time]`, non-increasing), and
   each `x_gates` holds just their columns, step after step (`[features, sum(counts)]`);
-  `h_seq` is as `masked_recurrence` returns it (`BiLM.run_directions` in inference);
+  `h_seq` is as `masked_recurrence` returns it (`BiLM.run_directions` in inference;
+  PyTorch's loop then runs each step on a multiple of 16 columns, and under autograd
+  on exactly the real ones);
 - `encode_distinct(rows, encode)`: `encode(rows)` for an int matrix `rows` `[N, C]`
   with `encode` run once per distinct row (exact; gradients flow), for the char CNN
   (`elmo_keras.layers.character_encoder.CharacterEncoder`): TensorFlow's and PyTorch's
@@ -98,8 +100,8 @@ def predict_call(layer, predict, x, *args, **kwargs):
 def inference_rows():
     """How the current backend's inference loop takes the rows of a batch: `"packed"`
     (longest first, the real tokens' columns only: its `packed_recurrence`; TensorFlow
-    outside XLA), `"sorted"` (longest first: its `masked_recurrence` with `inference`
-    uses that; JAX, PyTorch) or None (as given)."""
+    outside XLA, PyTorch), `"sorted"` (longest first: its `masked_recurrence` with
+    `inference` uses that; JAX) or None (as given)."""
     own = getattr(kernels(), "inference_rows", None)
     return None if own is None else own()
 

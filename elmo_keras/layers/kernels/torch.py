@@ -8,13 +8,14 @@ from elmo_keras.layers.lstm_projection import FORGET_BIAS, LSTMPSteps
 def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     """`tensorflow.masked_recurrence`'s contract as a plain loop (autograd records it).
 
-    Without gradients (inference: `torch.no_grad`, `Embedder`, `predict`) an
-    `LSTMPSteps` step runs `_lstmp_inference`: every recurrence in one batched matmul a
-    step, the gate math in place, each step on the fewest columns its real tokens need
-    (`step_width`).
+    Without gradients (`torch.no_grad`) an `LSTMPSteps` step runs `_lstmp_inference`:
+    every recurrence in one loop, the gate math in place, and with `inference` (rows
+    longest first) each step on the fewest columns its real tokens need (`step_width`).
+    (`BiLM.run_directions` in inference calls `packed_recurrence`.)
     """
     if isinstance(step, LSTMPSteps) and not torch.is_grad_enabled():
-        return _lstmp_inference(step, x_gates, keep, h0, c0, narrow=inference)
+        counts = keep.reshape(keep.shape[0], -1).sum(-1).tolist()
+        return _lstmp_inference(step, x_gates, counts, h0, c0, narrow=inference, keep=keep)
     n = len(x_gates)
     batch = h0[0].shape[-1]
     h, c = list(h0), list(c0)
@@ -31,7 +32,30 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     return h_seq, h, c
 
 
-def _lstmp_inference(step, x_gates, keep, h0, c0, narrow):
+def packed_recurrence(step, x_gates, counts, h0, c0):
+    """`kernels.packed_recurrence`: the input gates were computed for the real tokens
+    only (a batch's padding costs no product). Without gradients `_lstmp_inference`
+    runs each step on its first `step_width` columns; with them (a call with `training`
+    false under autograd) each step runs on its real columns and carries the others'
+    states, as TensorFlow's loop does."""
+    counts = [int(k) for k in counts.tolist()]
+    if isinstance(step, LSTMPSteps) and not torch.is_grad_enabled():
+        return _lstmp_inference(step, x_gates, counts, h0, c0, narrow=True, packed=True)
+    h, c = list(h0), list(c0)
+    hs = [[] for _ in x_gates]
+    for r, gates in enumerate(x_gates):
+        for k, block in zip(counts, torch.split(gates, counts, dim=1)):
+            if k:
+                h_k, c_k = step(r, block, h[r][:, :k], c[r][:, :k])
+                h[r] = torch.cat([h_k, h[r][:, k:]], dim=1)
+                c[r] = torch.cat([c_k, c[r][:, k:]], dim=1)
+            hs[r].append(h[r])
+    h_seq = [torch.stack(s) if s else h0[r].new_zeros((0,) + tuple(h0[r].shape))
+             for r, s in enumerate(hs)]
+    return h_seq, h, c
+
+
+def _lstmp_inference(step, x_gates, counts, h0, c0, narrow, keep=None, packed=False):
     """`lstmp_step` (see its gate layout) for all the recurrences of `step` at once:
     each recurrence's `addmm` adds `W @ h` to its step's input gates straight into one
     buffer kept for every step, the gates of all recurrences computed in place in it,
@@ -40,8 +64,11 @@ def _lstmp_inference(step, x_gates, keep, h0, c0, narrow):
     biLM's loop 4-13% slower, and stacking copies 64 MB of kernels a layer.) A step no
     row keeps is skipped; with `narrow` (`inference`: the rows come longest first,
     `inference_rows`) a step runs on its first `step_width` columns, which hold all its
-    real tokens."""
-    n_steps = keep.shape[0]
+    real tokens (`counts[t]` of them); otherwise `keep` says which columns a step
+    keeps. `packed`: `x_gates` holds the real tokens' columns only, step after step
+    (`packed_recurrence`); the step's other columns get `W @ h` alone, and their
+    results are not kept."""
+    n_steps = len(counts)
     n, batch = len(x_gates), h0[0].shape[-1]
     h, c = torch.stack(list(h0)), torch.stack(list(c0))          # [R, P, B], [R, U, B]
     hs = h.new_empty((n_steps,) + tuple(h.shape))
@@ -52,14 +79,18 @@ def _lstmp_inference(step, x_gates, keep, h0, c0, narrow):
     z_buffer = x_gates[0].new_empty(n * rows * batch)
     projected_buffer = (None if step.projection_kernels[0] is None
                         else h.new_empty(h.numel()))
-    counts = keep.reshape(n_steps, -1).sum(-1).tolist()
+    start = 0  # of step t's columns in `x_gates`
     for t in range(n_steps):
         w = step_width(counts[t], batch) if narrow else (batch if counts[t] else 0)
         if w:
             z = z_buffer[:n * rows * w].view(n, rows, w)
             for r in range(n):
-                torch.addmm(x_gates[r][:, t * batch:t * batch + w],
-                            step.recurrent_kernels[r], h[r, :, :w], out=z[r])
+                if packed:
+                    torch.mm(step.recurrent_kernels[r], h[r, :, :w], out=z[r])
+                    z[r, :, :counts[t]].add_(x_gates[r][:, start:start + counts[t]])
+                else:
+                    torch.addmm(x_gates[r][:, start:start + w],
+                                step.recurrent_kernels[r], h[r, :, :w], out=z[r])
             i, j, f, o = z.chunk(4, dim=1)
             c_new = (f.add_(FORGET_BIAS).sigmoid_().mul_(c[:, :, :w])
                      .addcmul_(i.sigmoid_(), j.tanh_()))
@@ -81,6 +112,7 @@ def _lstmp_inference(step, x_gates, keep, h0, c0, narrow):
                 h[:, :, :w] = torch.where(k, m, h[:, :, :w])
                 c[:, :, :w] = torch.where(k, c_new, c[:, :, :w])
         hs[t] = h
+        start += counts[t] if packed else batch
     return list(hs.unbind(1)), list(h.unbind(0)), list(c.unbind(0))
 
 
@@ -92,8 +124,9 @@ def step_width(count, batch):
 
 
 def inference_rows():
-    """`kernels.inference_rows`: longest first, for `step_width`."""
-    return "sorted"
+    """`kernels.inference_rows`: longest first, the input gates for the real tokens only
+    (`packed_recurrence`; each step then on `step_width` columns)."""
+    return "packed"
 
 
 def matmul_add(x, kernel, bias):
