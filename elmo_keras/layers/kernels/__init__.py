@@ -116,6 +116,25 @@ def matmul_add(x, kernel, bias):
     return own(x, kernel, bias)
 
 
+def packed_loop(step, x_gates, counts, h0, c0):
+    """`packed_recurrence`'s contract as a Python loop over `counts` known as Python
+    ints, in `keras.ops`: each step on its real columns, the others' states carried (a
+    step with none is skipped). TensorFlow's eager calls and PyTorch under autograd."""
+    h, c = list(h0), list(c0)
+    hs = [[] for _ in x_gates]
+    for r, gates in enumerate(x_gates):
+        start = 0
+        for k in counts:
+            if k:
+                h_k, c_k = step(r, gates[:, start:start + k], h[r][:, :k], c[r][:, :k])
+                h[r] = ops.concatenate([h_k, h[r][:, k:]], axis=1)
+                c[r] = ops.concatenate([c_k, c[r][:, k:]], axis=1)
+                start += k
+            hs[r].append(h[r])
+    h_seq = [ops.stack(s) if s else h0[r][None][:0] for r, s in enumerate(hs)]
+    return h_seq, h, c
+
+
 def time_major(gates, steps):
     """A `masked_recurrence` input, `[features, time * batch]`, as `[time, features,
     batch]`: every step's block copied out ahead, for the loops that take their steps

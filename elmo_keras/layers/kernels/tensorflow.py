@@ -4,7 +4,7 @@
 import numpy as np
 import tensorflow as tf
 
-from elmo_keras.layers.kernels import time_major
+from elmo_keras.layers.kernels import packed_loop, time_major
 
 try:  # XLA cannot compile UniqueV2 (its output shape depends on the values).
     from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
@@ -75,7 +75,7 @@ def packed_recurrence(step, x_gates, counts, h0, c0):
     `masked_recurrence` with `keep` does. Eagerly, a Python loop over the known counts
     (a tensor-bounded slice costs about 0.5 ms eagerly)."""
     if tf.executing_eagerly():
-        return _packed_eagerly(step, x_gates, [int(k) for k in np.asarray(counts)], h0, c0)
+        return packed_loop(step, x_gates, [int(k) for k in np.asarray(counts)], h0, c0)
     n = len(x_gates)
     steps = tf.shape(counts)[0]
     counts = tf.cast(counts, tf.int32)
@@ -108,19 +108,6 @@ def _advance(step, r, gates, h, c, k):
     new_h.set_shape(h.shape)
     new_c.set_shape(c.shape)
     return new_h, new_c
-
-
-def _packed_eagerly(step, x_gates, counts, h0, c0):
-    h, c = list(h0), list(c0)
-    if not counts:
-        return [tf.zeros((0,) + tuple(s.shape), s.dtype) for s in h0], h, c
-    blocks = [tf.split(g, counts, axis=1) for g in x_gates]
-    hs = [[] for _ in x_gates]
-    for t, k in enumerate(counts):
-        for r in range(len(x_gates)):
-            h[r], c[r] = _advance(step, r, blocks[r][t], h[r], c[r], k)
-            hs[r].append(h[r])
-    return [tf.stack(s) for s in hs], h, c
 
 
 def inference_rows():

@@ -2,6 +2,7 @@
 
 import torch
 
+from elmo_keras.layers.kernels import packed_loop
 from elmo_keras.layers.lstm_projection import FORGET_BIAS, LSTMPSteps
 
 
@@ -41,18 +42,7 @@ def packed_recurrence(step, x_gates, counts, h0, c0):
     counts = [int(k) for k in counts.tolist()]
     if isinstance(step, LSTMPSteps) and not torch.is_grad_enabled():
         return _lstmp_inference(step, x_gates, counts, h0, c0, narrow=True, packed=True)
-    h, c = list(h0), list(c0)
-    hs = [[] for _ in x_gates]
-    for r, gates in enumerate(x_gates):
-        for k, block in zip(counts, torch.split(gates, counts, dim=1)):
-            if k:
-                h_k, c_k = step(r, block, h[r][:, :k], c[r][:, :k])
-                h[r] = torch.cat([h_k, h[r][:, k:]], dim=1)
-                c[r] = torch.cat([c_k, c[r][:, k:]], dim=1)
-            hs[r].append(h[r])
-    h_seq = [torch.stack(s) if s else h0[r].new_zeros((0,) + tuple(h0[r].shape))
-             for r, s in enumerate(hs)]
-    return h_seq, h, c
+    return packed_loop(step, x_gates, counts, h0, c0)
 
 
 def _lstmp_inference(step, x_gates, counts, h0, c0, narrow, keep=None, packed=False):
