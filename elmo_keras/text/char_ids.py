@@ -147,8 +147,10 @@ def check_char_ids(ids, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
         `ids` as an int32 NumPy array.
 
     Raises:
-        ValueError: wrong rank or last dimension, a non-integer dtype, or an id out of
-            range (the message gives the first one's position `[b, t, c]`).
+        ValueError: wrong rank or last dimension, a non-integer dtype, an id out of
+            range (the message gives the first one's position `[b, t, c]`), or an
+            empty token (all ids 0: padding) before a real token in a row (the model's
+            mask must be true on a prefix of each row, as `batch_to_ids` makes it).
 
     Example:
     >>> check_char_ids(batch_to_ids([["Hi"]])).shape
@@ -166,6 +168,15 @@ def check_char_ids(ids, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
         raise ValueError(
             f"character id {int(array[b, t, c])} at [{b}, {t}, {c}] is out of range "
             f"[0, {PAD_CHAR + 1}] ({len(bad)} such id(s)); make ids with batch_to_ids")
+    present = (array > 0).any(axis=-1)  # the model's token mask
+    holes = np.argwhere(~present[:, :-1] & present[:, 1:])
+    if len(holes):
+        b, t = (int(i) for i in holes[0])
+        raise ValueError(
+            f"character ids: token {t} of row {b} is empty (all ids 0, which marks "
+            f"padding) but token {t + 1} after it is not; padding must come after a "
+            f"row's last token (the backward LM reads each row from its last token): "
+            f"make ids with batch_to_ids")
     return array.astype(np.int32, copy=False)
 
 
@@ -192,8 +203,9 @@ def validate_char_ids(ids, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
         `ids` (a TensorFlow graph tensor: its copy that depends on the value check).
 
     Raises:
-        ValueError: a non-integer dtype, a wrong rank or last dimension, or an id
-            outside `[0, PAD_CHAR + 1]` (see `check_char_ids`).
+        ValueError: a non-integer dtype, a wrong rank or last dimension, an id
+            outside `[0, PAD_CHAR + 1]`, or padding before a row's last token (see
+            `check_char_ids`).
 
     Example:
     >>> validate_char_ids(batch_to_ids([["Hi"]])).shape
@@ -223,6 +235,12 @@ def validate_char_ids(ids, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
         checks = kernels().assert_in_range(
             ids, 0, PAD_CHAR + 1,
             f"character ids out of range [0, {PAD_CHAR + 1}]; make ids with batch_to_ids")
+        present = tf.reduce_any(ids > 0, axis=-1)
+        holes = tf.reduce_sum(tf.cast(~present[:, :-1] & present[:, 1:], tf.int32))
+        checks.append(kernels().assert_at_most(
+            holes, 0, "character ids: an empty token (all ids 0, which marks padding) "
+            "before a real token in a row; padding must come after a row's last token: "
+            "make ids with batch_to_ids"))
         with tf.control_dependencies([c for c in checks if c is not None]):
             return tf.identity(ids)
     return ids

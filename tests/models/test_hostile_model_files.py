@@ -391,6 +391,32 @@ def test_negative_ids_are_refused_on_every_eager_route(model):
                                   np.asarray(model(IDS)["lm_embeddings"]))
 
 
+def _ids_with_a_hole():
+    """Row 0's middle token emptied (all ids 0, padding's mark) with a real token after
+    it: the backward LM, which reads a row from its last real token, would mix the
+    rows' positions (silently wrong outputs), so every route refuses it."""
+    holed = IDS.copy()
+    holed[0, 1, :] = 0
+    return holed
+
+
+def test_padding_before_a_rows_last_token_is_refused(model):
+    message = (r"token 1 of row 0 is empty \(all ids 0, which marks padding\) but token "
+               r"2 after it is not")
+    for call in (lambda x: model(x), lambda x: model(tf.constant(x)),
+                 lambda x: model.predict(x, verbose=0),
+                 lambda x: ek.ELMoEmbedding(model=model)(x)):
+        with pytest.raises(ValueError, match=message):
+            call(_ids_with_a_hole())
+    run = tf.function(lambda x: model(x)["lm_embeddings"])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="padding must come after"):
+        run(tf.constant(_ids_with_a_hole()))
+    # Padding at the end of a row (row 1) and a row of padding only are fine.
+    padded = np.concatenate([IDS, np.zeros_like(IDS[:1])])
+    np.testing.assert_allclose(run(tf.constant(padded)).numpy()[:2], run(IDS).numpy(),
+                               atol=1e-6)
+
+
 def test_graph_mode_asserts_when_the_graph_runs(model):
     run = tf.function(lambda x: model(x)["lm_embeddings"])
     np.testing.assert_allclose(run(tf.constant(IDS)).numpy(),
