@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from elmo_keras.layers.lstm_projection import LSTMPCell, LSTMPSteps
-from elmo_keras.layers.kernels import gates_matmul, inference_rows, kernels
+from elmo_keras.layers.kernels import gates_matmul, inference_rows, input_in_loop, kernels
 
 
 def reverse_padded(x, lengths):
@@ -36,7 +36,8 @@ class BiLM(keras.layers.Layer):
     `ResidualWrapper`: the recurrent state itself excludes the residual). Steps past a
     row's length leave the state unchanged and output zeros (`dynamic_rnn` with
     `sequence_length`). Both directions of a layer run in one loop, their inputs'
-    matmul done for all steps before it, feature-major (`lstmp_step`). In inference the
+    matmul done for all steps before it, feature-major (`lstmp_step`; in JAX's
+    inference each step multiplies its own input: `kernels.input_in_loop`). In inference the
     rows run longest first, so that each step computes its real tokens only (TensorFlow;
     PyTorch's input gates) or fewer columns (JAX, PyTorch's steps), the outputs the
     same.
@@ -206,6 +207,7 @@ class BiLM(keras.layers.Layer):
             initial_states = self.zero_states(batch, dtype)
         order = packed = None
         rows = inference_rows() if inference else None
+        in_loop = rows != "packed" and inference and input_in_loop()
         if rows is not None:
             # Rows longest first (put back in the callers' order at the end): a step's
             # real tokens are then its first columns, and the loop computes those only
@@ -240,12 +242,18 @@ class BiLM(keras.layers.Layer):
                                       (layer_input.shape[2], -1))
                 if packed is not None:  # the real tokens' columns only
                     columns = ops.take(columns, packed[1], axis=1)
-                x_gates.append(gates_matmul(weights["kernel"][d], columns,
-                                            weights["bias"][d]))
+                x_gates.append(columns if in_loop else gates_matmul(
+                    weights["kernel"][d], columns, weights["bias"][d]))
             h0, c0 = [init_h[i, 0], init_h[i, 1]], [init_c[i, 0], init_c[i, 1]]
 
-            step = LSTMPSteps(weights["recurrent_kernel"], weights["projection_kernel"],
-                              self.cell_clip, self.proj_clip)
+            if in_loop:  # each step multiplies its input: `kernels.input_in_loop`
+                step = LSTMPSteps([ops.concatenate([k, r], axis=1) for k, r in zip(
+                    weights["kernel"], weights["recurrent_kernel"])],
+                    weights["projection_kernel"], self.cell_clip, self.proj_clip,
+                    biases=weights["bias"])
+            else:
+                step = LSTMPSteps(weights["recurrent_kernel"], weights["projection_kernel"],
+                                  self.cell_clip, self.proj_clip)
             if packed is None:
                 h_seq, h_last, c_last = kernels().masked_recurrence(
                     step, x_gates, keep, h0, c0, inference=inference)

@@ -50,7 +50,13 @@ def lstmp_step(x_gates, h, c, recurrent_kernel, projection_kernel=None,
     Returns:
         `(h', c')`, feature-major.
     """
-    z = x_gates + ops.matmul(recurrent_kernel, h)
+    return lstmp_update(x_gates + ops.matmul(recurrent_kernel, h), c, projection_kernel,
+                        cell_clip, proj_clip)
+
+
+def lstmp_update(z, c, projection_kernel=None, cell_clip=None, proj_clip=None):
+    """The rest of `lstmp_step` from the step's pre-activations `z` `[..., 4 * units,
+    batch]` (`x_gates + recurrent_kernel @ h`): the new `(h', c')`."""
     i, j, f, o = ops.split(z, 4, axis=-2)
     c_new = ops.sigmoid(f + FORGET_BIAS) * c + ops.sigmoid(i) * ops.tanh(j)
     if cell_clip is not None:
@@ -68,21 +74,32 @@ class LSTMPSteps:
     directions of a biLM layer): `steps(r, x_gates, h, c)` is `lstmp_step` with
     recurrence `r`'s kernels.
 
+    With `biases`, each step multiplies its own input instead: `steps(r, x, h, c)`
+    takes the step's input `x` `[input_dim, batch]`, and each of `recurrent_kernels` is
+    then the joint `[4 * units, input_dim + output_dim]` (`kernel` beside
+    `recurrent_kernel`): `z = joint @ [x; h] + bias`, one product a step, then
+    `lstmp_update` (the JAX inference loop: see `kernels.input_in_loop`).
+
     A plain object holding its arrays and its clip values, rather than a closure, so
     that a backend kernel can pass it into a compiled function as data (the JAX kernel
-    registers it as a pytree: the kernels are leaves, the clips static) and reuse the
-    compiled loop from call to call.
+    registers it as a pytree: the kernels and biases are leaves, the clips static) and
+    reuse the compiled loop from call to call.
     """
 
     def __init__(self, recurrent_kernels, projection_kernels, cell_clip=None,
-                 proj_clip=None):
+                 proj_clip=None, biases=None):
         self.recurrent_kernels = list(recurrent_kernels)
         self.projection_kernels = list(projection_kernels)
         self.cell_clip, self.proj_clip = cell_clip, proj_clip
+        self.biases = None if biases is None else list(biases)
 
     def __call__(self, r, x_gates, h, c):
-        return lstmp_step(x_gates, h, c, self.recurrent_kernels[r],
-                          self.projection_kernels[r], self.cell_clip, self.proj_clip)
+        if self.biases is None:
+            return lstmp_step(x_gates, h, c, self.recurrent_kernels[r],
+                              self.projection_kernels[r], self.cell_clip, self.proj_clip)
+        z = ops.matmul(self.recurrent_kernels[r], ops.concatenate([x_gates, h], axis=-2))
+        return lstmp_update(z + self.biases[r][:, None], c, self.projection_kernels[r],
+                            self.cell_clip, self.proj_clip)
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")

@@ -6,6 +6,7 @@ import pytest
 import keras
 
 from elmo_keras.layers import LSTMPCell
+from elmo_keras.layers.lstm_projection import LSTMPSteps
 from tests.conftest import FIXTURES
 from tests.support.layer_checks import check_config
 
@@ -35,6 +36,27 @@ def test_matches_tf1_lstmcell(case, units, proj, cell_clip, proj_clip, scale):
     np.testing.assert_allclose(np.asarray(states[1]), ref["c"], atol=1e-5)
     if cell_clip is not None and scale >= 1.0:
         assert np.abs(ref["c"]).max() == pytest.approx(cell_clip)  # the clip did bind
+
+
+@pytest.mark.parametrize("case,proj,cell_clip,proj_clip", [
+    ("clips_bind", 4, 0.5, 0.3), ("projection_no_clip", 4, None, None),
+    ("no_projection", None, 3.0, None)])
+def test_steps_with_the_input_in_the_step_match_tf1_lstmcell(case, proj, cell_clip,
+                                                              proj_clip):
+    # `LSTMPSteps(..., biases=...)` (JAX's inference loop): TF1's `W_0` is the joint
+    # `[input; h]` kernel, input-major; each step takes its input feature-major.
+    ref = np.load(REFERENCES / f"{case}.npz")
+    joint = keras.ops.convert_to_tensor(ref["w0"].T)
+    projection = None if proj is None else keras.ops.convert_to_tensor(ref["w2"].T)
+    steps = LSTMPSteps([joint], [projection], cell_clip, proj_clip,
+                       biases=[keras.ops.convert_to_tensor(ref["w1"])])
+    batch, units = ref["x"].shape[1], ref["w0"].shape[1] // 4
+    h = np.zeros((proj or units, batch), "float32")
+    c = np.zeros((units, batch), "float32")
+    for t in range(ref["x"].shape[0]):
+        h, c = steps(0, keras.ops.convert_to_tensor(ref["x"][t].T), h, c)
+        np.testing.assert_allclose(np.asarray(h).T, ref["outs"][t], atol=1e-5)
+    np.testing.assert_allclose(np.asarray(c).T, ref["c"], atol=1e-5)
 
 
 def test_cell_in_keras_rnn_and_config_round_trip():

@@ -14,6 +14,9 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   a padded step);
 - `inference_rows()` (optional; default None): how the inference loop takes a batch's
   rows (`inference_rows` here);
+- `input_in_loop()` (optional; default False): the inference loop takes each layer's
+  inputs in place of `x_gates` and an `LSTMPSteps` with `biases`, whose step multiplies
+  its own input (`input_in_loop` here; JAX);
 - `packed_recurrence(step, x_gates, counts, h0, c0)` (where `inference_rows()` can be
   `"packed"`: TensorFlow, PyTorch): `masked_recurrence` for rows ordered
   longest first, computing real tokens only: step `t`'s real tokens are the
@@ -104,6 +107,15 @@ def inference_rows():
     `inference` uses that; JAX) or None (as given)."""
     own = getattr(kernels(), "inference_rows", None)
     return None if own is None else own()
+
+
+def input_in_loop():
+    """True where the current backend's inference loop multiplies each step's input
+    itself (its `masked_recurrence` then gets the layers' inputs, `[input_dim, time *
+    batch]`, and an `LSTMPSteps` with `biases`: one joint product a step) rather than
+    input gates computed for all steps ahead (JAX; default False)."""
+    own = getattr(kernels(), "input_in_loop", None)
+    return False if own is None else bool(own())
 
 
 def matmul_add(x, kernel, bias):

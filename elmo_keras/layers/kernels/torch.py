@@ -14,7 +14,7 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     longest first) each step on the fewest columns its real tokens need (`step_width`).
     (`BiLM.run_directions` in inference calls `packed_recurrence`.)
     """
-    if isinstance(step, LSTMPSteps) and not torch.is_grad_enabled():
+    if isinstance(step, LSTMPSteps) and step.biases is None and not torch.is_grad_enabled():
         counts = keep.reshape(keep.shape[0], -1).sum(-1).tolist()
         return _lstmp_inference(step, x_gates, counts, h0, c0, narrow=inference, keep=keep)
     n = len(x_gates)
@@ -40,7 +40,7 @@ def packed_recurrence(step, x_gates, counts, h0, c0):
     false under autograd) each step runs on its real columns and carries the others'
     states, as TensorFlow's loop does."""
     counts = [int(k) for k in counts.tolist()]
-    if isinstance(step, LSTMPSteps) and not torch.is_grad_enabled():
+    if isinstance(step, LSTMPSteps) and step.biases is None and not torch.is_grad_enabled():
         return _lstmp_inference(step, x_gates, counts, h0, c0, narrow=True, packed=True)
     return packed_loop(step, x_gates, counts, h0, c0)
 
