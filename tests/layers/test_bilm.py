@@ -17,6 +17,17 @@ def test_reverse_padded_is_reverse_sequence():
     x = np.arange(2 * 5, dtype="float32").reshape(2, 5, 1)
     r = np.asarray(reverse_padded(x, np.array([3, 0])))[..., 0]
     np.testing.assert_array_equal(r, [[2, 1, 0, 3, 4], [5, 6, 7, 8, 9]])
+    # Against TensorFlow's own op, rows of every length, in a graph of unknown sizes.
+    import tensorflow as tf
+
+    x = RNG.normal(size=(4, 6, 3, 2)).astype("float32")
+    lengths = np.array([6, 0, 2, 5])
+    expected = tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0).numpy()
+    np.testing.assert_array_equal(np.asarray(reverse_padded(x, lengths)), expected)
+    if keras.backend.backend() == "tensorflow":
+        graph = tf.function(reverse_padded, input_signature=[
+            tf.TensorSpec((None, None, 3, 2)), tf.TensorSpec((None,), tf.int64)])
+        np.testing.assert_array_equal(graph(x, lengths).numpy(), expected)
 
 
 def _bilm(**kw):
