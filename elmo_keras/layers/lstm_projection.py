@@ -98,8 +98,8 @@ class LSTMPSteps:
             return lstmp_step(x_gates, h, c, self.recurrent_kernels[r],
                               self.projection_kernels[r], self.cell_clip, self.proj_clip)
         z = ops.matmul(self.recurrent_kernels[r], ops.concatenate([x_gates, h], axis=-2))
-        return lstmp_update(z + self.biases[r][:, None], c, self.projection_kernels[r],
-                            self.cell_clip, self.proj_clip)
+        return lstmp_update(z + ops.expand_dims(self.biases[r], -1), c,
+                            self.projection_kernels[r], self.cell_clip, self.proj_clip)
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")

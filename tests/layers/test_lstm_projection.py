@@ -32,8 +32,8 @@ def test_matches_tf1_lstmcell(case, units, proj, cell_clip, proj_clip, scale):
     states = cell.get_initial_state(batch_size=ref["x"].shape[1])
     for t in range(ref["x"].shape[0]):
         o, states = cell(ref["x"][t], states)
-        np.testing.assert_allclose(np.asarray(o), ref["outs"][t], atol=1e-5)
-    np.testing.assert_allclose(np.asarray(states[1]), ref["c"], atol=1e-5)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(o), ref["outs"][t], atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(states[1]), ref["c"], atol=1e-5)
     if cell_clip is not None and scale >= 1.0:
         assert np.abs(ref["c"]).max() == pytest.approx(cell_clip)  # the clip did bind
 
@@ -55,8 +55,8 @@ def test_steps_with_the_input_in_the_step_match_tf1_lstmcell(case, proj, cell_cl
     c = np.zeros((units, batch), "float32")
     for t in range(ref["x"].shape[0]):
         h, c = steps(0, keras.ops.convert_to_tensor(ref["x"][t].T), h, c)
-        np.testing.assert_allclose(np.asarray(h).T, ref["outs"][t], atol=1e-5)
-    np.testing.assert_allclose(np.asarray(c).T, ref["c"], atol=1e-5)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(h).T, ref["outs"][t], atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(c).T, ref["c"], atol=1e-5)
 
 
 def test_cell_in_keras_rnn_and_config_round_trip():
