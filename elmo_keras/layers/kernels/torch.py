@@ -10,13 +10,14 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
     """`tensorflow.masked_recurrence`'s contract as a plain loop (autograd records it).
 
     Without gradients (`torch.no_grad`) an `LSTMPSteps` step runs `_lstmp_inference`:
-    every recurrence in one loop, the gate math in place, and with `inference` (rows
-    longest first) each step on the fewest columns its real tokens need (`step_width`).
-    (`BiLM.run_directions` in inference calls `packed_recurrence`.)
+    every recurrence in one loop, the gate math in place, each step's columns kept as
+    `keep` says. `inference` changes nothing here: this backend's inference rows are
+    `"packed"`, so its rows are never promised longest first here
+    (`BiLM.run_directions` in inference calls `packed_recurrence`).
     """
     if isinstance(step, LSTMPSteps) and step.biases is None and not torch.is_grad_enabled():
         counts = keep.reshape(keep.shape[0], -1).sum(-1).tolist()
-        return _lstmp_inference(step, x_gates, counts, h0, c0, narrow=inference, keep=keep)
+        return _lstmp_inference(step, x_gates, counts, h0, c0, keep=keep)
     n = len(x_gates)
     batch = h0[0].shape[-1]
     h, c = list(h0), list(c0)
@@ -41,23 +42,22 @@ def packed_recurrence(step, x_gates, counts, h0, c0):
     states, as TensorFlow's loop does."""
     counts = [int(k) for k in counts.tolist()]
     if isinstance(step, LSTMPSteps) and step.biases is None and not torch.is_grad_enabled():
-        return _lstmp_inference(step, x_gates, counts, h0, c0, narrow=True, packed=True)
+        return _lstmp_inference(step, x_gates, counts, h0, c0, packed=True)
     return packed_loop(step, x_gates, counts, h0, c0)
 
 
-def _lstmp_inference(step, x_gates, counts, h0, c0, narrow, keep=None, packed=False):
+def _lstmp_inference(step, x_gates, counts, h0, c0, keep=None, packed=False):
     """`lstmp_step` (see its gate layout) for all the recurrences of `step` at once:
     each recurrence's `addmm` adds `W @ h` to its step's input gates straight into one
     buffer kept for every step, the gates of all recurrences computed in place in it,
     and each projected by one `mm` into a second buffer. Masked steps carry the states
     as the generic loop does. (One `baddbmm_` on the kernels stacked ran the original
     biLM's loop 4-13% slower, and stacking copies 64 MB of kernels a layer.) A step no
-    row keeps is skipped; with `narrow` (`inference`: the rows come longest first,
-    `inference_rows`) a step runs on its first `step_width` columns, which hold all its
-    real tokens (`counts[t]` of them); otherwise `keep` says which columns a step
-    keeps. `packed`: `x_gates` holds the real tokens' columns only, step after step
-    (`packed_recurrence`); the step's other columns get `W @ h` alone, and their
-    results are not kept."""
+    row keeps is skipped. `packed` (`packed_recurrence`: the rows come longest first):
+    `x_gates` holds the real tokens' columns only, step after step, and a step runs on
+    its first `step_width` columns, which hold all its real tokens (`counts[t]` of
+    them); the other columns get `W @ h` alone, and their results are not kept.
+    Otherwise every step runs on all columns and `keep` says which it keeps."""
     n_steps = len(counts)
     n, batch = len(x_gates), h0[0].shape[-1]
     h, c = torch.stack(list(h0)), torch.stack(list(c0))          # [R, P, B], [R, U, B]
@@ -71,7 +71,7 @@ def _lstmp_inference(step, x_gates, counts, h0, c0, narrow, keep=None, packed=Fa
                         else h.new_empty(h.numel()))
     start = 0  # of step t's columns in `x_gates`
     for t in range(n_steps):
-        w = step_width(counts[t], batch) if narrow else (batch if counts[t] else 0)
+        w = step_width(counts[t], batch) if packed else (batch if counts[t] else 0)
         if w:
             z = z_buffer[:n * rows * w].view(n, rows, w)
             for r in range(n):
@@ -94,7 +94,7 @@ def _lstmp_inference(step, x_gates, counts, h0, c0, narrow, keep=None, packed=Fa
                 m = projected
             if step.proj_clip is not None:
                 m.clamp_(-step.proj_clip, step.proj_clip)
-            if narrow:  # rows longest first: the step's real tokens are its first columns
+            if packed:  # rows longest first: the step's real tokens are its first columns
                 h[:, :, :counts[t]] = m[:, :, :counts[t]]
                 c[:, :, :counts[t]] = c_new[:, :, :counts[t]]
             else:
