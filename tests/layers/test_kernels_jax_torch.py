@@ -83,11 +83,31 @@ mask = np.arange(12)[None, :] < lengths[:, None]
 x = keras.random.normal((2, 40, 12, 10), seed=3)
 states = tuple(0.5 * keras.random.normal(s.shape, seed=4) for s in bilm.zero_states(40))
 trained = bilm.run_directions(x, mask, states)
+# Inference in float32 on a CPU runs batch-major on oneDNN's prepacked linear; where a
+# PyTorch lacks it, on `torch.mm`: both routes, and the prepacked one must be there.
+import elmo_keras.layers.kernels.torch as kt
+assert kt.onednn_linear() is not None, "no oneDNN prepacked linear in this PyTorch"
+routes = {"prepacked": kt._prepacked_route, "mm": lambda x: False}
 with torch.no_grad():
-    for inference in (False, True):
+    for route, inference in [(r, i) for r in routes for i in (False, True)]:
+        kt._prepacked_route = routes[route]
         inferred = bilm.run_directions(x, mask, states, inference=inference)
         for a, b in zip(trained[0] + list(trained[1]), inferred[0] + list(inferred[1])):
-            np.testing.assert_allclose(a.detach().numpy(), b.numpy(), rtol=0, atol=1e-6)
+            np.testing.assert_allclose(a.detach().numpy(), b.numpy(), rtol=0, atol=1e-6,
+                                       err_msg=route)
+kt._prepacked_route = routes["prepacked"]
+# A kernel written after a call (fine-tuning, `set_weights`): the next inference call
+# uses the new values, not the prepacked copy of the old ones.
+for cell in (bilm.forward_cells[1], bilm.backward_cells[0]):
+    for v in (cell.recurrent_kernel, cell.projection_kernel):
+        v.assign(v * 1.5)
+rewritten = bilm.run_directions(x, mask, states)
+with torch.no_grad():
+    inferred = bilm.run_directions(x, mask, states, inference=True)
+for a, b in zip(rewritten[0] + list(rewritten[1]), inferred[0] + list(inferred[1])):
+    np.testing.assert_allclose(a.detach().numpy(), b.numpy(), rtol=0, atol=1e-6)
+assert not np.allclose(rewritten[0][1].detach().numpy(), trained[0][1].detach().numpy())
+trained = bilm.run_directions(x, mask, states)
 # `inference` under autograd (a call with training false whose gradients are taken):
 # the packed loop's autograd form gives the same outputs and gradients.
 grads = []
@@ -107,8 +127,10 @@ print("ok")
 def test_torch_inference_loop_matches_autograd_loop():
     """PyTorch's inference recurrence (gates in place; in `run_directions`' inference
     the rows longest first, the input gates for the real tokens only and each step on
-    16 or 32 columns) computes what the autograd loop computes, with clips, masked
-    steps and initial states; under autograd the same outputs and gradients."""
+    its real rows on oneDNN's prepacked kernels, or on 16 or 32 columns on `torch.mm`)
+    computes what the autograd loop computes, with clips, masked steps and initial
+    states, also after its kernels are written; under autograd the same outputs and
+    gradients."""
     out = run_python(TORCH_INFERENCE, backend="torch").stdout
     assert out.strip().endswith("ok")
 
