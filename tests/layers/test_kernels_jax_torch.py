@@ -108,6 +108,15 @@ for a, b in zip(rewritten[0] + list(rewritten[1]), inferred[0] + list(inferred[1
     np.testing.assert_allclose(a.detach().numpy(), b.numpy(), rtol=0, atol=1e-6)
 assert not np.allclose(rewritten[0][1].detach().numpy(), trained[0][1].detach().numpy())
 trained = bilm.run_directions(x, mask, states)
+# Kernels made under `torch.inference_mode` (no version counter to see writes by) run the
+# `torch.mm` loop.
+with torch.inference_mode():
+    made_there = BiLM(16, 8, n_layers=2, cell_clip=3.0, proj_clip=0.5)
+    made_there.build((None, None, 10))
+    made_there.set_weights(bilm.get_weights())
+    inferred = made_there.run_directions(x, mask, states, inference=True)
+for a, b in zip(trained[0] + list(trained[1]), inferred[0] + list(inferred[1])):
+    np.testing.assert_allclose(a.detach().numpy(), b.numpy(), rtol=0, atol=1e-6)
 # `inference` under autograd (a call with training false whose gradients are taken):
 # the packed loop's autograd form gives the same outputs and gradients.
 grads = []

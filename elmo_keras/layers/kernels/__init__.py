@@ -23,7 +23,8 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   first `counts[t]` columns of the states (`counts` int `[time]`, non-increasing), and
   each `x_gates` holds just their columns, step after step (`[features, sum(counts)]`);
   `h_seq` is as `masked_recurrence` returns it (`BiLM.run_directions` in inference;
-  PyTorch's loop then runs each step on a multiple of 16 columns, and under autograd
+  PyTorch's loop without gradients then runs each step on its real rows on oneDNN's
+  prepacked kernels, or on a multiple of 16 columns on `torch.mm`, and under autograd
   on exactly the real ones);
 - `encode_distinct(rows, encode)`: `encode(rows)` for an int matrix `rows` `[N, C]`
   with `encode` run once per distinct row (exact; gradients flow), for the char CNN
@@ -48,7 +49,7 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   output), for the highway layers (`matmul_add` here);
 - `gates_matmul(kernel, columns, bias)` (optional; default: `ops.matmul(kernel,
   columns) + bias[:, None]`): the same, feature-major, for the biLM's input gates
-  (`gates_matmul` here);
+  (`gates_matmul` here; PyTorch's inference may return a transposed view);
 - `conv_max(x, kernel)` (optional; default: `windows_max`): the max over positions of
   a valid 1-D convolution, for the char CNN (`CharacterEncoder`).
 

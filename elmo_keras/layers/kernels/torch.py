@@ -39,13 +39,17 @@ def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
 
 def packed_recurrence(step, x_gates, counts, h0, c0):
     """`kernels.packed_recurrence`: the input gates were computed for the real tokens
-    only (a batch's padding costs no product). Without gradients `_lstmp_inference`
-    runs each step on its first `step_width` columns; with them (a call with `training`
+    only (a batch's padding costs no product). Without gradients
+    `_lstmp_inference_prepacked` runs each step on its real rows (float32 on a CPU
+    with `onednn_linear`), else `_lstmp_inference` on its first `step_width` columns;
+    with them (a call with `training`
     false under autograd) each step runs on its real columns and carries the others'
     states, as TensorFlow's loop does."""
     counts = [int(k) for k in counts.tolist()]
     if isinstance(step, LSTMPSteps) and step.biases is None and not torch.is_grad_enabled():
-        if _prepacked_route(x_gates[0]):
+        kernels = step.recurrent_kernels + step.projection_kernels
+        if _prepacked_route(x_gates[0]) and not any(
+                k is not None and k.is_inference() for k in kernels):
             return _lstmp_inference_prepacked(step, x_gates, counts, h0, c0)
         return _lstmp_inference(step, x_gates, counts, h0, c0, packed=True)
     return packed_loop(step, x_gates, counts, h0, c0)
@@ -186,7 +190,8 @@ def _prepacked_route(x):
 def prepacked(weight):
     """`weight` `[out, in]` reordered for `onednn_linear`, kept while the weight lives
     and made again when it changes (its `_version`, which PyTorch bumps on every
-    in-place write, and its storage): one reorder of the original biLM's recurrent
+    in-place write, and its storage; a tensor made under `torch.inference_mode` has no
+    such counter, so kernels made there take the `torch.mm` loop): one reorder of the original biLM's recurrent
     kernel took about 10 ms, a tenth of a batch's loop, so it is not redone per call.
     Kept beside the weight, not on it (an attribute on a parameter would travel into
     a user's `torch.save`)."""
