@@ -42,9 +42,8 @@ def packed_recurrence(step, x_gates, counts, h0, c0):
     only (a batch's padding costs no product). Without gradients
     `_lstmp_inference_prepacked` runs each step on its real rows (float32 on a CPU
     with `onednn_linear`), else `_lstmp_inference` on its first `step_width` columns;
-    with them (a call with `training`
-    false under autograd) each step runs on its real columns and carries the others'
-    states, as TensorFlow's loop does."""
+    with them (a call with `training` false under autograd) each step runs on its real
+    columns and carries the others' states, as TensorFlow's loop does."""
     counts = [int(k) for k in counts.tolist()]
     if isinstance(step, LSTMPSteps) and step.biases is None and not torch.is_grad_enabled():
         kernels = step.recurrent_kernels + step.projection_kernels
@@ -184,17 +183,18 @@ def onednn_linear():
 def _prepacked_route(x):
     """Whether inference on `x`'s dtype and device runs on `onednn_linear`: float32
     on a CPU that has it."""
-    return x.dtype == torch.float32 and x.device.type == "cpu" and onednn_linear() is not None
+    return (x.dtype == torch.float32 and x.device.type == "cpu"
+            and onednn_linear() is not None)
 
 
 def prepacked(weight):
     """`weight` `[out, in]` reordered for `onednn_linear`, kept while the weight lives
     and made again when it changes (its `_version`, which PyTorch bumps on every
     in-place write, and its storage; a tensor made under `torch.inference_mode` has no
-    such counter, so kernels made there take the `torch.mm` loop): one reorder of the original biLM's recurrent
-    kernel took about 10 ms, a tenth of a batch's loop, so it is not redone per call.
-    Kept beside the weight, not on it (an attribute on a parameter would travel into
-    a user's `torch.save`)."""
+    such counter, so kernels made there take the `torch.mm` loop): one reorder of the
+    original biLM's recurrent kernel took about 10 ms, a tenth of a batch's loop, so it
+    is not redone per call. Kept beside the weight, not on it (an attribute on a
+    parameter would travel into a user's `torch.save`)."""
     key = (weight._version, weight.data_ptr(), tuple(weight.shape), weight.dtype)
     kept = _PREPACKED.get(id(weight))
     if kept is None or kept[0]() is not weight or kept[1] != key:
