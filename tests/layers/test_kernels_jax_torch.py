@@ -87,7 +87,7 @@ trained = bilm.run_directions(x, mask, states)
 # PyTorch lacks it, on `torch.mm`: both routes, and the prepacked one must be there.
 import elmo_keras.layers.kernels.torch as kt
 assert kt.onednn_linear() is not None, "no oneDNN prepacked linear in this PyTorch"
-routes = {"prepacked": kt._prepacked_route, "mm": lambda x: False}
+routes = {"prepacked": kt._prepacked_route, "mm": lambda x, *weights: False}
 with torch.no_grad():
     for route, inference in [(r, i) for r in routes for i in (False, True)]:
         kt._prepacked_route = routes[route]

@@ -46,9 +46,7 @@ def packed_recurrence(step, x_gates, counts, h0, c0):
     columns and carries the others' states, as TensorFlow's loop does."""
     counts = [int(k) for k in counts.tolist()]
     if isinstance(step, LSTMPSteps) and step.biases is None and not torch.is_grad_enabled():
-        kernels = step.recurrent_kernels + step.projection_kernels
-        if _prepacked_route(x_gates[0]) and not any(
-                k is not None and k.is_inference() for k in kernels):
+        if _prepacked_route(x_gates[0], *step.recurrent_kernels, *step.projection_kernels):
             return _lstmp_inference_prepacked(step, x_gates, counts, h0, c0)
         return _lstmp_inference(step, x_gates, counts, h0, c0, packed=True)
     return packed_loop(step, x_gates, counts, h0, c0)
@@ -180,18 +178,21 @@ def onednn_linear():
     return linear, reorder
 
 
-def _prepacked_route(x):
-    """Whether inference on `x`'s dtype and device runs on `onednn_linear`: float32
-    on a CPU that has it."""
+def _prepacked_route(x, *weights):
+    """Whether inference on `x` with `weights` runs on `onednn_linear`: float32 on a CPU
+    that has it, and no weight made under `torch.inference_mode` (such a tensor has no
+    version counter for `prepacked` to see writes by). `gates_matmul` and
+    `packed_recurrence` ask it alike, so the gates come in the layout the loop takes."""
     return (x.dtype == torch.float32 and x.device.type == "cpu"
-            and onednn_linear() is not None)
+            and onednn_linear() is not None
+            and not any(w is not None and w.is_inference() for w in weights))
 
 
 def prepacked(weight):
     """`weight` `[out, in]` reordered for `onednn_linear`, kept while the weight lives
     and made again when it changes (its `_version`, which PyTorch bumps on every
-    in-place write, and its storage; a tensor made under `torch.inference_mode` has no
-    such counter, so kernels made there take the `torch.mm` loop): one reorder of the
+    in-place write, and its storage; `_prepacked_route` keeps out tensors made under
+    `torch.inference_mode`, which have no such counter): one reorder of the
     original biLM's recurrent kernel took about 10 ms, a tenth of a batch's loop, so it
     is not redone per call. Kept beside the weight, not on it (an attribute on a
     parameter would travel into a user's `torch.save`)."""
@@ -230,7 +231,7 @@ def gates_matmul(kernel, columns, bias):
     """`kernel @ columns + bias[:, None]` as one `torch.addmm`; where inference runs
     batch-major (`_lstmp_inference_prepacked`), the transposed view of `columns.T @
     kernel.T + bias` (the same speed), so that a step's gates are contiguous rows."""
-    if not torch.is_grad_enabled() and _prepacked_route(columns):
+    if not torch.is_grad_enabled() and _prepacked_route(columns, kernel):
         return torch.addmm(bias, columns.t(), kernel.t()).t()
     return torch.addmm(bias[:, None], kernel, columns)
 
