@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from elmo_keras.layers.lstm_projection import LSTMPCell, LSTMPSteps
-from elmo_keras.layers.kernels import gates_matmul, inference_rows, input_in_loop, kernels
+from elmo_keras.layers.kernels import (distinct_rows, gates_matmul, inference_rows,
+                                       input_in_loop, kernels, matmul_add)
 
 
 def reverse_padded(x, lengths):
@@ -239,15 +240,17 @@ class BiLM(keras.layers.Layer):
             weights = {name: [None if getattr(cell, name) is None
                               else ops.cast(getattr(cell, name), dtype) for cell in cells]
                        for name in ("kernel", "bias", "recurrent_kernel", "projection_kernel")}
-            x_gates = []
-            for d in range(2):
-                # [dim, time * batch]: step t is columns t * batch to (t + 1) * batch.
-                columns = ops.reshape(ops.transpose(layer_input[d], (1, 0, 2)),
-                                      (layer_input.shape[2], -1))
-                if packed is not None:  # the real tokens' columns only
-                    columns = ops.take(columns, packed[1], axis=1)
-                x_gates.append(columns if in_loop else gates_matmul(
-                    weights["kernel"][d], columns, weights["bias"][d]))
+            if packed is not None:  # the real tokens' rows only, distinct ones in layer 0
+                x_gates = _packed_gates(layer_input, packed[1], weights["kernel"],
+                                        weights["bias"], distinct=i == 0)
+            else:
+                x_gates = []
+                for d in range(2):
+                    # [dim, time * batch]: step t is columns t * batch to (t + 1) * batch.
+                    columns = ops.reshape(ops.transpose(layer_input[d], (1, 0, 2)),
+                                          (layer_input.shape[2], -1))
+                    x_gates.append(columns if in_loop else gates_matmul(
+                        weights["kernel"][d], columns, weights["bias"][d]))
             h0, c0 = [init_h[i, 0], init_h[i, 1]], [init_c[i, 0], init_c[i, 1]]
 
             if in_loop:  # each step multiplies its input: `kernels.input_in_loop`
@@ -309,6 +312,48 @@ class BiLM(keras.layers.Layer):
             max_batch_size=self.max_batch_size,
         )
         return config
+
+
+def _packed_gates(layer_input, positions, kernels_, biases, distinct):
+    """Both directions' input gates for `kernels.packed_recurrence`, batch-major: `[N,
+    4 * units]`, the real tokens' rows step after step (`positions`, from `_packing`,
+    index the `[time * batch]` rows of `layer_input` `[2, time, dim, batch]`).
+
+    With `distinct` (the first layer, whose inputs are token vectors: the same vector
+    wherever a word recurs) the products are computed once per distinct input row of
+    both directions (`_distinct_affine`): the 32 sentences of `benchmarks/inference.py`
+    have 299 distinct rows among 778 positions."""
+    dim = layer_input.shape[2]
+    rows = ops.reshape(ops.transpose(layer_input, (0, 1, 3, 2)), (2, -1, dim))
+    rows = ops.take(rows, positions, axis=1)  # [2, N, dim]
+    if not distinct:
+        return [matmul_add(rows[d], ops.transpose(kernels_[d]), biases[d])
+                for d in range(2)]
+    n = ops.shape(rows)[1]
+    both = ops.reshape(rows, (-1, dim))
+    first, index = distinct_rows(both)
+    unique = ops.stop_gradient(ops.take(both, first, axis=0))
+    return [_distinct_affine(rows[d], unique, index[d * n:(d + 1) * n], kernels_[d],
+                             biases[d]) for d in range(2)]
+
+
+def _distinct_affine(rows, unique, index, kernel, bias):
+    """`rows @ kernel.T + bias`, computed as `unique @ kernel.T + bias` gathered by
+    `index` (`take(unique, index)` equals `rows`). The gradient is the affine map's own,
+    position by position, as if every row had been multiplied: a row's gradient is not
+    moved to an equal row elsewhere (whose value the forward pass used)."""
+
+    @ops.custom_gradient
+    def affine(rows, kernel, bias):
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            return (ops.matmul(upstream, kernel),
+                    ops.matmul(ops.transpose(upstream), rows),
+                    ops.sum(upstream, axis=0))
+
+        return ops.take(matmul_add(unique, ops.transpose(kernel), bias), index, axis=0), grad
+
+    return affine(rows, kernel, bias)
 
 
 def _packing(mask):

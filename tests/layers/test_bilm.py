@@ -97,6 +97,48 @@ def test_bilm_packed_inference_loop_matches_masked_loop(monkeypatch):
             np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-6)
 
 
+def test_bilm_inference_multiplies_distinct_first_layer_rows_once(monkeypatch):
+    """Inference computes the first layer's input gates once per distinct input row (a
+    recurring word has one vector) and gathers them; its outputs, and the gradients to
+    every position's input and every weight, are the masked loop's (a position's
+    gradient stays there, not moved to an equal row elsewhere), eagerly and in a
+    graph."""
+    from elmo_keras.layers import kernels
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("PyTorch: tests/layers/test_kernels_jax_torch.py; JAX packs nothing")
+    import tensorflow as tf
+
+    found = []
+    original = kernels.kernels().distinct_rows
+    monkeypatch.setattr(kernels.kernels(), "distinct_rows",
+                        lambda rows: (found.append(original(rows)), found[-1])[1])
+    layer = _bilm(n_layers=2)
+    vocab = np.random.default_rng(1).normal(size=(4, 6)).astype("float32")
+    words = [[0, 1, 2, 0, 1, 2, 0], [3, 3, 3, 3, 3, 3, 3], [3, 2, 1, 3, 2, 0, 0]]
+    x = tf.constant(vocab[words])  # the real tokens: 4 distinct rows of 12 a direction
+    mask = length_mask([7, 0, 5], 7)
+    weights = np.arange(1, 3 * 7 * 12 + 1, dtype="float32").reshape(3, 7, 12) / 100
+
+    def loss_and_grads(training, graph=False):
+        def run(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.add_n([tf.reduce_sum(o * weights)
+                                 for o in layer(x, mask=mask, training=training)])
+            return loss, tape.gradient(loss, [x] + layer.trainable_variables)
+        return (tf.function(run) if graph else run)(x)
+
+    expected = loss_and_grads(training=True)
+    assert not found
+    for graph in (False, True):
+        loss, grads = loss_and_grads(training=False, graph=graph)
+        np.testing.assert_allclose(loss.numpy(), expected[0].numpy(), rtol=1e-6)
+        for a, b in zip(grads, expected[1]):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    first, index = (np.asarray(a) for a in found[0])  # eager: both directions' rows
+    assert len(found) == 2 and len(first) == 4 and len(index) == 2 * 12
+
+
 def test_bilm_forward_half_matches_keras_rnn_and_backward_reads_from_last_token():
     layer = _bilm(n_layers=1)
     x = RNG.normal(size=(1, 5, 6)).astype("float32")

@@ -80,12 +80,17 @@ for a, b in zip(trained + list(trained_states), inferred + list(inferred_states)
 # of them; without `inference` every step runs on all, whatever the order.
 lengths = np.random.default_rng(0).integers(0, 12, 40)
 mask = np.arange(12)[None, :] < lengths[:, None]
-x = keras.random.normal((2, 40, 12, 10), seed=3)
+# Seven distinct token vectors: inference computes the first layer's input gates once
+# per distinct row (`distinct_rows`) and gathers them.
+vocab = np.random.default_rng(1).normal(size=(7, 10)).astype("float32")
+x = torch.tensor(vocab[np.random.default_rng(2).integers(0, 7, (2, 40, 12))])
+import elmo_keras.layers.kernels.torch as kt
+distinct = []
+kt.distinct_rows = lambda rows, f=kt.distinct_rows: (distinct.append(f(rows)), distinct[-1])[1]
 states = tuple(0.5 * keras.random.normal(s.shape, seed=4) for s in bilm.zero_states(40))
 trained = bilm.run_directions(x, mask, states)
 # Inference in float32 on a CPU runs batch-major on oneDNN's prepacked linear; where a
 # PyTorch lacks it, on `torch.mm`: both routes, and the prepacked one must be there.
-import elmo_keras.layers.kernels.torch as kt
 assert kt.onednn_linear() is not None, "no oneDNN prepacked linear in this PyTorch"
 routes = {"prepacked": kt._prepacked_route, "mm": lambda x, *weights: False}
 with torch.no_grad():
@@ -129,6 +134,7 @@ for inference in (False, True):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=0, atol=1e-6)
 for a, b in zip(*grads):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+assert distinct and all(len(first) == 7 for first, _ in distinct), distinct
 print("ok")
 """
 

@@ -21,11 +21,15 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   `"packed"`: TensorFlow, PyTorch): `masked_recurrence` for rows ordered
   longest first, computing real tokens only: step `t`'s real tokens are the
   first `counts[t]` columns of the states (`counts` int `[time]`, non-increasing), and
-  each `x_gates` holds just their columns, step after step (`[features, sum(counts)]`);
-  `h_seq` is as `masked_recurrence` returns it (`BiLM.run_directions` in inference;
-  PyTorch's loop without gradients then runs each step on its real rows on oneDNN's
-  prepacked kernels, or on a multiple of 16 columns on `torch.mm`, and under autograd
-  on exactly the real ones);
+  each `x_gates` holds just their gates, batch-major, step after step (`[sum(counts),
+  features]`: one matmul with the bias fused made them, and a step's rows are a
+  contiguous block); `h_seq` is as `masked_recurrence` returns it
+  (`BiLM.run_directions` in inference; PyTorch's loop without gradients then runs
+  each step on its real rows on oneDNN's prepacked kernels, or on a multiple of 16
+  columns on `torch.mm`, and under autograd on exactly the real ones);
+- `distinct_rows(rows)` (where `inference_rows()` can be `"packed"`): the first
+  position of each distinct row of a float matrix and each row's number among them
+  (`distinct_rows` here), for the first layer's input gates in inference;
 - `encode_distinct(rows, encode)`: `encode(rows)` for an int matrix `rows` `[N, C]`
   with `encode` run once per distinct row (exact; gradients flow), for the char CNN
   (`elmo_keras.layers.character_encoder.CharacterEncoder`): TensorFlow's and PyTorch's
@@ -46,10 +50,11 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   on TensorFlow (`batched_dataset`) (`ELMo.predict`, through `predict_call` here);
 - `matmul_add(x, kernel, bias)` (optional; default: `ops.matmul(x, kernel) + bias`):
   the affine map of a 2-D `x` (PyTorch: one `addmm`, no second pass over a fresh
-  output), for the highway layers (`matmul_add` here);
+  output; TensorFlow's graph optimizer fuses the add into the matmul), for the
+  highway layers and the biLM's input gates in inference (`matmul_add` here);
 - `gates_matmul(kernel, columns, bias)` (optional; default: `ops.matmul(kernel,
   columns) + bias[:, None]`): the same, feature-major, for the biLM's input gates
-  (`gates_matmul` here; PyTorch's inference may return a transposed view);
+  outside the packed loop (`gates_matmul` here);
 - `conv_max(x, kernel)` (optional; default: `windows_max`): the max over positions of
   a valid 1-D convolution, for the char CNN (`CharacterEncoder`).
 
@@ -129,6 +134,15 @@ def matmul_add(x, kernel, bias):
     return own(x, kernel, bias)
 
 
+def distinct_rows(rows):
+    """`(first, index)` for a 2-D `rows` `[N, D]`: `first` `[U]` the position of each
+    distinct row's first occurrence, `index` `[N]` each row's number among them (so
+    `take(rows, first)[index]` is `rows`), the current backend's way (`UniqueV2` on
+    TensorFlow, `torch.unique` on PyTorch: the backends whose `inference_rows` is
+    `"packed"`). The values are taken from `rows` by the caller, so gradients flow."""
+    return kernels().distinct_rows(rows)
+
+
 def packed_loop(step, x_gates, counts, h0, c0):
     """`packed_recurrence`'s contract as a Python loop over `counts` known as Python
     ints, in `keras.ops`: each step on its real columns, the others' states carried (a
@@ -139,7 +153,8 @@ def packed_loop(step, x_gates, counts, h0, c0):
         start = 0
         for k in counts:
             if k:
-                h_k, c_k = step(r, gates[:, start:start + k], h[r][:, :k], c[r][:, :k])
+                h_k, c_k = step(r, ops.transpose(gates[start:start + k]), h[r][:, :k],
+                                c[r][:, :k])
                 h[r] = ops.concatenate([h_k, h[r][:, k:]], axis=1)
                 c[r] = ops.concatenate([c_k, c[r][:, k:]], axis=1)
                 start += k

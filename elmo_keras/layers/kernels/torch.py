@@ -48,7 +48,8 @@ def packed_recurrence(step, x_gates, counts, h0, c0):
     if isinstance(step, LSTMPSteps) and step.biases is None and not torch.is_grad_enabled():
         if _prepacked_route(x_gates[0], *step.recurrent_kernels, *step.projection_kernels):
             return _lstmp_inference_prepacked(step, x_gates, counts, h0, c0)
-        return _lstmp_inference(step, x_gates, counts, h0, c0, packed=True)
+        return _lstmp_inference(step, [g.t() for g in x_gates], counts, h0, c0,
+                                packed=True)
     return packed_loop(step, x_gates, counts, h0, c0)
 
 
@@ -114,15 +115,15 @@ def _lstmp_inference_prepacked(step, x_gates, counts, h0, c0):
     the recurrent product `[32, 512] x [512, 16384]` 1.2-1.3x faster than `torch.mm`
     (MKL) feature-major (docs/speed.md). A step runs on its `counts[t]` real rows
     (the first ones; oneDNN's time grows with the rows, where `torch.mm`'s went in
-    steps of 16 columns). `x_gates` as `gates_matmul` makes them in
-    inference (transposed views of `[tokens, features]` matrices: a step's gates are
-    rows); the outputs as `_lstmp_inference` returns them (feature-major views)."""
+    steps of 16 columns). `x_gates` batch-major as `packed_recurrence` takes them (a
+    step's gates are rows); the outputs as `_lstmp_inference` returns them
+    (feature-major views)."""
     linear, _ = onednn_linear()
     n_steps = len(counts)
     h = torch.stack([s.t() for s in h0])                             # [R, B, P]
     c = torch.stack([s.t() for s in c0])                             # [R, B, U]
     hs = h.new_empty((n_steps,) + tuple(h.shape))
-    gates = [g.t() for g in x_gates]                                 # [tokens, 4 U]
+    gates = x_gates                                                  # [tokens, 4 U]
     recurrent = [prepacked(k) for k in step.recurrent_kernels]
     projection = (None if step.projection_kernels[0] is None
                   else [prepacked(k) for k in step.projection_kernels])
@@ -181,8 +182,7 @@ def onednn_linear():
 def _prepacked_route(x, *weights):
     """Whether inference on `x` with `weights` runs on `onednn_linear`: float32 on a CPU
     that has it, and no weight made under `torch.inference_mode` (such a tensor has no
-    version counter for `prepacked` to see writes by). `gates_matmul` and
-    `packed_recurrence` ask it alike, so the gates come in the layout the loop takes."""
+    version counter for `prepacked` to see writes by)."""
     return (x.dtype == torch.float32 and x.device.type == "cpu"
             and onednn_linear() is not None
             and not any(w is not None and w.is_inference() for w in weights))
@@ -228,12 +228,16 @@ def matmul_add(x, kernel, bias):
 
 
 def gates_matmul(kernel, columns, bias):
-    """`kernel @ columns + bias[:, None]` as one `torch.addmm`; where inference runs
-    batch-major (`_lstmp_inference_prepacked`), the transposed view of `columns.T @
-    kernel.T + bias` (the same speed), so that a step's gates are contiguous rows."""
-    if not torch.is_grad_enabled() and _prepacked_route(columns, kernel):
-        return torch.addmm(bias, columns.t(), kernel.t()).t()
+    """`kernel @ columns + bias[:, None]` as one `torch.addmm`."""
     return torch.addmm(bias[:, None], kernel, columns)
+
+
+def distinct_rows(rows):
+    """`kernels.distinct_rows`: `torch.unique`, then each distinct row's first position."""
+    unique, index = torch.unique(rows.detach(), dim=0, return_inverse=True)
+    first = torch.full((len(unique),), len(rows), dtype=index.dtype, device=index.device)
+    return first.scatter_reduce_(0, index, torch.arange(len(rows), device=index.device),
+                                 "amin"), index
 
 
 def encode_distinct(rows, encode):
