@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from elmo_keras.layers.lstm_projection import LSTMPCell, LSTMPSteps
-from elmo_keras.layers.kernels import (distinct_rows, gates_matmul, inference_rows,
-                                       input_in_loop, kernels, matmul_add)
+from elmo_keras.layers.kernels import (distinct_affine, distinct_rows, gates_matmul,
+                                       inference_rows, input_in_loop, kernels, matmul_add)
 
 
 def reverse_padded(x, lengths):
@@ -333,27 +333,8 @@ def _packed_gates(layer_input, positions, kernels_, biases, distinct):
     both = ops.reshape(rows, (-1, dim))
     first, index = distinct_rows(both)
     unique = ops.stop_gradient(ops.take(both, first, axis=0))
-    return [_distinct_affine(rows[d], unique, index[d * n:(d + 1) * n], kernels_[d],
-                             biases[d]) for d in range(2)]
-
-
-def _distinct_affine(rows, unique, index, kernel, bias):
-    """`rows @ kernel.T + bias`, computed as `unique @ kernel.T + bias` gathered by
-    `index` (`take(unique, index)` equals `rows`). The gradient is the affine map's own,
-    position by position, as if every row had been multiplied: a row's gradient is not
-    moved to an equal row elsewhere (whose value the forward pass used)."""
-
-    @ops.custom_gradient
-    def affine(rows, kernel, bias):
-        def grad(*args, upstream=None):
-            upstream = args[0] if upstream is None else upstream
-            return (ops.matmul(upstream, kernel),
-                    ops.matmul(ops.transpose(upstream), rows),
-                    ops.sum(upstream, axis=0))
-
-        return ops.take(matmul_add(unique, ops.transpose(kernel), bias), index, axis=0), grad
-
-    return affine(rows, kernel, bias)
+    return [distinct_affine(rows[d], unique, index[d * n:(d + 1) * n], kernels_[d],
+                            biases[d]) for d in range(2)]
 
 
 def _packing(mask):

@@ -30,6 +30,9 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
 - `distinct_rows(rows)` (where `inference_rows()` can be `"packed"`): the first
   position of each distinct row of a float matrix and each row's number among them
   (`distinct_rows` here), for the first layer's input gates in inference;
+- `distinct_affine(rows, unique, index, kernel, bias)` (optional): those gates from
+  the distinct rows (`distinct_affine` here), in a form the backend's
+  `packed_recurrence` takes;
 - `encode_distinct(rows, encode)`: `encode(rows)` for an int matrix `rows` `[N, C]`
   with `encode` run once per distinct row (exact; gradients flow), for the char CNN
   (`elmo_keras.layers.character_encoder.CharacterEncoder`): TensorFlow's and PyTorch's
@@ -141,6 +144,37 @@ def distinct_rows(rows):
     TensorFlow, `torch.unique` on PyTorch: the backends whose `inference_rows` is
     `"packed"`). The values are taken from `rows` by the caller, so gradients flow."""
     return kernels().distinct_rows(rows)
+
+
+def distinct_affine(rows, unique, index, kernel, bias):
+    """`rows @ kernel.T + bias` for `packed_recurrence`, computed as `unique @ kernel.T +
+    bias` gathered by `index` (`take(unique, index)` equals `rows`), the current
+    backend's way: its `distinct_affine` where it has one (PyTorch without gradients:
+    the rows gathered where its loop reads them), else gathered here. The gradient is
+    the affine map's own, position by position, as if every row had been multiplied: a
+    row's gradient is not moved to an equal row elsewhere (whose value the forward pass
+    used)."""
+    own = getattr(kernels(), "distinct_affine", None)
+    if own is not None:
+        return own(rows, unique, index, kernel, bias)
+    return gathered_affine(rows, unique, index, kernel, bias)
+
+
+def gathered_affine(rows, unique, index, kernel, bias):
+    """`distinct_affine` in `keras.ops`: the gates of the distinct rows gathered for
+    every position, the gradient by `ops.custom_gradient`."""
+
+    @ops.custom_gradient
+    def affine(rows, kernel, bias):
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            return (ops.matmul(upstream, kernel),
+                    ops.matmul(ops.transpose(upstream), rows),
+                    ops.sum(upstream, axis=0))
+
+        return ops.take(matmul_add(unique, ops.transpose(kernel), bias), index, axis=0), grad
+
+    return affine(rows, kernel, bias)
 
 
 def packed_loop(step, x_gates, counts, h0, c0):

@@ -5,7 +5,7 @@ import weakref
 
 import torch
 
-from elmo_keras.layers.kernels import packed_loop
+from elmo_keras.layers.kernels import gathered_affine, packed_loop
 from elmo_keras.layers.lstm_projection import FORGET_BIAS, LSTMPSteps
 
 
@@ -46,10 +46,12 @@ def packed_recurrence(step, x_gates, counts, h0, c0):
     columns and carries the others' states, as TensorFlow's loop does."""
     counts = [int(k) for k in counts.tolist()]
     if isinstance(step, LSTMPSteps) and step.biases is None and not torch.is_grad_enabled():
-        if _prepacked_route(x_gates[0], *step.recurrent_kernels, *step.projection_kernels):
+        if _prepacked_route(h0[0], *step.recurrent_kernels, *step.projection_kernels):
             return _lstmp_inference_prepacked(step, x_gates, counts, h0, c0)
+        x_gates = [g.materialize() if isinstance(g, GatheredRows) else g for g in x_gates]
         return _lstmp_inference(step, [g.t() for g in x_gates], counts, h0, c0,
                                 packed=True)
+    x_gates = [g.materialize() if isinstance(g, GatheredRows) else g for g in x_gates]
     return packed_loop(step, x_gates, counts, h0, c0)
 
 
@@ -109,33 +111,32 @@ def _lstmp_inference(step, x_gates, counts, h0, c0, keep=None, packed=False):
 
 
 def _lstmp_inference_prepacked(step, x_gates, counts, h0, c0):
-    """`_lstmp_inference` with `packed`, batch-major on oneDNN's prepacked linear (see
-    `onednn_linear`): the states are `[batch, features]` and each step's products are
-    `h @ kernel.T` on kernels reordered once into oneDNN's blocked layout, which ran
-    the recurrent product `[32, 512] x [512, 16384]` 1.2-1.3x faster than `torch.mm`
-    (MKL) feature-major (docs/speed.md). A step runs on its `counts[t]` real rows
-    (the first ones; oneDNN's time grows with the rows, where `torch.mm`'s went in
-    steps of 16 columns). `x_gates` batch-major as `packed_recurrence` takes them (a
-    step's gates are rows); the outputs as `_lstmp_inference` returns them
-    (feature-major views)."""
-    linear, _ = onednn_linear()
+    """`_lstmp_inference` with `packed`, batch-major on oneDNN's prepacked linear
+    (`PackedKernel`): the states are `[batch, features]` and each step's products are
+    `h @ kernel.T` on kernels reordered once, which ran the recurrent product `[32,
+    512] x [512, 16384]` 1.2-1.3x faster than `torch.mm` (MKL) feature-major
+    (docs/speed.md). A step runs on its `counts[t]` real rows (the first ones;
+    oneDNN's time grows with the rows, where `torch.mm`'s went in steps of 16 columns).
+    `x_gates` batch-major as `packed_recurrence` takes them (a step's gates are rows),
+    or `GatheredRows`; the outputs as `_lstmp_inference` returns them (feature-major
+    views)."""
     n_steps = len(counts)
     h = torch.stack([s.t() for s in h0])                             # [R, B, P]
     c = torch.stack([s.t() for s in c0])                             # [R, B, U]
     hs = h.new_empty((n_steps,) + tuple(h.shape))
     gates = x_gates                                                  # [tokens, 4 U]
-    recurrent = [prepacked(k) for k in step.recurrent_kernels]
+    recurrent = [PackedKernel(k) for k in step.recurrent_kernels]
     projection = (None if step.projection_kernels[0] is None
-                  else [prepacked(k) for k in step.projection_kernels])
+                  else [PackedKernel(k) for k in step.projection_kernels])
     start = 0  # of step t's rows in `gates`
     for t, k in enumerate(counts):
         if k:
             for r in range(len(gates)):
-                z = linear(h[r, :k], recurrent[r], None, "none", [], "")   # [k, 4 U]
-                z.add_(gates[r][start:start + k])
+                z = recurrent[r](h[r, :k])                                 # [k, 4 U]
+                _add_rows(z, gates[r], start, k)
                 c_new, m = _cell(z.chunk(4, dim=1), c[r, :k], step.cell_clip)
                 if projection is not None:
-                    m = linear(m, projection[r], None, "none", [], "")
+                    m = projection[r](m)
                 if step.proj_clip is not None:
                     m.clamp_(-step.proj_clip, step.proj_clip)
                 h[r, :k] = m
@@ -144,6 +145,26 @@ def _lstmp_inference_prepacked(step, x_gates, counts, h0, c0):
         hs[t] = h
     return ([s.transpose(1, 2) for s in hs.unbind(1)], [s.t() for s in h.unbind(0)],
             [s.t() for s in c.unbind(0)])
+
+
+class GatheredRows:
+    """Rows `index` of `table` (`[rows, features]`), gathered where a loop reads them
+    (`_add_rows`), not all at once: the first layer's input gates, computed once per
+    distinct input row (`distinct_affine`)."""
+
+    def __init__(self, table, index):
+        self.table, self.index = table, index
+
+    def materialize(self):
+        return self.table.index_select(0, self.index)
+
+
+def _add_rows(z, gates, start, count):
+    """`z += gates[start:start + count]` for a matrix or `GatheredRows`."""
+    if isinstance(gates, GatheredRows):
+        z.add_(gates.table.index_select(0, gates.index[start:start + count]))
+    else:
+        z.add_(gates[start:start + count])
 
 
 def _cell(gates, c, cell_clip):
@@ -159,9 +180,8 @@ def _cell(gates, c, cell_clip):
 @functools.cache
 def onednn_linear():
     """`(linear, reorder)`: PyTorch's oneDNN linear on a prepacked weight
-    (`torch.ops.mkldnn._linear_pointwise`, `_reorder_linear_weight`, what PyTorch's own
-    compiler uses on CPUs), or None where this PyTorch lacks them or they do not match
-    `torch.mm` on a small check (then the loops use `torch.mm`)."""
+    (`torch.ops.mkldnn._linear_pointwise`, `_reorder_linear_weight`), or None where this
+    PyTorch lacks them or they do not match `torch.mm` on a small check."""
     try:
         if not torch.backends.mkldnn.is_available():
             return None
@@ -180,32 +200,43 @@ def onednn_linear():
 
 
 def _prepacked_route(x, *weights):
-    """Whether inference on `x` with `weights` runs on `onednn_linear`: float32 on a CPU
-    that has it, and no weight made under `torch.inference_mode` (such a tensor has no
-    version counter for `prepacked` to see writes by)."""
+    """Whether inference on `x` with `weights` runs on packed kernels (`PackedKernel`):
+    float32 on a CPU with oneDNN's, and no weight made under
+    `torch.inference_mode` (such a tensor has no version counter for `PackedKernel` to
+    see writes by)."""
     return (x.dtype == torch.float32 and x.device.type == "cpu"
             and onednn_linear() is not None
             and not any(w is not None and w.is_inference() for w in weights))
 
 
-def prepacked(weight):
-    """`weight` `[out, in]` reordered for `onednn_linear`, kept while the weight lives
-    and made again when it changes (its `_version`, which PyTorch bumps on every
-    in-place write, and its storage; `_prepacked_route` keeps out tensors made under
-    `torch.inference_mode`, which have no such counter): one reorder of the
-    original biLM's recurrent kernel took about 10 ms, a tenth of a batch's loop, so it
-    is not redone per call. Kept beside the weight, not on it (an attribute on a
-    parameter would travel into a user's `torch.save`)."""
-    key = (weight._version, weight.data_ptr(), tuple(weight.shape), weight.dtype)
-    kept = _PREPACKED.get(id(weight))
-    if kept is None or kept[0]() is not weight or kept[1] != key:
-        ref = weakref.ref(weight, lambda _, i=id(weight): _PREPACKED.pop(i, None))
-        kept = _PREPACKED[id(weight)] = (ref, key, onednn_linear()[1](weight.detach(), 32))
-    return kept[2]
+class PackedKernel:
+    """`x @ weight.T` for a `weight` `[out, in]` on oneDNN's prepacked linear
+    (`onednn_linear`), the weight reordered once into oneDNN's blocked layout. The copy
+    is made at the first use, kept while the weight lives and made again when it
+    changes (its `_version`, which PyTorch bumps on every in-place write, and its
+    storage): one reorder of the original biLM's recurrent kernel took 10-17 ms, a
+    tenth of a layer's loop, so it is not redone per call. Kept beside the weight, not
+    on it (an attribute on a parameter would travel into a user's `torch.save`).
+    (MKL's packed GEMM, `torch.ops.mkl._mkl_linear`, ran the `[32, 512] x [512, 16384]`
+    step 1.04-1.23x faster, but takes exactly the rows it was packed for and its copy is
+    1.5x the weight; with oneDNN's beside it for the narrower steps, the `Embedder` ran
+    0.94-1.20x, median 1.03x: not kept, docs/speed.md.)"""
+
+    def __init__(self, weight):
+        key = (weight._version, weight.data_ptr(), tuple(weight.shape), weight.dtype)
+        kept = _PREPACKED.get(id(weight))
+        if kept is None or kept[0]() is not weight or kept[1] != key:
+            ref = weakref.ref(weight, lambda _, i=id(weight): _PREPACKED.pop(i, None))
+            kept = _PREPACKED[id(weight)] = (ref, key,
+                                             onednn_linear()[1](weight.detach(), 32))
+        self.packed = kept[2]
+
+    def __call__(self, x):
+        return onednn_linear()[0](x, self.packed, None, "none", [], "")
 
 
-#: `prepacked`'s weights: `id(weight)` -> `(weakref to it, its version key, reordered)`;
-#: an entry goes when its weight does.
+#: `PackedKernel`'s copies: `id(weight)` -> `(weakref to the weight, its version key,
+#: reordered)`; an entry goes when its weight does.
 _PREPACKED = {}
 
 
@@ -238,6 +269,15 @@ def distinct_rows(rows):
     first = torch.full((len(unique),), len(rows), dtype=index.dtype, device=index.device)
     return first.scatter_reduce_(0, index, torch.arange(len(rows), device=index.device),
                                  "amin"), index
+
+
+def distinct_affine(rows, unique, index, kernel, bias):
+    """`kernels.distinct_affine`: without gradients, on the packed route, `GatheredRows`
+    (each step gathers its rows: gathering all `[778, 16384]` ahead took 5-15 ms a
+    direction, in fresh memory); else `kernels`' own."""
+    if not torch.is_grad_enabled() and _prepacked_route(unique, kernel):
+        return GatheredRows(torch.addmm(bias, unique, kernel.t()), index)
+    return gathered_affine(rows, unique, index, kernel, bias)
 
 
 def encode_distinct(rows, encode):
