@@ -44,8 +44,9 @@ class BiLM(keras.layers.Layer):
     matmul done for all steps before it, feature-major (`lstmp_step`; in JAX's
     inference each step multiplies its own input: `kernels.input_in_loop`). In inference the
     rows run longest first, so that each step computes its real tokens only (TensorFlow;
-    PyTorch's input gates) or fewer columns (JAX, PyTorch's steps), the outputs the
-    same.
+    PyTorch's input gates) or fewer columns (JAX, PyTorch's steps), and TensorFlow and
+    PyTorch multiply the first layer's input gates once per distinct input row (a
+    recurring word's vector), the outputs the same.
 
     Args:
         lstm_dim: LSTM cell size.
@@ -321,8 +322,8 @@ def _packed_gates(layer_input, positions, kernels_, biases, distinct):
 
     With `distinct` (the first layer, whose inputs are token vectors: the same vector
     wherever a word recurs) the products are computed once per distinct input row of
-    both directions (`_distinct_affine`): the 32 sentences of `benchmarks/inference.py`
-    have 299 distinct rows among 778 positions."""
+    both directions (`kernels.distinct_affine`): the 32 sentences of
+    `benchmarks/inference.py` have 299 distinct rows among 778 positions."""
     dim = layer_input.shape[2]
     rows = ops.reshape(ops.transpose(layer_input, (0, 1, 3, 2)), (2, -1, dim))
     rows = ops.take(rows, positions, axis=1)  # [2, N, dim]

@@ -220,7 +220,7 @@ class PackedKernel:
     (MKL's packed GEMM, `torch.ops.mkl._mkl_linear`, ran the `[32, 512] x [512, 16384]`
     step 1.04-1.23x faster, but takes exactly the rows it was packed for and its copy is
     1.5x the weight; with oneDNN's beside it for the narrower steps, the `Embedder` ran
-    0.94-1.20x, median 1.03x: not kept, docs/speed.md.)"""
+    0.95-1.15x, median 1.00x, in one process alternating: not kept, docs/speed.md.)"""
 
     def __init__(self, weight):
         key = (weight._version, weight.data_ptr(), tuple(weight.shape), weight.dtype)
