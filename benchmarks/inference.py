@@ -36,9 +36,9 @@ is the rate at peak of the FLOPs the batch needs: the char CNN once per distinct
 (and `<S>`, `</S>`), the biLM at every real position and the two boundaries, nothing for
 padding. (Since 2026-12-05, TensorFlow's and PyTorch's inference multiply the first
 layer's input gates once per distinct token as well, a fifth of the batch's FLOPs shrunk
-2.6x; the limit still counts them at every position, as issue 25 defines it.) The recurrence cannot run at peak: its matmuls have as many rows as the batch
-has sentences (`[32, P] x [P, 4 U]` then `[32, U] x [U, P]`, one
-after the other, at every step). "shape limit" therefore times those FLOPs at the rate
+2.6x; the limit still counts them at every position, as issue 25 defines it.) The
+recurrence cannot run at peak: its matmuls have as many rows as the batch has sentences
+(`[32, P] x [P, 4 U]` then `[32, U] x [U, P]`, one after the other, at every step). "shape limit" therefore times those FLOPs at the rate
 measured for a chain of these very matmuls (the faster of `state @ kernel` and `kernel @
 state`, under both TensorFlow settings), the rest at peak: the best a loop of matmuls can
 do at this batch size.
