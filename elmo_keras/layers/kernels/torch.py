@@ -45,13 +45,15 @@ def packed_recurrence(step, x_gates, counts, h0, c0):
     with them (a call with `training` false under autograd) each step runs on its real
     columns and carries the others' states, as TensorFlow's loop does."""
     counts = [int(k) for k in counts.tolist()]
-    if isinstance(step, LSTMPSteps) and step.biases is None and not torch.is_grad_enabled():
-        if _prepacked_route(h0[0], *step.recurrent_kernels, *step.projection_kernels):
-            return _lstmp_inference_prepacked(step, x_gates, counts, h0, c0)
-        x_gates = [g.materialize() if isinstance(g, GatheredRows) else g for g in x_gates]
+    inference = (isinstance(step, LSTMPSteps) and step.biases is None
+                 and not torch.is_grad_enabled())
+    if inference and _prepacked_route(h0[0], *step.recurrent_kernels,
+                                      *step.projection_kernels):
+        return _lstmp_inference_prepacked(step, x_gates, counts, h0, c0)
+    x_gates = [g.materialize() if isinstance(g, GatheredRows) else g for g in x_gates]
+    if inference:
         return _lstmp_inference(step, [g.t() for g in x_gates], counts, h0, c0,
                                 packed=True)
-    x_gates = [g.materialize() if isinstance(g, GatheredRows) else g for g in x_gates]
     return packed_loop(step, x_gates, counts, h0, c0)
 
 
@@ -124,16 +126,15 @@ def _lstmp_inference_prepacked(step, x_gates, counts, h0, c0):
     h = torch.stack([s.t() for s in h0])                             # [R, B, P]
     c = torch.stack([s.t() for s in c0])                             # [R, B, U]
     hs = h.new_empty((n_steps,) + tuple(h.shape))
-    gates = x_gates                                                  # [tokens, 4 U]
     recurrent = [PackedKernel(k) for k in step.recurrent_kernels]
     projection = (None if step.projection_kernels[0] is None
                   else [PackedKernel(k) for k in step.projection_kernels])
-    start = 0  # of step t's rows in `gates`
+    start = 0  # of step t's rows in `x_gates` (`[tokens, 4 U]`)
     for t, k in enumerate(counts):
         if k:
-            for r in range(len(gates)):
+            for r in range(len(x_gates)):
                 z = recurrent[r](h[r, :k])                                 # [k, 4 U]
-                _add_rows(z, gates[r], start, k)
+                _add_rows(z, x_gates[r], start, k)
                 c_new, m = _cell(z.chunk(4, dim=1), c[r, :k], step.cell_clip)
                 if projection is not None:
                     m = projection[r](m)
@@ -272,11 +273,12 @@ def distinct_rows(rows):
 
 
 def distinct_affine(rows, unique, index, kernel, bias):
-    """`kernels.distinct_affine`: without gradients, on the packed route, `GatheredRows`
-    (each step gathers its rows: gathering all `[778, 16384]` ahead took 5-15 ms a
-    direction, in fresh memory); else `kernels`' own."""
-    if not torch.is_grad_enabled() and _prepacked_route(unique, kernel):
-        return GatheredRows(torch.addmm(bias, unique, kernel.t()), index)
+    """`kernels.distinct_affine`: without gradients `GatheredRows`, which the prepacked
+    loop gathers step by step (gathering all `[778, 16384]` ahead took 5-15 ms a
+    direction, in fresh memory) and `packed_recurrence` gathers at once for the other
+    loops; with gradients `kernels`' own."""
+    if not torch.is_grad_enabled():
+        return GatheredRows(matmul_add(unique, kernel.t(), bias), index)
     return gathered_affine(rows, unique, index, kernel, bias)
 
 
