@@ -233,3 +233,39 @@ def test_jax_traced_distinct_tokens_match_every_row():
     position distinct; the eager (NumPy) path agrees."""
     out = run_python(JAX_DISTINCT, backend="jax").stdout
     assert out.strip().endswith("ok")
+
+
+JAX_BLOCKED_CONV = """
+import jax, numpy as np
+from elmo_keras.layers.kernels import jax as kernel, windows_max
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(6, 11, 4)).astype("float32")
+x[:, 6:] = x[:, 5:6]  # equal windows at the end of each row: ties at the max
+k = rng.normal(size=(3, 4, 5)).astype("float32")
+# the NumPy reference: every position's window times the kernel, then the max
+ref = np.stack([np.einsum("nwd,wdk->nk", x[:, p:p + 3], k) for p in range(9)]).max(0)
+kernel.CONV_BLOCKING_BYTES = 0  # every convolution in blocks
+loss = lambda f: (lambda x, k: (f(x, k) ** 3).sum())
+for block_bytes, blocks in ((6 * 5 * 4 * 2, 5), (6 * 5 * 4 * 4, 3), (1 << 20, 1)):
+    kernel.CONV_BLOCK_BYTES = block_bytes  # 2 and 4 positions a block: the last one short
+    compiled = jax.jit(lambda x, k: kernel.conv_max(x, k))  # a new trace each time
+    for run in (kernel.conv_max, compiled):
+        np.testing.assert_allclose(np.asarray(run(x, k)), ref, rtol=1e-5, atol=1e-5)
+    text = compiled.lower(x, k).as_text()
+    assert ("while" in text) == (blocks > 1), blocks
+    # gradients: those of the one matmul over the windows, ties included
+    for a, b in zip(jax.grad(loss(kernel.conv_max), (0, 1))(x, k),
+                    jax.grad(loss(windows_max), (0, 1))(x, k)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+print("ok")
+"""
+
+
+def test_jax_conv_max_in_blocks_of_positions_matches_a_numpy_sliding_window():
+    """JAX's char-CNN convolution in blocks of positions under a running max (what it
+    runs when the whole product would be large) equals a NumPy loop over the
+    positions, blocks of 2 and 4 positions of 9 (the last one short) and one block;
+    eager and jit-compiled; gradients are those of the one matmul (`windows_max`)."""
+    out = run_python(JAX_BLOCKED_CONV, backend="jax").stdout
+    assert out.strip().endswith("ok")

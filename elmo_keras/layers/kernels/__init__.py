@@ -59,7 +59,8 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   columns) + bias[:, None]`): the same, feature-major, for the biLM's input gates
   outside the packed loop (`gates_matmul` here);
 - `conv_max(x, kernel)` (optional; default: `windows_max`): the max over positions of
-  a valid 1-D convolution, for the char CNN (`CharacterEncoder`).
+  a valid 1-D convolution, for the char CNN (`CharacterEncoder`) (TensorFlow: its
+  convolution; JAX: `windows_max`, in blocks of positions when its product is large).
 
 The layers call `kernels()` and do not know which backend runs.
 """
@@ -217,7 +218,7 @@ def gates_matmul(kernel, columns, bias):
 def conv_max(x, kernel):
     """`[N, n]`: the max over positions of the valid 1-D convolution of `x` `[N, L, D]`
     with `kernel` `[w, D, n]` (no bias), the current backend's way: its `conv_max`
-    where it has one (TensorFlow's convolution), else `windows_max`."""
+    where it has one (TensorFlow's convolution, JAX's blocks), else `windows_max`."""
     own = getattr(kernels(), "conv_max", None)
     if own is None:
         return windows_max(x, kernel)
