@@ -9,6 +9,8 @@ outputs at the real steps are those of the unpadded ids. PyTorch's inference loo
 
 import json
 
+import pytest
+
 from tests.support.processes import run_python
 
 ARCH = {
@@ -235,37 +237,69 @@ def test_jax_traced_distinct_tokens_match_every_row():
     assert out.strip().endswith("ok")
 
 
-JAX_BLOCKED_CONV = """
-import jax, numpy as np
-from elmo_keras.layers.kernels import jax as kernel, windows_max
+BLOCKED_CONV = """
+import keras, numpy as np
+from keras import ops
+from elmo_keras.layers import kernels
+from elmo_keras.layers.kernels import kernels as backend
+# the backend's calls: INFERENCE, GRADIENTS
 
+calls = []
+windows_max = backend().windows_max
+backend().windows_max = lambda *a: (calls.append(1), windows_max(*a))[1]
 rng = np.random.default_rng(0)
 x = rng.normal(size=(6, 11, 4)).astype("float32")
-x[:, 6:] = x[:, 5:6]  # equal windows at the end of each row: ties at the max
+x[:, 2:6] = x[:, 1:2]  # equal windows at positions 1-3 (two blocks): ties at the max
 k = rng.normal(size=(3, 4, 5)).astype("float32")
 # the NumPy reference: every position's window times the kernel, then the max
 ref = np.stack([np.einsum("nwd,wdk->nk", x[:, p:p + 3], k) for p in range(9)]).max(0)
-kernel.CONV_BLOCKING_BYTES = 0  # every convolution in blocks
-loss = lambda f: (lambda x, k: (f(x, k) ** 3).sum())
-for block_bytes, blocks in ((6 * 5 * 4 * 2, 5), (6 * 5 * 4 * 4, 3), (1 << 20, 1)):
-    kernel.CONV_BLOCK_BYTES = block_bytes  # 2 and 4 positions a block: the last one short
-    compiled = jax.jit(lambda x, k: kernel.conv_max(x, k))  # a new trace each time
-    for run in (kernel.conv_max, compiled):
-        np.testing.assert_allclose(np.asarray(run(x, k)), ref, rtol=1e-5, atol=1e-5)
-    text = compiled.lower(x, k).as_text()
-    assert ("while" in text) == (blocks > 1), blocks
-    # gradients: those of the one matmul over the windows, ties included
-    for a, b in zip(jax.grad(loss(kernel.conv_max), (0, 1))(x, k),
-                    jax.grad(loss(windows_max), (0, 1))(x, k)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+kernels.CONV_BLOCKING_BYTES = 0  # every convolution in blocks
+grads = []
+for block in (2, 4, None):  # positions a block (the last one short), or one matmul
+    kernels.CONV_BLOCK_BYTES = 6 * 5 * 4 * (block or 9)  # rows * filters * 4 bytes each
+    assert kernels.conv_block(x, k) == block, block
+    del calls[:]
+    np.testing.assert_allclose(ops.convert_to_numpy(INFERENCE(x, k)), ref, rtol=1e-5,
+                               atol=1e-5)
+    assert bool(calls) == (block is None), (block, calls)  # the blocks ran
+    grads.append(GRADIENTS(x, k))  # the one matmul's: the same whatever the blocks
+for g in grads[:2]:
+    for a, b in zip(g, grads[2]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 print("ok")
 """
 
+JAX_CONV = """
+import jax
+def INFERENCE(x, k):
+    eager = backend().conv_max(x, k)
+    np.testing.assert_allclose(jax.jit(lambda x, k: backend().conv_max(x, k))(x, k), eager,
+                               rtol=1e-6, atol=1e-6)  # a new trace each time
+    return eager
+def GRADIENTS(x, k):
+    return [np.asarray(g) for g in jax.grad(
+        lambda x, k: (backend().conv_max(x, k) ** 3).sum(), (0, 1))(x, k)]
+"""
 
-def test_jax_conv_max_in_blocks_of_positions_matches_a_numpy_sliding_window():
-    """JAX's char-CNN convolution in blocks of positions under a running max (what it
-    runs when the whole product would be large) equals a NumPy loop over the
-    positions, blocks of 2 and 4 positions of 9 (the last one short) and one block;
-    eager and jit-compiled; gradients are those of the one matmul (`windows_max`)."""
-    out = run_python(JAX_BLOCKED_CONV, backend="jax").stdout
+TORCH_CONV = """
+import torch
+def INFERENCE(x, k):
+    with torch.no_grad():
+        return backend().conv_max(torch.tensor(x), torch.tensor(k))
+def GRADIENTS(x, k):
+    x, k = torch.tensor(x, requires_grad=True), torch.tensor(k, requires_grad=True)
+    (backend().conv_max(x, k) ** 3).sum().backward()
+    return [x.grad.numpy(), k.grad.numpy()]
+"""
+
+
+@pytest.mark.parametrize("backend,functions", [("jax", JAX_CONV), ("torch", TORCH_CONV)])
+def test_conv_max_in_blocks_of_positions_matches_a_numpy_sliding_window(backend, functions):
+    """The char-CNN convolution in blocks of positions under a running max (what JAX
+    and PyTorch run when the whole product would be large: `kernels.conv_block`)
+    equals a NumPy loop over the positions, blocks of 2 and 4 positions of 9 (the last
+    one short) and one block; JAX eager and jit-compiled; gradients are those of the
+    one matmul (`windows_max`), ties at the max included."""
+    out = run_python(BLOCKED_CONV.replace("# the backend's calls: INFERENCE, GRADIENTS\n",
+                                          functions), backend=backend).stdout
     assert out.strip().endswith("ok")

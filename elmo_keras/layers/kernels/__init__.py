@@ -60,7 +60,8 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   outside the packed loop (`gates_matmul` here);
 - `conv_max(x, kernel)` (optional; default: `windows_max`): the max over positions of
   a valid 1-D convolution, for the char CNN (`CharacterEncoder`) (TensorFlow: its
-  convolution; JAX: `windows_max`, in blocks of positions when its product is large).
+  convolution; JAX, PyTorch: `windows_max`, in blocks of positions where its product
+  would be large: `conv_block`).
 
 The layers call `kernels()` and do not know which backend runs.
 """
@@ -218,11 +219,35 @@ def gates_matmul(kernel, columns, bias):
 def conv_max(x, kernel):
     """`[N, n]`: the max over positions of the valid 1-D convolution of `x` `[N, L, D]`
     with `kernel` `[w, D, n]` (no bias), the current backend's way: its `conv_max`
-    where it has one (TensorFlow's convolution, JAX's blocks), else `windows_max`."""
+    where it has one (TensorFlow's convolution, JAX's and PyTorch's blocks), else
+    `windows_max`."""
     own = getattr(kernels(), "conv_max", None)
     if own is None:
         return windows_max(x, kernel)
     return own(x, kernel)
+
+
+#: A char-CNN convolution whose outputs (all positions of all rows) would take more
+#: bytes than this runs in blocks of positions (`conv_block`).
+CONV_BLOCKING_BYTES = 32 << 20
+#: The outputs of one such block: about this many bytes.
+CONV_BLOCK_BYTES = 3 << 20
+
+
+def conv_block(x, kernel):
+    """Positions per block for `conv_max` on `x` `[N, L, D]` and `kernel` `[w, D, n]`,
+    or None for one matmul over all windows (`windows_max`). The original model's
+    width-7 filters on the 321 distinct tokens of an `Embedder` batch write 58 MB in
+    one matmul; in blocks of 3 positions (4 MB) under a running max JAX ran them 1.4-2x
+    faster and PyTorch 1.9x on a 2-core Intel Xeon (docs/speed.md). The backends
+    whose `conv_max` loops over blocks (JAX, PyTorch) ask this."""
+    width, _, filters = kernel.shape
+    position_bytes = x.shape[0] * filters * x.dtype.itemsize
+    positions = x.shape[1] - width + 1
+    block = max(1, CONV_BLOCK_BYTES // max(1, position_bytes))
+    if positions * position_bytes <= CONV_BLOCKING_BYTES or block >= positions:
+        return None
+    return block
 
 
 def windows_max(x, kernel):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from elmo_keras.layers.kernels import STEP_BUCKET, time_major, windows_max
+from elmo_keras.layers.kernels import STEP_BUCKET, conv_block, time_major, windows_max
 from elmo_keras.layers.lstm_projection import LSTMPSteps
 
 
@@ -151,27 +151,14 @@ def _eager_recurrence(step, x_gates, keep, h0, c0):
     return h_seq, h, c
 
 
-#: A char-CNN convolution whose outputs (all positions of all rows) would take more
-#: bytes than this runs in blocks of positions (`conv_max`).
-CONV_BLOCKING_BYTES = 32 << 20
-#: The outputs of one such block: about this many bytes.
-CONV_BLOCK_BYTES = 3 << 20
-
-
 def conv_max(x, kernel):
     """`kernels.conv_max`: `kernels.windows_max`'s one matmul over the windows, or,
-    where its `[rows * positions, filters]` product would exceed `CONV_BLOCKING_BYTES`,
-    the same matmul on a few positions at a time under a running max (`lax.fori_loop`).
-    The original model's width-7 filters on the 321 distinct tokens of an `Embedder`
-    batch write 58 MB at once: in blocks of 3 positions (4 MB) they ran 1.4-2x faster on a
-    2-core Intel Xeon (docs/speed.md). Only the values come from the blocks: under
-    differentiation the one matmul runs (its gradient, ties at a max included)."""
-    width, _, filters = kernel.shape
-    rows, length = x.shape[0], x.shape[1]
-    position_bytes = rows * filters * jnp.dtype(x.dtype).itemsize
-    positions = length - width + 1
-    block = max(1, CONV_BLOCK_BYTES // max(1, position_bytes))
-    if positions * position_bytes <= CONV_BLOCKING_BYTES or block >= positions:
+    where `kernels.conv_block` says so, the same matmul on a few positions at a time
+    under a running max (`lax.fori_loop`; unrolled, XLA ran the blocks no faster than
+    one matmul). Only the values come from the blocks: under differentiation the one
+    matmul runs (its gradient, ties at a max included)."""
+    block = conv_block(x, kernel)
+    if block is None:
         return windows_max(x, kernel)
     # A Keras variable's value: `custom_vjp` takes arrays only.
     return _blocked_conv_max(x, keras.ops.convert_to_tensor(kernel), block)

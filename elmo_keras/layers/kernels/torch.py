@@ -3,9 +3,10 @@
 import functools
 import weakref
 
+import keras
 import torch
 
-from elmo_keras.layers.kernels import gathered_affine, packed_loop
+from elmo_keras.layers.kernels import conv_block, gathered_affine, packed_loop, windows_max
 from elmo_keras.layers.lstm_projection import FORGET_BIAS, LSTMPSteps
 
 
@@ -280,6 +281,30 @@ def distinct_affine(rows, unique, index, kernel, bias):
     if not torch.is_grad_enabled():
         return GatheredRows(matmul_add(unique, kernel.t(), bias), index)
     return gathered_affine(rows, unique, index, kernel, bias)
+
+
+def conv_max(x, kernel):
+    """`kernels.conv_max`: `kernels.windows_max`'s one matmul over the windows, or,
+    without gradients and where `kernels.conv_block` says so, the same matmul on a few
+    positions at a time under a running max (the original model's width-7 filters on
+    321 tokens: 12-14 against 26-27 ms on a 2-core Intel Xeon). `torch.conv1d` ran
+    these shapes 2x slower than the one matmul."""
+    kernel = keras.ops.convert_to_tensor(kernel)  # a Keras variable's value
+    block = conv_block(x, kernel)
+    if block is None or (torch.is_grad_enabled()
+                         and (x.requires_grad or kernel.requires_grad)):
+        return windows_max(x, kernel)
+    width, dim, filters = kernel.shape
+    positions = x.shape[1] - width + 1
+    windows = torch.cat([x[:, i:i + positions] for i in range(width)], dim=-1)
+    matrix = kernel.reshape(width * dim, filters)
+    best = None
+    for start in range(0, positions, block):
+        part = windows[:, start:start + block]
+        y = torch.amax((part.reshape(-1, width * dim) @ matrix).reshape(
+            x.shape[0], -1, filters), dim=1)
+        best = y if best is None else torch.maximum(best, y, out=best)
+    return best
 
 
 def encode_distinct(rows, encode):
