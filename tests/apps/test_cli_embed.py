@@ -149,3 +149,21 @@ def test_xla_compiled_embedder_gives_the_same_vectors():
         for a, b in zip(plain(batch), xla(batch)):
             assert a.shape == b.shape
             np.testing.assert_allclose(b, a, atol=1e-5)
+
+
+def test_compiled_embedder_pads_its_new_tokens_to_few_sizes():
+    """A compiled `Embedder` (one program per shape) runs the char CNN on 8, 16, 32 or
+    64 rows for up to 64 new tokens, then multiples of 64; an eager one on exactly the
+    new tokens. With a cache and XLA (two new tokens: 8 rows) the vectors are the same."""
+    from elmo_keras import load_bilm
+    from elmo_keras.models.elmo.elmo_embedder import Embedder, token_rows
+
+    assert [token_rows(n, True) for n in (0, 1, 8, 9, 17, 33, 64, 65, 129)] == [
+        8, 8, 8, 16, 32, 64, 64, 128, 192]
+    assert [token_rows(n, False) for n in (0, 1, 5, 65)] == [1, 1, 5, 65]
+    model = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    batch = [["The", "bank", "of", "the", "river", "."], ["Café", "naïve"]]
+    cached = Embedder(model, vocab=["The", "bank", "of", "the", "river", "."],
+                      jit_compile=True)
+    for a, b in zip(Embedder(model)(batch), cached(batch)):
+        np.testing.assert_allclose(b, a, atol=1e-5)

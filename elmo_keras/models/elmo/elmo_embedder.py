@@ -9,9 +9,22 @@ from elmo_keras.layers.sentence_boundaries import add_boundaries, token_mask
 from elmo_keras.text.char_ids import batch_to_ids, bos_char_ids, eos_char_ids
 from elmo_keras.text.inputs import distinct_rows
 
-#: Compiled shapes' distinct tokens are padded to a multiple of this, their steps
-#: (counting `<S>` and `</S>`) to one of `kernels.STEP_BUCKET`.
+#: Compiled shapes' distinct tokens are padded to a multiple of this (fewer: to a
+#: power of two from 8, `token_rows`), their steps (counting `<S>` and `</S>`) to one
+#: of `kernels.STEP_BUCKET`.
 TOKEN_BUCKET = 64
+
+
+def token_rows(n, compiled):
+    """The rows the char CNN runs for `n` distinct new tokens: `n` (at least one), or,
+    in a compiled function (one program per shape), 8, 16, 32 or 64 for up to 64 and a
+    multiple of `TOKEN_BUCKET` above: with a token cache most batches have few new
+    tokens, and 64 rows of padding took the original model's char CNN about 18 ms."""
+    if not compiled:
+        return max(1, n)
+    if n <= TOKEN_BUCKET:
+        return max(8, 1 << max(0, n - 1).bit_length())
+    return -(-n // TOKEN_BUCKET) * TOKEN_BUCKET
 
 
 class Embedder:
@@ -31,8 +44,8 @@ class Embedder:
     `jit_compile`), `jax.jit` (always; shapes bucketed so that few are compiled), or
     PyTorch eagerly without gradients. When compiled with XLA or JAX, batches are
     padded to a multiple of 4 steps (counting `<S>` and `</S>`), the distinct tokens
-    to a multiple of 64, and the rows to the largest batch seen so far (empty rows: a
-    stateful model keeps their states).
+    to a multiple of 64 (fewer: a power of two from 8: `token_rows`), and the rows to
+    the largest batch seen so far (empty rows: a stateful model keeps their states).
 
     Args:
         model: an `elmo_keras.ELMo`.
@@ -110,9 +123,7 @@ class Embedder:
         if self.table is None:
             new = np.concatenate([self._boundary_ids, new])
         # At least one row (`_layers` looks up in it, every token cached or not).
-        bucket = TOKEN_BUCKET if self.jit_compile else 1
-        new = np.pad(new, ((0, max(bucket, -(-len(new) // bucket) * bucket) - len(new)),
-                           (0, 0)))
+        new = np.pad(new, ((0, token_rows(len(new), self.jit_compile) - len(new)), (0, 0)))
         layers = ops.convert_to_numpy(  # float32 also from a bfloat16 model (HDF5)
             ops.cast(self._run(ids, new, index, self.table), "float32"))
         return [layers[k, :, :len(s)] for k, s in enumerate(sentences)]
