@@ -5,7 +5,8 @@ from keras import ops
 
 from elmo_keras.layers.lstm_projection import LSTMPCell, LSTMPSteps
 from elmo_keras.layers.kernels import (distinct_affine, distinct_rows, gates_matmul,
-                                       inference_rows, input_in_loop, kernels, matmul_add)
+                                       inference_rows, input_in_loop, joint_kernel,
+                                       kernels, matmul_add)
 
 
 def reverse_padded(x, lengths):
@@ -255,10 +256,9 @@ class BiLM(keras.layers.Layer):
             h0, c0 = [init_h[i, 0], init_h[i, 1]], [init_c[i, 0], init_c[i, 1]]
 
             if in_loop:  # each step multiplies its input: `kernels.input_in_loop`
-                step = LSTMPSteps([ops.concatenate([k, r], axis=1) for k, r in zip(
-                    weights["kernel"], weights["recurrent_kernel"])],
-                    weights["projection_kernel"], self.cell_clip, self.proj_clip,
-                    biases=weights["bias"])
+                step = LSTMPSteps([joint_kernel(cell, dtype) for cell in cells],
+                                  weights["projection_kernel"], self.cell_clip,
+                                  self.proj_clip, biases=weights["bias"])
             else:
                 step = LSTMPSteps(weights["recurrent_kernel"], weights["projection_kernel"],
                                   self.cell_clip, self.proj_clip)

@@ -40,7 +40,7 @@ def _compiled_call(lm, what="sums"):
         model = weakref.ref(lm)  # the cache must not keep `lm` alive
         fn = {"sums": lambda batch, states: model()(batch, states, training=False),
               "losses": lambda batch, states: model().token_losses(batch, states)}[what]
-        calls[what] = kernels().compiled(fn, lm.variables, [])
+        calls[what] = kernels().compiled(fn, lm.variables, [], layers=[lm])
     return calls[what]
 
 

@@ -303,3 +303,48 @@ def test_conv_max_in_blocks_of_positions_matches_a_numpy_sliding_window(backend,
     out = run_python(BLOCKED_CONV.replace("# the backend's calls: INFERENCE, GRADIENTS\n",
                                           functions), backend=backend).stdout
     assert out.strip().endswith("ok")
+
+
+JAX_JOINT_KERNELS = """
+import json, sys
+import numpy as np
+import elmo_keras
+from elmo_keras.layers.kernels import jax as kernel
+from elmo_keras.models.elmo.elmo_embedder import Embedder
+
+model = elmo_keras.ELMo.from_options(json.loads(sys.argv[1]))
+sentences = [["The", "bank", "of", "the", "river"], ["Hi", "there"]]
+ids = elmo_keras.batch_to_ids(sentences)
+asked = []
+joint_kernel = kernel.joint_kernel
+kernel.joint_kernel = lambda *a: (asked.append(joint_kernel(*a)), asked[-1])[1]
+embedder = Embedder(model)
+cells = model.bilm.forward_cells + model.bilm.backward_cells
+for step in range(3):
+    if step:  # new weights: the kept joint kernels are made again
+        cell = cells[step]
+        cell.kernel.assign(cell.kernel.numpy() * 1.5)
+        cell.recurrent_kernel.assign(cell.recurrent_kernel.numpy() - 0.25)
+    got = embedder(sentences)
+    # the reference: the model's `predict` (a Keras program: its kernels joined in it)
+    ref = model.predict(ids, verbose=0)["lm_embeddings"]
+    for k, s in enumerate(sentences):
+        np.testing.assert_allclose(got[k], ref[k, :, :len(s)], rtol=0, atol=1e-6)
+    for cell in cells:
+        joint = kernel._JOINTS[id(cell)][3]
+        np.testing.assert_array_equal(
+            joint, np.concatenate([cell.kernel.numpy(), cell.recurrent_kernel.numpy()], 1))
+# the Embedder traced once, every cell's joint kernel passed in (not concatenated in
+# the program); `predict`'s program (traced once) concatenates them
+assert [j is not None for j in asked] == [True] * len(cells) + [False] * len(cells), asked
+print("ok")
+"""
+
+
+def test_jax_compiled_functions_keep_joint_kernels_and_remake_them_when_weights_change():
+    """JAX's compiled functions (`Embedder` here) take each cell's joint kernel
+    (`[kernel | recurrent_kernel]`, what the inference loop multiplies) kept from call
+    to call, not concatenated in the program; after the weights are assigned the
+    outputs follow them (equal the model's own `predict`)."""
+    out = run_python(JAX_JOINT_KERNELS, json.dumps(ARCH), backend="jax").stdout
+    assert out.strip().endswith("ok")

@@ -41,9 +41,10 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
 - `assert_at_most(value, limit, message)`: a check of a possibly symbolic size;
 - `assert_in_range(values, low, high, message)`: a check of possibly symbolic values
   (a graph assertion on TensorFlow, none on traced JAX), for character ids;
-- `compiled(fn, variables, state_variables, jit_compile)`: an inference function
-  compiled the backend's way (`tf.function`, `jax.jit`, eager PyTorch), for
-  `elmo_keras.Embedder`;
+- `compiled(fn, variables, state_variables, jit_compile, layers)`: an inference
+  function compiled the backend's way (`tf.function`, `jax.jit`, eager PyTorch), for
+  `elmo_keras.Embedder` (JAX keeps the joint kernels of the cells in `layers`:
+  `joint_kernel`);
 - `eager_call(layer, call, inputs)`: `call(inputs)`, where the backend would run it op
   by op on concrete arrays (JAX) through a compiled copy cached on `layer` (`ELMo`'s
   `__call__`);
@@ -127,6 +128,19 @@ def input_in_loop():
     input gates computed for all steps ahead (JAX; default False)."""
     own = getattr(kernels(), "input_in_loop", None)
     return False if own is None else bool(own())
+
+
+def joint_kernel(cell, dtype):
+    """`[kernel | recurrent_kernel]` of an `LSTMPCell` in `dtype` (`[4 * units, input_dim
+    + output_dim]`), for a loop that multiplies each step's input (`input_in_loop`):
+    the backend's kept copy where it has one (JAX's `compiled` functions), else
+    concatenated here."""
+    own = getattr(kernels(), "joint_kernel", None)
+    joint = None if own is None else own(cell, dtype)
+    if joint is None:
+        joint = ops.concatenate([ops.cast(cell.kernel, dtype),
+                                 ops.cast(cell.recurrent_kernel, dtype)], axis=1)
+    return joint
 
 
 def matmul_add(x, kernel, bias):

@@ -2,6 +2,8 @@
 rows outside traced code (see `kernels`)."""
 
 import functools
+import threading
+import weakref
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +11,7 @@ import keras
 import numpy as np
 
 from elmo_keras.layers.kernels import STEP_BUCKET, conv_block, time_major, windows_max
-from elmo_keras.layers.lstm_projection import LSTMPSteps
+from elmo_keras.layers.lstm_projection import LSTMPCell, LSTMPSteps
 
 
 def masked_recurrence(step, x_gates, keep, h0, c0, inference=False):
@@ -244,33 +246,89 @@ def assert_at_most(value, limit, message):
         raise ValueError(message)
 
 
-def compiled(fn, variables, state_variables, jit_compile=True):
+def compiled(fn, variables, state_variables, jit_compile=True, layers=()):
     """`fn` under `jax.jit`, its Keras variables passed in as arguments (not compiled
     in as constants) and `state_variables`' new values assigned after each call.
+
+    The joint kernels of the `LSTMPCell`s in `layers` (`joint_kernel`) are passed in
+    too, made once and again only when their weights change, not concatenated in
+    every call.
 
     Args:
         fn: a function of arrays that reads Keras variables (calls layers).
         variables: every Keras variable `fn` reads.
         state_variables: the variables it assigns (a stateful BiLM's states).
         jit_compile: ignored (always compiled).
+        layers: layers whose cells' joint kernels to keep.
     """
     variables = list(variables) + [v for v in state_variables
                                    if not any(v is w for w in variables)]
+    cells = [cell for layer in layers for cell in layer._flatten_layers()
+             if isinstance(cell, LSTMPCell)]
 
-    def pure(values, *args):
-        with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+    def pure(values, joints, *args):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope, \
+                _JointKernels({id(cell): j for cell, j in zip(cells, joints)}):
             out = fn(*args)
             return out, [scope.get_current_value(v) for v in state_variables]
 
     step = jax.jit(pure)
 
     def run(*args):
-        out, states = step([v.value for v in variables], *args)
+        out, states = step([v.value for v in variables],
+                           [_kept_joint(cell) for cell in cells], *args)
         for v, value in zip(state_variables, states):
             v.assign(value)
         return out
 
     return run
+
+
+def joint_kernel(cell, dtype):
+    """`kernels.joint_kernel`: inside a `compiled` function, the cell's joint kernel
+    passed in, else None (the caller concatenates). Concatenated in every call, the
+    four `[16384, 1024]` joint kernels of the original biLM cost the `Embedder` about 70
+    ms a batch (writing 256 MB): with them passed in, its biLM ran 1.06-1.28x faster on a
+    2-core Intel Xeon (docs/speed.md)."""
+    joint = (getattr(_PROVIDED, "joints", None) or {}).get(id(cell))
+    return joint if joint is not None and joint.dtype == dtype else None
+
+
+_PROVIDED = threading.local()  # the joint kernels of the `compiled` call being traced
+#: `id(cell)` -> `(weak references to the kernel's and recurrent kernel's values,
+#: dtype, joint kernel)`: one kept joint kernel per cell (shared by its `compiled`
+#: functions), made again when either weight's value is another array (JAX arrays are
+#: immutable: an assignment is a new array) or the compute dtype changes.
+_JOINTS = {}
+
+
+def _kept_joint(cell):
+    kernel, recurrent = cell.kernel.value, cell.recurrent_kernel.value
+    dtype = cell.compute_dtype
+    kept = _JOINTS.get(id(cell))
+    if (kept is None or kept[0]() is not kernel or kept[1]() is not recurrent
+            or kept[2] != dtype):
+        if kept is None:  # the entry goes with the cell
+            weakref.finalize(cell, _JOINTS.pop, id(cell), None)
+        joint = jnp.concatenate([kernel.astype(dtype), recurrent.astype(dtype)], axis=1)
+        kept = _JOINTS[id(cell)] = (weakref.ref(kernel), weakref.ref(recurrent), dtype,
+                                    joint)
+    return kept[3]
+
+
+class _JointKernels:
+    """Makes `joint_kernel` find these joint kernels while a `compiled` function is
+    traced."""
+
+    def __init__(self, joints):
+        self.joints = joints
+
+    def __enter__(self):
+        self.saved = getattr(_PROVIDED, "joints", None)
+        _PROVIDED.joints = self.joints
+
+    def __exit__(self, *exc):
+        _PROVIDED.joints = self.saved
 
 
 # An eager call or `predict` pads its ids' steps to a multiple of `STEP_BUCKET`
@@ -324,7 +382,8 @@ def eager_call(layer, call, inputs):
         return call(inputs)
     run = layer.__dict__.get("_elmo_keras_eager_call")
     if run is None:
-        run = compiled(call, layer.variables, layer.non_trainable_variables)
+        run = compiled(call, layer.variables, layer.non_trainable_variables,
+                       layers=[layer])
         layer.__dict__["_elmo_keras_eager_call"] = run
     return _bucketed(layer, run, inputs)
 

@@ -159,9 +159,10 @@ def assert_at_most(value, limit, message):
     return tf.debugging.assert_less_equal(value, limit, message=message)
 
 
-def compiled(fn, variables, state_variables, jit_compile=False):
+def compiled(fn, variables, state_variables, jit_compile=False, layers=()):
     """`fn` as a `tf.function` (XLA with `jit_compile`); variables are read and
-    assigned in the graph, so `variables`/`state_variables` need no plumbing."""
+    assigned in the graph, so `variables`/`state_variables` (and `layers`) need no
+    plumbing."""
     return tf.function(fn, reduce_retracing=True, jit_compile=bool(jit_compile))
 
 

@@ -319,8 +319,8 @@ def assert_at_most(value, limit, message):
         raise ValueError(message)
 
 
-def compiled(fn, variables, state_variables, jit_compile=False):
-    """`fn` run eagerly without recording gradients (inference)."""
+def compiled(fn, variables, state_variables, jit_compile=False, layers=()):
+    """`fn` run eagerly without recording gradients (inference); `layers` unused."""
 
     def run(*args):
         with torch.no_grad():

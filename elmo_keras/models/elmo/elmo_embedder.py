@@ -82,7 +82,8 @@ class Embedder:
         else:  # no cache: `<S>`, `</S>` go through the char CNN with the batch's tokens
             self._boundary_ids = known
         state = model.bilm.states or ()
-        self._run = kernels().compiled(self._layers, model.variables, state, jit_compile)
+        self._run = kernels().compiled(self._layers, model.variables, state, jit_compile,
+                                       layers=[model])
 
     def _layers(self, ids, distinct_ids, index, table=None):
         """`[batch, L + 1, time, 2P]` from the batch's char ids `[batch, time, C]`, its
