@@ -39,7 +39,10 @@ def ids(n):  # two rows: n tokens and 3
 exact = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x)[0])
 ref = exact([v.value for v in model.trainable_variables],
             [v.value for v in model.non_trainable_variables], ids(B + 3))
-for run in (model, lambda x: model.predict(x, verbose=0)):
+# `predict` (its batches through the eager call's compiled copy), the eager call (the
+# same copy: no new trace), `predict` with callbacks (Keras' own program)
+for run in (lambda x: model.predict(x, verbose=0), model,
+            lambda x: model.predict(x, verbose=0, callbacks=[])):
     del traces[:]
     for n in range(B + 1, 2 * B + 1):
         out = run(ids(n))
@@ -51,16 +54,27 @@ for run in (model, lambda x: model.predict(x, verbose=0)):
     one_bucket = len(traces)
     run(ids(2 * B + 1))  # the next bucket compiles again
     print(one_bucket, len(traces) - one_bucket)
+# batch by batch: the same outputs as in one batch
+x = np.concatenate([ids(B + 2)] * 3)
+for key, a in model.predict(x, batch_size=4, verbose=0).items():
+    b = model.predict(x, verbose=0, callbacks=[])[key]
+    for u, v in zip(a if isinstance(a, list) else [a], b if isinstance(b, list) else [b]):
+        assert u.shape == v.shape and isinstance(u, np.ndarray), (key, u.shape, v.shape)
+        np.testing.assert_allclose(u, v, rtol=0, atol=1e-6)
 """
 
 
 def test_jax_steps_bucketed_in_call_and_predict():
-    """Lengths B + 1 .. 2B (`STEP_BUCKET`) trace the model once in an eager call and
-    once in `predict` (one bucket), 2B + 1 again; outputs equal the exact-length program's at the real steps."""
+    """Lengths B + 1 .. 2B (`STEP_BUCKET`) trace the model once in `predict` (one
+    bucket), 2B + 1 again; the eager call then reuses that program (`predict` runs its
+    batches through it), and `predict` with callbacks (Keras' own program) buckets
+    the same way; outputs equal the exact-length program's at the real steps."""
     lines = run_python(JAX_BUCKETS, json.dumps(ARCH), backend="jax").stdout.split()
-    eager, eager_next, predict, predict_next = map(int, lines[-4:])
-    assert eager == 1 and eager_next == 1, lines
+    predict, predict_next, eager, eager_next, keras_predict, keras_next = map(
+        int, lines[-6:])
     assert predict == 1 and predict_next == 1, lines
+    assert eager == 0 and eager_next == 0, lines
+    assert keras_predict == 1 and keras_next == 1, lines
 
 TORCH_INFERENCE = """
 import json, sys
@@ -326,8 +340,8 @@ for step in range(3):
         cell.kernel.assign(cell.kernel.numpy() * 1.5)
         cell.recurrent_kernel.assign(cell.recurrent_kernel.numpy() - 0.25)
     got = embedder(sentences)
-    # the reference: the model's `predict` (a Keras program: its kernels joined in it)
-    ref = model.predict(ids, verbose=0)["lm_embeddings"]
+    # the reference: Keras' `predict` program (with callbacks: its kernels joined in it)
+    ref = model.predict(ids, verbose=0, callbacks=[])["lm_embeddings"]
     for k, s in enumerate(sentences):
         np.testing.assert_allclose(got[k], ref[k, :, :len(s)], rtol=0, atol=1e-6)
     for cell in cells:
@@ -335,7 +349,7 @@ for step in range(3):
         np.testing.assert_array_equal(
             joint, np.concatenate([cell.kernel.numpy(), cell.recurrent_kernel.numpy()], 1))
 # the Embedder traced once, every cell's joint kernel passed in (not concatenated in
-# the program); `predict`'s program (traced once) concatenates them
+# the program); Keras' `predict` program (traced once) concatenates them
 assert [j is not None for j in asked] == [True] * len(cells) + [False] * len(cells), asked
 print("ok")
 """
