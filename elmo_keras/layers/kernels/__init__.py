@@ -17,6 +17,9 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
 - `input_in_loop()` (optional; default False): the inference loop takes each layer's
   inputs in place of `x_gates` and an `LSTMPSteps` with `biases`, whose step multiplies
   its own input (`input_in_loop` here; JAX);
+- `joint_kernel(cell, dtype)` (optional): a cell's kept `[kernel | recurrent_kernel]`
+  for such a step, or None (`joint_kernel` here: JAX's `compiled` functions pass them
+  in);
 - `packed_recurrence(step, x_gates, counts, h0, c0)` (where `inference_rows()` can be
   `"packed"`: TensorFlow, PyTorch): `masked_recurrence` for rows ordered
   longest first, computing real tokens only: step `t`'s real tokens are the
@@ -50,8 +53,10 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   `__call__`);
 - `predict_call(layer, predict, x, *args, **kwargs)` (optional; default:
   `predict(x, *args, **kwargs)`): `Model.predict` on `x`, its shapes bucketed where the
-  backend compiles per shape (JAX), arrays fed as batches with tf.data's autotuning off
-  on TensorFlow (`batched_dataset`) (`ELMo.predict`, through `predict_call` here);
+  backend compiles per shape (JAX; an array's batches through `eager_call`'s compiled
+  copy when nothing but `batch_size` and `verbose` is given), arrays fed as batches
+  with tf.data's autotuning off on TensorFlow (`batched_dataset`) (`ELMo.predict`,
+  through `predict_call` here);
 - `matmul_add(x, kernel, bias)` (optional; default: `ops.matmul(x, kernel) + bias`):
   the affine map of a 2-D `x` (PyTorch: one `addmm`, no second pass over a fresh
   output; TensorFlow's graph optimizer fuses the add into the matmul), for the

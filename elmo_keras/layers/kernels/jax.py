@@ -263,7 +263,8 @@ def compiled(fn, variables, state_variables, jit_compile=True, layers=()):
     """
     variables = list(variables) + [v for v in state_variables
                                    if not any(v is w for w in variables)]
-    cells = [cell for layer in layers for cell in layer._flatten_layers()
+    cells = [cell for layer in layers  # Keras' walk over a layer and its sublayers
+             for cell in getattr(layer, "_flatten_layers", lambda: [layer])()
              if isinstance(cell, LSTMPCell)]
 
     def pure(values, joints, *args):
