@@ -269,6 +269,13 @@ def conv_block(x, kernel):
     return block
 
 
+def char_windows(x, width, positions):
+    """`[N, positions, width * D]`: the `width` characters of `x` `[N, L, D]` from each
+    of the first `positions` positions, side by side (`x` holds at least `positions +
+    width - 1` characters): what `windows_max` and the backends' blocks multiply."""
+    return ops.concatenate([x[:, i:i + positions] for i in range(width)], axis=-1)
+
+
 def windows_max(x, kernel):
     """`conv_max` as one matmul: each position's window of `w` characters side by side
     (`[N * (L - w + 1), w * D]`) times the kernel as a `[w * D, n]` matrix. On JAX and
@@ -276,7 +283,7 @@ def windows_max(x, kernel):
     (docs/speed.md); TensorFlow's convolution is faster there."""
     width, dim, n = kernel.shape
     positions = ops.shape(x)[1] - width + 1
-    windows = ops.concatenate([x[:, i:i + positions] for i in range(width)], axis=-1)
+    windows = char_windows(x, width, positions)
     y = ops.matmul(ops.reshape(windows, (-1, width * dim)),
                    ops.reshape(kernel, (width * dim, n)))
     return ops.max(ops.reshape(y, (-1, positions, n)), axis=1)

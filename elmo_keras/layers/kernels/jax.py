@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from elmo_keras.layers.kernels import STEP_BUCKET, conv_block, time_major, windows_max
+from elmo_keras.layers.kernels import (STEP_BUCKET, char_windows, conv_block, time_major,
+                                       windows_max)
 from elmo_keras.layers.lstm_projection import LSTMPCell, LSTMPSteps
 
 
@@ -174,7 +175,7 @@ def _blocked_conv_max(x, kernel, block):
     blocks = -(-positions // block)
     # Positions past the last valid one (the last block's) read zero rows, then -inf.
     x = jnp.pad(x, ((0, 0), (0, blocks * block + width - 1 - length), (0, 0)))
-    windows = jnp.concatenate([x[:, i:i + blocks * block] for i in range(width)], axis=-1)
+    windows = char_windows(x, width, blocks * block)
     matrix = kernel.reshape(width * dim, filters)
 
     def body(b, best):

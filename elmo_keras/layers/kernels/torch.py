@@ -6,7 +6,8 @@ import weakref
 import keras
 import torch
 
-from elmo_keras.layers.kernels import conv_block, gathered_affine, packed_loop, windows_max
+from elmo_keras.layers.kernels import (char_windows, conv_block, gathered_affine,
+                                       packed_loop, windows_max)
 from elmo_keras.layers.lstm_projection import FORGET_BIAS, LSTMPSteps
 
 
@@ -296,7 +297,7 @@ def conv_max(x, kernel):
         return windows_max(x, kernel)
     width, dim, filters = kernel.shape
     positions = x.shape[1] - width + 1
-    windows = torch.cat([x[:, i:i + positions] for i in range(width)], dim=-1)
+    windows = char_windows(x, width, positions)
     matrix = kernel.reshape(width * dim, filters)
     best = None
     for start in range(0, positions, block):
