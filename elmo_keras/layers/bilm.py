@@ -6,7 +6,7 @@ from keras import ops
 from elmo_keras.layers.lstm_projection import LSTMPCell, LSTMPSteps
 from elmo_keras.layers.kernels import (distinct_affine, distinct_rows, gates_matmul,
                                        inference_rows, input_in_loop, joint_kernel,
-                                       kernels, matmul_add)
+                                       kernels, matmul_add, row_gates)
 
 
 def reverse_padded(x, lengths):
@@ -45,9 +45,11 @@ class BiLM(keras.layers.Layer):
     matmul done for all steps before it, feature-major (`lstmp_step`; in JAX's
     inference each step multiplies its own input: `kernels.input_in_loop`). In inference the
     rows run longest first, so that each step computes its real tokens only (TensorFlow;
-    PyTorch's input gates) or fewer columns (JAX, PyTorch's steps), and TensorFlow and
-    PyTorch multiply the first layer's input gates once per distinct input row (a
-    recurring word's vector), the outputs the same.
+    PyTorch's input gates) or fewer columns (JAX, PyTorch's steps), and the first
+    layer's input gates are multiplied once per distinct input row (a recurring word's
+    vector): TensorFlow and PyTorch find those rows, JAX takes them from `input_rows`
+    (`Embedder`, an eager call or `predict` on an array pass them); the outputs the
+    same.
 
     Args:
         lstm_dim: LSTM cell size.
@@ -65,6 +67,12 @@ class BiLM(keras.layers.Layer):
     Call arguments:
         inputs: `[batch, time, input_dim]` token vectors.
         mask: bool `[batch, time]`, true for real tokens, which come first in each row.
+        input_rows: optional `(rows [U, input_dim], index int [batch, time])` with
+            `inputs[b, t] == rows[index[b, t]]` at every real step (a batch's distinct
+            token vectors: `Embedder` passes them). In inference, a backend whose loop
+            multiplies each step's input (JAX) then multiplies the first layer's input
+            gates once per row and looks them up (`kernels.row_gates`); the outputs
+            are the same, and gradients would reach `rows`, not that layer's `inputs`.
 
     Returns:
         A list of `n_layers` tensors `[batch, time, 2 * projection_dim]`: forward output
@@ -148,7 +156,7 @@ class BiLM(keras.layers.Layer):
         for var in self.states or ():
             var.assign(ops.zeros(var.shape, var.dtype))  # zeros_like(var) fails on JAX
 
-    def call(self, inputs, mask=None, training=None):
+    def call(self, inputs, mask=None, training=None, input_rows=None):
         x = inputs
         batch, steps = ops.shape(x)[0], ops.shape(x)[1]
         if mask is None:
@@ -162,9 +170,13 @@ class BiLM(keras.layers.Layer):
             self._check_batch(batch)
             initial_states = tuple(ops.cast(var[:, :, :batch], x.dtype)
                                    for var in self.states)
+        if input_rows is not None:  # each direction's index, as its inputs are read
+            rows, index = input_rows
+            index = ops.cast(index, "int32")
+            input_rows = (rows, ops.stack([index, reverse_padded(index, lengths)]))
         # Some backends' faster loops pay without gradients only (JAX).
         outputs, finals = self.run_directions(stacked, mask, initial_states,
-                                              inference=not training)
+                                              inference=not training, input_rows=input_rows)
         if self.stateful:
             for var, final in zip(self.states, finals):
                 var.assign(ops.concatenate(
@@ -180,7 +192,7 @@ class BiLM(keras.layers.Layer):
                 ops.zeros((self.n_layers, 2, batch, self.lstm_dim), dtype=dtype))
 
     def run_directions(self, stacked_inputs, mask=None, initial_states=None,
-                       input_dropout=None, inference=False):
+                       input_dropout=None, inference=False, input_rows=None):
         """Runs both LMs on inputs already in each direction's reading order.
 
         This is the biLM's core: `call` builds its inputs from one text-ordered batch;
@@ -199,6 +211,9 @@ class BiLM(keras.layers.Layer):
                 order), so that it computes each step's real tokens only (TensorFlow;
                 PyTorch's input gates) or the fewest of a few widths of columns (JAX,
                 PyTorch's steps); the same outputs (see `kernels.inference_rows`).
+            input_rows: optional `(rows [U, dim], index int [2, batch, time])` with
+                `stacked_inputs[d, b, t] == rows[index[d, b, t]]` at real steps (see
+                `call`; used in inference only).
 
         Returns:
             `(outputs, (h, c))`: `outputs` is a list of `n_layers` tensors
@@ -223,6 +238,8 @@ class BiLM(keras.layers.Layer):
             stacked_inputs = ops.take(stacked_inputs, order, axis=1)
             mask = ops.take(mask, order, axis=0)
             initial_states = tuple(ops.take(s, order, axis=2) for s in initial_states)
+            if input_rows is not None:
+                input_rows = (input_rows[0], ops.take(input_rows[1], order, axis=1))
             if rows == "packed":
                 packed = _packing(mask)
         keep = ops.transpose(mask)[:, None, :]  # [time, 1, batch]
@@ -254,8 +271,18 @@ class BiLM(keras.layers.Layer):
                     x_gates.append(columns if in_loop else gates_matmul(
                         weights["kernel"][d], columns, weights["bias"][d]))
             h0, c0 = [init_h[i, 0], init_h[i, 1]], [init_c[i, 0], init_c[i, 1]]
-
-            if in_loop:  # each step multiplies its input: `kernels.input_in_loop`
+            looked_up = None
+            if in_loop and i == 0 and input_rows is not None and input_dropout is None:
+                # [time * batch], as the columns: step t is t * batch to (t + 1) * batch
+                looked_up = [row_gates(ops.cast(input_rows[0], dtype),
+                                       ops.reshape(ops.transpose(input_rows[1][d]), (-1,)),
+                                       weights["kernel"][d], weights["bias"][d])
+                             for d in range(2)]
+            if looked_up and looked_up[0] is not None:  # gates per row: `row_gates`
+                x_gates = looked_up
+                step = LSTMPSteps(weights["recurrent_kernel"], weights["projection_kernel"],
+                                  self.cell_clip, self.proj_clip)
+            elif in_loop:  # each step multiplies its input: `kernels.input_in_loop`
                 step = LSTMPSteps([joint_kernel(cell, dtype) for cell in cells],
                                   weights["projection_kernel"], self.cell_clip,
                                   self.proj_clip, biases=weights["bias"])

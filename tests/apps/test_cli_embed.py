@@ -156,7 +156,8 @@ def test_compiled_embedder_pads_its_new_tokens_to_few_sizes():
     64 rows for up to 64 new tokens, then multiples of 64; an eager one on exactly the
     new tokens. With a cache and XLA (two new tokens: 8 rows) the vectors are the same."""
     from elmo_keras import load_bilm
-    from elmo_keras.models.elmo.elmo_embedder import Embedder, token_rows
+    from elmo_keras.models.elmo.elmo_embedder import Embedder
+    from elmo_keras.text.inputs import token_rows
 
     assert [token_rows(n, True) for n in (0, 1, 8, 9, 17, 33, 64, 65, 129)] == [
         8, 8, 8, 16, 32, 64, 64, 128, 192]

@@ -329,9 +329,10 @@ from elmo_keras.models.elmo.elmo_embedder import Embedder
 model = elmo_keras.ELMo.from_options(json.loads(sys.argv[1]))
 sentences = [["The", "bank", "of", "the", "river"], ["Hi", "there"]]
 ids = elmo_keras.batch_to_ids(sentences)
-asked = []
-joint_kernel = kernel.joint_kernel
+asked, looked_up = [], []
+joint_kernel, row_gates = kernel.joint_kernel, kernel.row_gates
 kernel.joint_kernel = lambda *a: (asked.append(joint_kernel(*a)), asked[-1])[1]
+kernel.row_gates = lambda *a: (looked_up.append(a[0].shape), row_gates(*a))[1]
 embedder = Embedder(model)
 cells = model.bilm.forward_cells + model.bilm.backward_cells
 for step in range(3):
@@ -348,9 +349,13 @@ for step in range(3):
         joint = kernel._JOINTS[id(cell)][3]
         np.testing.assert_array_equal(
             joint, np.concatenate([cell.kernel.numpy(), cell.recurrent_kernel.numpy()], 1))
-# the Embedder traced once, every cell's joint kernel passed in (not concatenated in
-# the program); Keras' `predict` program (traced once) concatenates them
-assert [j is not None for j in asked] == [True] * len(cells) + [False] * len(cells), asked
+# the Embedder traced once: its first layer's gates multiplied once per distinct
+# token and looked up (`row_gates`: the 2 sentences' 7 distinct tokens and `<S>`,
+# `</S>`, padded to 16 rows), the later layers' joint kernels passed in (not
+# concatenated in the program); Keras' `predict` program (traced once) concatenates
+# every joint kernel
+assert looked_up == [(16, 8)] * 2, looked_up
+assert [j is not None for j in asked] == [True] * 2 + [False] * len(cells), asked
 print("ok")
 """
 
@@ -358,7 +363,8 @@ print("ok")
 def test_jax_compiled_functions_keep_joint_kernels_and_remake_them_when_weights_change():
     """JAX's compiled functions (`Embedder` here) take each cell's joint kernel
     (`[kernel | recurrent_kernel]`, what the inference loop multiplies) kept from call
-    to call, not concatenated in the program; after the weights are assigned the
-    outputs follow them (equal the model's own `predict`)."""
+    to call, not concatenated in the program; the `Embedder`'s first layer multiplies
+    its input gates once per distinct token (`row_gates`); after the weights are
+    assigned the outputs follow them (equal Keras' own `predict` program)."""
     out = run_python(JAX_JOINT_KERNELS, json.dumps(ARCH), backend="jax").stdout
     assert out.strip().endswith("ok")

@@ -129,17 +129,23 @@ import jax, keras, numpy as np
 import elmo_keras
 
 model = elmo_keras.ELMo.from_options(json.loads(sys.argv[1]), stateful=True)
-ids = [elmo_keras.batch_to_ids(s) for s in (  # one shape; 2 and 20 distinct words
-    [["a"] * 10, ["b"] * 10], [[f"w{i}" for i in range(10)], [f"v{i}" for i in range(10)]])]
-first = model(ids[0])["lm_embeddings"]  # compiles the call for this shape
+ids = [elmo_keras.batch_to_ids(s) for s in (  # one shape; 2, 20 and 40 distinct words
+    [["a"] * 10, ["b"] * 10], [[f"w{i}" for i in range(10)], [f"v{i}" for i in range(10)]],
+    [[f"x{i}" for i in range(20)], [f"y{i}" for i in range(20)]])]
+ids[:2] = [np.pad(x, ((0, 0), (0, 10), (0, 0))) for x in ids[:2]]
+model(ids[1])  # compiles the call for this shape and up to 32 distinct tokens
 compiles = []
 handler = logging.Handler()
 handler.emit = lambda record: compiles.append(record.getMessage())
 logging.getLogger("jax").addHandler(handler)
 with jax.log_compiles(True):
+    first = model(ids[0])["lm_embeddings"]  # other tokens, fewer: the same program
     again = model(ids[0])["lm_embeddings"]
-    other = model(ids[1])["lm_embeddings"]  # other tokens, the same shape
 assert not compiles, compiles
+with jax.log_compiles(True):
+    model(ids[2])  # more distinct tokens (42 with `<S>`, `</S>`) than 32: once more
+    model(ids[1])
+assert sum("Finished XLA compilation" in m for m in compiles) == 1, compiles
 # ... and the states carried between the calls, as `predict` carries them.
 model.reset_state()
 ref = [model.predict(x, verbose=0)["lm_embeddings"] for x in ids]
@@ -153,7 +159,8 @@ print("ok")
 
 def test_eager_jax_call_compiles_once_per_shape():
     """An eager `model(ids)` on JAX runs one jit-compiled call (eager JAX would compile
-    every op for every new shape: seconds a call), reused for the same shape whatever
-    the tokens, with a stateful model's states carried as `predict` carries them."""
+    every op for every new shape: seconds a call), reused for the same shape and other
+    tokens (compiled once more for a batch with more distinct tokens than any before),
+    with a stateful model's states carried as `predict` carries them."""
     out = run_python(EAGER, json.dumps(ARCH), backend="jax").stdout
     assert out.strip().endswith("ok")

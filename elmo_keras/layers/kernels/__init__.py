@@ -20,6 +20,9 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
 - `joint_kernel(cell, dtype)` (optional): a cell's kept `[kernel | recurrent_kernel]`
   for such a step, or None (`joint_kernel` here: JAX's `compiled` functions pass them
   in);
+- `row_gates(rows, index, kernel, bias)` (optional): for such a loop, the input gates
+  of a layer whose step inputs are rows of a table, each row's gates multiplied once
+  and looked up where the loop reads them (`row_gates` here: JAX);
 - `packed_recurrence(step, x_gates, counts, h0, c0)` (where `inference_rows()` can be
   `"packed"`: TensorFlow, PyTorch): `masked_recurrence` for rows ordered
   longest first, computing real tokens only: step `t`'s real tokens are the
@@ -48,9 +51,10 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   function compiled the backend's way (`tf.function`, `jax.jit`, eager PyTorch), for
   `elmo_keras.Embedder` (JAX keeps the joint kernels of the cells in `layers`:
   `joint_kernel`);
-- `eager_call(layer, call, inputs)`: `call(inputs)`, where the backend would run it op
-  by op on concrete arrays (JAX) through a compiled copy cached on `layer` (`ELMo`'s
-  `__call__`);
+- `eager_call(layer, call, inputs, distinct_call=None)`: `call(inputs)`, where the
+  backend would run it op by op on concrete arrays (JAX) through a compiled copy cached
+  on `layer` (`ELMo`'s `__call__`), which runs `distinct_call(ids, rows, index)` on the
+  distinct tokens found in NumPy where one is given (`text.inputs.distinct_tokens`);
 - `predict_call(layer, predict, x, *args, **kwargs)` (optional; default:
   `predict(x, *args, **kwargs)`): `Model.predict` on `x`, its shapes bucketed where the
   backend compiles per shape (JAX; an array's batches through `eager_call`'s compiled
@@ -146,6 +150,18 @@ def joint_kernel(cell, dtype):
         joint = ops.concatenate([ops.cast(cell.kernel, dtype),
                                  ops.cast(cell.recurrent_kernel, dtype)], axis=1)
     return joint
+
+
+def row_gates(rows, index, kernel, bias):
+    """The first biLM layer's input gates for a loop that multiplies each step's input
+    (`input_in_loop`), when its step inputs are rows of a table: column `k` of
+    `[input_dim, time * batch]` inputs is `rows[index[k]]` (`rows` `[U, input_dim]`,
+    `index` int `[time * batch]`). The backend's `row_gates` where it has one (JAX:
+    `rows @ kernel.T + bias` once, `[U, 4 * units]`, a step's columns looked up in its
+    loop, which then multiplies `recurrent_kernel @ h` only), else None (the loop
+    multiplies the inputs). Inference only: gradients would reach `rows`."""
+    own = getattr(kernels(), "row_gates", None)
+    return None if own is None else own(rows, index, kernel, bias)
 
 
 def matmul_add(x, kernel, bias):

@@ -330,8 +330,9 @@ def compiled(fn, variables, state_variables, jit_compile=False, layers=()):
     return run
 
 
-def eager_call(layer, call, inputs):
-    """`call(inputs)`: this backend runs an eager call as it is."""
+def eager_call(layer, call, inputs, distinct_call=None):
+    """`call(inputs)`: this backend runs an eager call as it is (its char CNN finds
+    the distinct tokens itself; `distinct_call` is not used)."""
     return call(inputs)
 
 

@@ -13,6 +13,7 @@ from elmo_keras.layers.scalar_mix import ScalarMix
 from elmo_keras.layers.sentence_boundaries import (
     AddSentenceBoundaries,
     RemoveSentenceBoundaries,
+    add_boundaries,
     token_mask,
 )
 from elmo_keras.io.bilm_options import BiLMOptions, load_options
@@ -33,19 +34,29 @@ class ELMoStages:
     `scalar_mixes`.
     """
 
-    def run_stages(self, char_ids):
+    def run_stages(self, char_ids, distinct=None):
         """What the model's call returns, stage by stage: `frame`, `encode_tokens`,
         `contextualize`, `mix`.
 
         Args:
             char_ids: int32 `[batch, time, max_characters_per_token]`.
+            distinct: optional `(rows [U, chars], index [batch, time])`, the batch's
+                distinct tokens found before the call (`elmo_keras.text.inputs.
+                distinct_tokens`: `<S>`, `</S>` first). The char CNN then runs on
+                those rows only (`encode_rows`), and the biLM's first layer may
+                multiply each once (`BiLM`'s `input_rows`); the same outputs.
 
         Returns:
             The output dict described in the class docstring.
         """
-        framed, framed_mask, mask = self.frame(char_ids)
-        token_embeddings, layers = self.contextualize(
-            self.encode_tokens(framed), framed_mask, mask)
+        if distinct is None:
+            framed, framed_mask, mask = self.frame(char_ids)
+            token_embeddings, layers = self.contextualize(
+                self.encode_tokens(framed), framed_mask, mask)
+        else:
+            mask = token_mask(char_ids)
+            token_embeddings, layers = self.contextualize_rows(
+                self.char_encoder.encode_rows(distinct[0]), distinct[1], mask)
         return {
             "token_embeddings": token_embeddings,
             "lm_embeddings": ops.stack(layers, axis=1),
@@ -79,24 +90,45 @@ class ELMoStages:
         """
         return self.char_encoder(char_ids)
 
-    def contextualize(self, token_vectors, framed_mask, mask):
+    def contextualize(self, token_vectors, framed_mask, mask, input_rows=None):
         """The biLM over context-free token vectors, boundaries removed after.
 
         Args:
             token_vectors: `[batch, time + 2, P]` char-CNN vectors of the framed
                 sentences (`<S>` first, `</S>` after each row's last token).
             framed_mask: bool `[batch, time + 2]`. mask: bool `[batch, time]`.
+            input_rows: optional `(rows [U, P], index [batch, time + 2])`, the
+                distinct vectors `token_vectors` holds (`BiLM`'s `input_rows`).
 
         Returns:
             `(token_embeddings [batch, time, P], layers)`: `layers` is the list of
             `n_layers + 1` tensors `[batch, time, 2P]` (layer 0 is the token embedding
             twice), the `lm_embeddings` once stacked.
         """
-        lstm_layers = self.bilm(token_vectors, mask=framed_mask)
+        lstm_layers = self.bilm(token_vectors, mask=framed_mask, input_rows=input_rows)
         token_embeddings = self.remove_boundaries(token_vectors, mask=mask)
         layers = [ops.concatenate([token_embeddings, token_embeddings], axis=-1)]
         layers += [self.remove_boundaries(h, mask=mask) for h in lstm_layers]
         return token_embeddings, layers
+
+    def contextualize_rows(self, rows, index, mask):
+        """`contextualize` on a batch given as its distinct token vectors.
+
+        Args:
+            rows: `[U, P]` char-CNN vectors, `<S>`'s and `</S>`'s first.
+            index: int `[batch, time]`, each position's row (any at padding).
+            mask: bool `[batch, time]`.
+
+        Returns:
+            What `contextualize` returns; the biLM is given the rows (`BiLM`'s
+            `input_rows`: its first layer may multiply each once).
+        """
+        lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
+        slots = add_boundaries(ops.cast(index, "int32"), lengths, 0, 1)
+        framed_mask = add_boundaries(ops.cast(mask, "int32"), lengths, 1, 1) > 0
+        token_vectors = ops.take(rows, slots, axis=0) * ops.expand_dims(
+            ops.cast(framed_mask, rows.dtype), -1)
+        return self.contextualize(token_vectors, framed_mask, mask, (rows, slots))
 
     def mix(self, layers, mask):
         """The `num_output_representations` scalar mixes of `layers` (`[batch, time,
@@ -318,7 +350,9 @@ class ELMo(ELMoStages, keras.Model):
                 if ids is not None:
                     validate_char_ids(ids, self.max_characters_per_token)
         if len(args) == 1 and not kwargs:  # compiled where eager calls are slow (JAX)
-            return kernels().eager_call(self, super().__call__, args[0])
+            return kernels().eager_call(
+                self, super().__call__, args[0],
+                distinct_call=lambda ids, rows, index: self.run_stages(ids, (rows, index)))
         return super().__call__(*args, **kwargs)
 
     def predict(self, x, *args, **kwargs):

@@ -5,26 +5,9 @@ import numpy as np
 from keras import ops
 
 from elmo_keras.layers.kernels import STEP_BUCKET, kernels
-from elmo_keras.layers.sentence_boundaries import add_boundaries, token_mask
+from elmo_keras.layers.sentence_boundaries import token_mask
 from elmo_keras.text.char_ids import batch_to_ids, bos_char_ids, eos_char_ids
-from elmo_keras.text.inputs import distinct_rows
-
-#: Compiled shapes' distinct tokens are padded to a multiple of this (fewer: to a
-#: power of two from 8, `token_rows`), their steps (counting `<S>` and `</S>`) to one
-#: of `kernels.STEP_BUCKET`.
-TOKEN_BUCKET = 64
-
-
-def token_rows(n, compiled):
-    """The rows the char CNN runs for `n` distinct new tokens: `n` (at least one), or,
-    in a compiled function (one program per shape), 8, 16, 32 or 64 for up to 64 and a
-    multiple of `TOKEN_BUCKET` above: with a token cache most batches have few new
-    tokens, and 64 rows of padding took the original model's char CNN about 18 ms."""
-    if not compiled:
-        return max(1, n)
-    if n <= TOKEN_BUCKET:
-        return max(8, 1 << max(0, n - 1).bit_length())
-    return -(-n // TOKEN_BUCKET) * TOKEN_BUCKET
+from elmo_keras.text.inputs import distinct_rows, token_rows
 
 
 class Embedder:
@@ -33,10 +16,10 @@ class Embedder:
     A batch becomes character ids the one way (`batch_to_ids`); its distinct tokens are
     found in NumPy before the model runs (`elmo_keras.text.inputs.distinct_rows`), so
     the char CNN (`CharacterEncoder.encode_rows`) runs once per distinct token, never on
-    padding, also where a compiled function could not find them (JAX). The token
-    vectors are then framed with `<S>`/`</S>` and masked as the model frames and masks
-    its ids (`add_boundaries`, `token_mask`), and the biLM runs
-    (`ELMo.contextualize`). With `vocab`, the char-CNN vectors of those tokens (and of
+    padding, also where a compiled function could not find them (JAX), and the biLM
+    runs on the distinct vectors (`ELMo.contextualize_rows`: framed with `<S>`/`</S>`
+    as the model frames its ids, its first layer's input gates once per distinct
+    token on every backend). With `vocab`, the char-CNN vectors of those tokens (and of
     `<S>`, `</S>`) are computed once and looked up (AllenNLP's `vocab_to_cache`); the
     char CNN runs only for the batch's other tokens. Results are the same either way.
 
@@ -85,29 +68,23 @@ class Embedder:
         self._run = kernels().compiled(self._layers, model.variables, state, jit_compile,
                                        layers=[model])
 
-    def _layers(self, ids, distinct_ids, index, table=None):
+    def _layers(self, ids, distinct_ids, used, slots, table=None):
         """`[batch, L + 1, time, 2P]` from the batch's char ids `[batch, time, C]`, its
-        distinct tokens' ids `[U, C]` (`<S>` and `</S>` first when `table` is None), and
-        each position's row `index` `[batch, time]` in `table` (the cached vectors, or
-        None) followed by those tokens' vectors."""
+        new distinct tokens' ids `[N, C]` (`<S>` and `</S>` first when `table` is
+        None), the batch's distinct tokens `used` `[U]` (indices into `table`, the
+        cached vectors or None, followed by the new tokens' vectors; `<S>` and `</S>`
+        first) and each position's number among them, `slots` `[batch, time]`."""
         model = self.model
         vectors = model.char_encoder.encode_rows(distinct_ids)
-        mask = token_mask(ids)
         if table is None:
-            tokens = ops.take(vectors, index, axis=0)
-            known = vectors
+            rows = ops.take(vectors, used, axis=0)
         else:  # two lookups, not a copy of the whole table joined to the new vectors
             known = ops.cast(table, vectors.dtype)
             n = ops.shape(known)[0]
-            tokens = ops.where(
-                ops.expand_dims(index < n, -1),
-                ops.take(known, ops.minimum(index, n - 1), axis=0),
-                ops.take(vectors, ops.maximum(index - n, 0), axis=0))
-        tokens = tokens * ops.expand_dims(ops.cast(mask, tokens.dtype), -1)
-        lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
-        framed = add_boundaries(tokens, lengths, known[0], known[1])
-        framed_mask = add_boundaries(ops.cast(mask, "int32"), lengths, 1, 1) > 0
-        _, layers = model.contextualize(framed, framed_mask, mask)
+            rows = ops.where(ops.expand_dims(used < n, -1),
+                             ops.take(known, ops.minimum(used, n - 1), axis=0),
+                             ops.take(vectors, ops.maximum(used - n, 0), axis=0))
+        _, layers = model.contextualize_rows(rows, slots, token_mask(ids))
         return ops.stack(layers, axis=1)
 
     def __call__(self, sentences):
@@ -125,8 +102,14 @@ class Embedder:
             new = np.concatenate([self._boundary_ids, new])
         # At least one row (`_layers` looks up in it, every token cached or not).
         new = np.pad(new, ((0, token_rows(len(new), self.jit_compile) - len(new)), (0, 0)))
+        # The batch's distinct tokens, `<S>` and `</S>` (known rows 0 and 1) first; a
+        # padded position's index 0 is hidden by the mask.
+        used = np.union1d(index, [0, 1])
+        slots = np.searchsorted(used, index).astype(np.int32)
+        used = np.pad(used, (0, token_rows(len(used), self.jit_compile) - len(used)))
         layers = ops.convert_to_numpy(  # float32 also from a bfloat16 model (HDF5)
-            ops.cast(self._run(ids, new, index, self.table), "float32"))
+            ops.cast(self._run(ids, new, used.astype(np.int32), slots, self.table),
+                     "float32"))
         return [layers[k, :, :len(s)] for k, s in enumerate(sentences)]
 
     def embed_all(self, sentences, batch_size=64, sort_by_length=True):
