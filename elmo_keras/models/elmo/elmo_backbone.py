@@ -26,10 +26,10 @@ class ELMoStages:
     """The stages of `ELMo`'s forward pass, as public methods; `ELMo` inherits them.
 
     The one forward path: the model's own call (its functional graph is traced through
-    `run_stages`), `ELMoEmbedding`, the SavedModel export (both call the model),
-    `Embedder` (the char CNN's `encode_rows` on its distinct tokens, `contextualize`)
-    and the training graph
-    (`encode_tokens` on both token streams, then the `bilm`) all run these. They use
+    `run_stages`; JAX's eager call runs `run_stages` on the distinct tokens it found),
+    `ELMoEmbedding`, the SavedModel export (both call the model), `Embedder` (the char
+    CNN's `encode_rows` on its distinct tokens, `contextualize_rows`) and the training
+    graph (`encode_tokens` on both token streams, then the `bilm`) all run these. They use
     the layers `sentence_boundaries`, `char_encoder`, `bilm`, `remove_boundaries` and
     `scalar_mixes`.
     """
