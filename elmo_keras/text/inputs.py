@@ -208,8 +208,9 @@ def token_rows(n, compiled):
 
 def distinct_tokens(ids, compiled=True):
     """A batch's distinct tokens found in NumPy, for a model call whose char CNN then
-    runs on them only (`ELMo.run_stages` with `distinct`; JAX's eager call and
-    `predict`, where a compiled program could not find them cheaply).
+    runs on them only (`ELMo.run_stages` with `distinct`: JAX's eager call and
+    `predict`, where a compiled program could not find them cheaply; `Embedder`
+    without a cache).
 
     Args:
         ids: int `[batch, time, chars]` character ids (all zero at padding).

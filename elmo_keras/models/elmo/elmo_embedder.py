@@ -7,7 +7,7 @@ from keras import ops
 from elmo_keras.layers.kernels import STEP_BUCKET, kernels
 from elmo_keras.layers.sentence_boundaries import token_mask
 from elmo_keras.text.char_ids import batch_to_ids, bos_char_ids, eos_char_ids
-from elmo_keras.text.inputs import distinct_rows, token_rows
+from elmo_keras.text.inputs import distinct_rows, distinct_tokens, token_rows
 
 
 class Embedder:
@@ -47,37 +47,35 @@ class Embedder:
         self.model = model
         self.jit_compile = bool(jit_compile) or keras.backend.backend() == "jax"
         self._rows = 0
-        c = model.max_characters_per_token
-        # `<S>` and `</S>` are rows 0 and 1 of the known tokens, then the cached vocabulary.
-        known = [bos_char_ids(c), eos_char_ids(c)]
+        self.table = None  # no cache: `<S>`, `</S>` go through the char CNN with the batch
         if vocab is not None:
-            known += list(batch_to_ids([list(dict.fromkeys(vocab))], c)[0])
-        self._known = {}
-        for row in known:
-            self._known.setdefault(row.tobytes(), len(self._known))
-        known = np.stack([np.frombuffer(row, np.int32) for row in self._known])
-        self.table = None
-        if vocab is not None:  # a backend tensor: not copied in again at each call
+            c = model.max_characters_per_token
+            # `<S>` and `</S>` are rows 0 and 1 of the cache, then the vocabulary.
+            self._known = {}
+            for row in [bos_char_ids(c), eos_char_ids(c)] + list(
+                    batch_to_ids([list(dict.fromkeys(vocab))], c)[0]):
+                self._known.setdefault(row.tobytes(), len(self._known))
+            known = np.stack([np.frombuffer(row, np.int32) for row in self._known])
+            # a backend tensor: not copied in again at each call
             self.table = ops.convert_to_tensor(np.concatenate([
                 ops.convert_to_numpy(model.char_encoder.encode_rows(
                     known[i:i + cache_batch_size]))
                 for i in range(0, len(known), cache_batch_size)]))
-        else:  # no cache: `<S>`, `</S>` go through the char CNN with the batch's tokens
-            self._boundary_ids = known
         state = model.bilm.states or ()
         self._run = kernels().compiled(self._layers, model.variables, state, jit_compile,
                                        layers=[model])
 
-    def _layers(self, ids, distinct_ids, used, slots, table=None):
+    def _layers(self, ids, distinct_ids, slots, table=None, used=None):
         """`[batch, L + 1, time, 2P]` from the batch's char ids `[batch, time, C]`, its
-        new distinct tokens' ids `[N, C]` (`<S>` and `</S>` first when `table` is
-        None), the batch's distinct tokens `used` `[U]` (indices into `table`, the
-        cached vectors or None, followed by the new tokens' vectors; `<S>` and `</S>`
-        first) and each position's number among them, `slots` `[batch, time]`."""
+        new distinct tokens' ids `[N, C]`, and each position's number `slots` `[batch,
+        time]` among the batch's distinct tokens: without a cache (`table` None) the
+        new tokens themselves (`<S>` and `</S>` first: `distinct_tokens`), with one the
+        tokens `used` `[U]` (indices into `table`, the cached vectors, followed by the
+        new tokens' vectors; `<S>` and `</S>` first)."""
         model = self.model
         vectors = model.char_encoder.encode_rows(distinct_ids)
         if table is None:
-            rows = ops.take(vectors, used, axis=0)
+            rows = vectors
         else:  # two lookups, not a copy of the whole table joined to the new vectors
             known = ops.cast(table, vectors.dtype)
             n = ops.shape(known)[0]
@@ -97,19 +95,22 @@ class Embedder:
             # The biLM runs `<S>`, the steps and `</S>`: that count is the multiple.
             ids = np.pad(ids, ((0, self._rows - len(ids)),
                                (0, -(ids.shape[1] + 2) % STEP_BUCKET), (0, 0)))
-        new, index = distinct_rows(ids, self._known)
         if self.table is None:
-            new = np.concatenate([self._boundary_ids, new])
-        # At least one row (`_layers` looks up in it, every token cached or not).
-        new = np.pad(new, ((0, token_rows(len(new), self.jit_compile) - len(new)), (0, 0)))
-        # The batch's distinct tokens, `<S>` and `</S>` (known rows 0 and 1) first; a
-        # padded position's index 0 is hidden by the mask.
-        used = np.union1d(index, [0, 1])
-        slots = np.searchsorted(used, index).astype(np.int32)
-        used = np.pad(used, (0, token_rows(len(used), self.jit_compile) - len(used)))
+            new, slots = distinct_tokens(ids, self.jit_compile)
+            used = None
+        else:
+            new, index = distinct_rows(ids, self._known)
+            # At least one row (`_layers` looks up in it, every token cached or not).
+            new = np.pad(new, ((0, token_rows(len(new), self.jit_compile) - len(new)),
+                               (0, 0)))
+            # The batch's distinct tokens, `<S>` and `</S>` (cached rows 0 and 1) first;
+            # a padded position's index 0 is hidden by the mask.
+            used = np.union1d(index, [0, 1])
+            slots = np.searchsorted(used, index).astype(np.int32)
+            used = np.pad(used, (0, token_rows(len(used), self.jit_compile) - len(used)))
+            used = used.astype(np.int32)
         layers = ops.convert_to_numpy(  # float32 also from a bfloat16 model (HDF5)
-            ops.cast(self._run(ids, new, used.astype(np.int32), slots, self.table),
-                     "float32"))
+            ops.cast(self._run(ids, new, slots, self.table, used), "float32"))
         return [layers[k, :, :len(s)] for k, s in enumerate(sentences)]
 
     def embed_all(self, sentences, batch_size=64, sort_by_length=True):
