@@ -123,7 +123,11 @@ class CharacterEncoder(keras.layers.Layer):
         """The char CNN on a flat batch of tokens, each row on its own.
 
         Args:
-            char_ids: int `[n_tokens, max_characters_per_token]`.
+            char_ids: int `[n_tokens, max_characters_per_token]`, or such rows cut
+                after a position past which every row repeats its own last id
+                (`elmo_keras.text.inputs.distinct_tokens`: fewer windows to compute);
+                the windows there are all alike, and the last vector stands for
+                them.
 
         Returns:
             `[n_tokens, projection_dim]` (an all-zero row gets the vector of the
@@ -134,6 +138,14 @@ class CharacterEncoder(keras.layers.Layer):
         # unchanged for an empty batch, so an empty input would get the wrong shape.
         flat = ops.pad(char_ids, ((0, 1), (0, 0)))
         x = ops.take(self.char_embeddings, flat, axis=0)  # [N + 1, chars, d]
+        if x.shape[1] is None or x.shape[1] < self.max_characters_per_token:
+            # cut rows: their last vector again, for the windows that start by the cut
+            widest = max(w for w, _ in self.filters)
+            left = self.max_characters_per_token - (
+                ops.shape(x)[1] if x.shape[1] is None else x.shape[1])
+            repeat = min(widest - 1, left) if isinstance(left, int) else ops.minimum(
+                widest - 1, left)
+            x = ops.concatenate([x, ops.repeat(x[:, -1:], repeat, axis=1)], axis=1)
         act = ops.relu if self.activation == "relu" else ops.tanh
         pooled = []
         for kernel, bias in zip(self.conv_kernels, self.conv_biases):

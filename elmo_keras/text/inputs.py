@@ -206,20 +206,29 @@ def token_rows(n, compiled):
     return -(-n // TOKEN_BUCKET) * TOKEN_BUCKET
 
 
+#: `distinct_tokens` cuts its rows' characters to a multiple of this where compiled.
+CHAR_BUCKET = 8
+
+
 def distinct_tokens(ids, compiled=True):
     """A batch's distinct tokens found in NumPy, for a model call whose char CNN then
     runs on them only (`ELMo.run_stages` with `distinct`: JAX's eager call and
     `predict`, where a compiled program could not find them cheaply; `Embedder`
     without a cache).
 
+    The rows are cut after their characters (`repeated_tail`): a token's characters
+    are followed by one padding character to the end, and the char CNN's windows there
+    all hold one repeated vector (`CharacterEncoder.encode_rows` takes such cut rows).
+
     Args:
         ids: int `[batch, time, chars]` character ids (all zero at padding).
-        compiled: pad the rows to few sizes (`token_rows`).
+        compiled: pad the rows to few sizes (`token_rows`) and cut them to a multiple
+            of `CHAR_BUCKET` characters: few shapes to compile.
 
     Returns:
-        `(rows [U, chars], index int32 [batch, time])`: `<S>`, `</S>`, then the batch's
-        other distinct tokens (zero rows after them), and each position's row (0 at
-        padded positions, which a mask hides).
+        `(rows [U, C], index int32 [batch, time])`: `<S>`, `</S>`, then the batch's
+        other distinct tokens (zero rows after them), `C <= chars` characters each, and
+        each position's row (0 at padded positions, which a mask hides).
     """
     ids = np.asarray(ids)
     chars = ids.shape[-1]
@@ -227,7 +236,18 @@ def distinct_tokens(ids, compiled=True):
     new, index = distinct_rows(ids, {row.tobytes(): k for k, row in enumerate(boundaries)})
     rows = np.concatenate([boundaries, new])
     rows = np.pad(rows, ((0, token_rows(len(rows), compiled) - len(rows)), (0, 0)))
-    return rows, index.astype(np.int32)
+    keep = repeated_tail(rows) + 1  # one repeated character: what follows repeats it
+    if compiled:
+        keep = -(-keep // CHAR_BUCKET) * CHAR_BUCKET
+    return rows[:, :min(chars, keep)], index.astype(np.int32)
+
+
+def repeated_tail(rows):
+    """The leading characters of `rows` `[N, chars]` (NumPy) after which every row
+    repeats its own last id to the end: 1 + the last position where some row's id
+    differs from that row's last (0 if none)."""
+    differs = np.any(rows != rows[:, -1:], axis=0)
+    return int(np.flatnonzero(differs)[-1]) + 1 if differs.any() else 0
 
 
 def _scalar(value):

@@ -68,6 +68,9 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
 - `gates_matmul(kernel, columns, bias)` (optional; default: `ops.matmul(kernel,
   columns) + bias[:, None]`): the same, feature-major, for the biLM's input gates
   outside the packed loop (`gates_matmul` here);
+- `size_from_value(value)` (optional; default None): a scalar as a size tensors can
+  be shaped by, or None where shapes must not depend on values (`size_from_value`
+  here), for `conv_max`'s positions;
 - `conv_max(x, kernel)` (optional; default: `windows_max`): the max over positions of
   a valid 1-D convolution, for the char CNN (`CharacterEncoder`) (TensorFlow: its
   convolution; JAX, PyTorch: `windows_max`, in blocks of positions where its product
@@ -255,11 +258,41 @@ def conv_max(x, kernel):
     """`[N, n]`: the max over positions of the valid 1-D convolution of `x` `[N, L, D]`
     with `kernel` `[w, D, n]` (no bias), the current backend's way: its `conv_max`
     where it has one (TensorFlow's convolution, JAX's and PyTorch's blocks), else
-    `windows_max`."""
+    `windows_max`; on the positions `x` needs (`needed_positions`) where its sizes
+    may come from its values."""
+    width = kernel.shape[0]
+    needed = size_from_value(needed_positions(x, width))
+    if needed is not None:
+        x = x[:, :needed]
     own = getattr(kernels(), "conv_max", None)
     if own is None:
         return windows_max(x, kernel)
     return own(x, kernel)
+
+
+def needed_positions(x, width):
+    """The leading positions of `x` `[N, L, D]` whose windows of `width` give the max
+    over all of them (`conv_max`): after the last position where some row's vector
+    differs from that row's last vector (`tail`), every window holds one repeated
+    vector, the same window at every start, so the first such window stands for the
+    others: `min(L, tail + width)`. ELMo's tokens are characters padded to 50 with one
+    padding character: the 297 distinct tokens of `benchmarks/inference.py`'s batch
+    end by position 13, and the widest filter's windows go from 44 to 15
+    (TensorFlow's seven convolutions 28.6 against 11.8 ms; docs/speed.md). The max is
+    the same: the windows left out equal one kept."""
+    steps = ops.shape(x)[1]
+    differs = ops.any(ops.not_equal(x, x[:, -1:]), axis=(0, 2))  # [L]
+    tail = ops.max(ops.where(differs, ops.arange(1, steps + 1, dtype="int32"), 0))
+    return ops.minimum(tail + width, steps)
+
+
+def size_from_value(value):
+    """`value` (a scalar) as a size the current backend can shape a tensor by: its
+    `size_from_value` (a Python int where arrays are concrete, TensorFlow's graph
+    tensor outside XLA), or None where shapes must not depend on values (XLA, traced
+    JAX; the default)."""
+    own = getattr(kernels(), "size_from_value", None)
+    return None if own is None else own(value)
 
 
 #: A char-CNN convolution whose outputs (all positions of all rows) would take more

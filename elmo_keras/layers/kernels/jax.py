@@ -185,6 +185,11 @@ def _eager_recurrence(step, x_gates, keep, h0, c0):
     return h_seq, h, c
 
 
+def size_from_value(value):
+    """`kernels.size_from_value`: an int on concrete arrays, None when traced."""
+    return None if isinstance(value, jax.core.Tracer) else int(value)
+
+
 def conv_max(x, kernel):
     """`kernels.conv_max`: `kernels.windows_max`'s one matmul over the windows, or,
     where `kernels.conv_block` says so, the same matmul on a few positions at a time

@@ -139,6 +139,14 @@ def _in_xla():
         tf.compat.v1.get_default_graph())
 
 
+def size_from_value(value):
+    """`kernels.size_from_value`: an int eagerly, the graph tensor in a `tf.function`,
+    None under XLA."""
+    if tf.executing_eagerly():
+        return int(value)
+    return None if _in_xla() else value
+
+
 def conv_max(x, kernel):
     """`kernels.conv_max` with TensorFlow's convolution (faster here than one matmul
     over the windows)."""

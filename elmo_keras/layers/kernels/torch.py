@@ -284,6 +284,11 @@ def distinct_affine(rows, unique, index, kernel, bias):
     return gathered_affine(rows, unique, index, kernel, bias)
 
 
+def size_from_value(value):
+    """`kernels.size_from_value`: an int (arrays are concrete here)."""
+    return int(value)
+
+
 def conv_max(x, kernel):
     """`kernels.conv_max`: `kernels.windows_max`'s one matmul over the windows, or,
     without gradients and where `kernels.conv_block` says so, the same matmul on a few

@@ -27,8 +27,9 @@ class Embedder:
     `jit_compile`), `jax.jit` (always; shapes bucketed so that few are compiled), or
     PyTorch eagerly without gradients. When compiled with XLA or JAX, batches are
     padded to a multiple of 4 steps (counting `<S>` and `</S>`), the distinct tokens
-    to a multiple of 64 (fewer: a power of two from 8: `token_rows`), and the rows to
-    the largest batch seen so far (empty rows: a stateful model keeps their states).
+    to a multiple of 64 (fewer: a power of two from 8: `token_rows`) and cut after
+    their characters to a multiple of 8 (`distinct_tokens`), and the rows to the
+    largest batch seen so far (empty rows: a stateful model keeps their states).
 
     Args:
         model: an `elmo_keras.ELMo`.
