@@ -13,7 +13,8 @@ use). All embed the same batch of 32 real sentences of 20-25 tokens (the first o
 mixed lengths, 62% of the positions padding) after a warm-up; the median over `--batches` timed
 batches gives tokens/s (real tokens, boundaries excluded). Peak memory is each process's
 maximum RSS. The paths, per backend: `Embedder` (what `elmo-keras embed` runs: the char
-CNN once per distinct token), the model's own `predict` on character ids, `Embedder`
+CNN once per distinct token), the model's own `predict` on character ids, its eager
+call `model(ids)` (compiled per shape on JAX, a `tf.function` on TensorFlow), `Embedder`
 with every word in the token cache (`Embedder(model, vocab=...)`), bfloat16
 (`load_bilm(..., dtype="mixed_bfloat16")`, with its largest difference from float32 over
 all layers; by default only on a CPU with bfloat16 instructions: on a 2-core AMD EPYC
@@ -114,6 +115,10 @@ words = sorted({t for s in cfg["sentences"] for t in s})
 if cfg.get("model_call"):  # the model's own predict (compiled the backend's way)
     ids = elmo_keras.batch_to_ids(cfg["sentences"])
     report(lambda s: model.predict(ids, batch_size=len(s), verbose=0)["lm_embeddings"])
+    sys.exit()
+if cfg.get("eager_call"):  # `model(ids)` in eager code (a notebook's call)
+    ids = elmo_keras.batch_to_ids(cfg["sentences"])
+    report(lambda s: keras.ops.convert_to_numpy(model(ids)["lm_embeddings"]))
     sys.exit()
 if cfg.get("embedding_layer"):  # ELMoEmbedding on strings in a Keras model, predict
     text = keras.Input(shape=(), dtype="string")
@@ -322,7 +327,7 @@ def cpu_has_bf16():
 def paths(backend, bf16=True):
     """`{path name: extra config}` measured on `backend` (bfloat16 too if `bf16`)."""
     runs = {"Embedder": {}, "model predict": dict(model_call=True),
-            "Embedder + cache": dict(cache=True)}
+            "model eager call": dict(eager_call=True), "Embedder + cache": dict(cache=True)}
     if backend == "tensorflow":  # strings in the graph, XLA: TensorFlow only
         runs.update({"ELMoEmbedding": dict(embedding_layer="dataset"),
                      "ELMoEmbedding array": dict(embedding_layer="array"),

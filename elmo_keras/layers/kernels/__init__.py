@@ -52,9 +52,10 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
   `elmo_keras.Embedder` (JAX keeps the joint kernels of the cells in `layers`:
   `joint_kernel`);
 - `eager_call(layer, call, inputs, distinct_call=None)`: `call(inputs)`, where the
-  backend would run it op by op on concrete arrays (JAX) through a compiled copy cached
-  on `layer` (`ELMo`'s `__call__`), which runs `distinct_call(ids, rows, index)` on the
-  distinct tokens found in NumPy where one is given (`text.inputs.distinct_tokens`);
+  backend would run it op by op on concrete arrays (JAX, TensorFlow) through a compiled
+  copy cached on `layer` (`ELMo`'s `__call__`), which runs `distinct_call(ids, rows,
+  index)` on the distinct tokens found in NumPy where one is given and the backend
+  takes it (JAX; `text.inputs.distinct_tokens`);
 - `predict_call(layer, predict, x, *args, **kwargs)` (optional; default:
   `predict(x, *args, **kwargs)`): `Model.predict` on `x`, its shapes bucketed where the
   backend compiles per shape (JAX; an array's batches through `eager_call`'s compiled

@@ -349,7 +349,11 @@ class ELMo(ELMoStages, keras.Model):
             for ids in (inputs.values() if isinstance(inputs, dict) else [inputs]):
                 if ids is not None:
                     validate_char_ids(ids, self.max_characters_per_token)
-        if len(args) == 1 and not kwargs:  # compiled where eager calls are slow (JAX)
+        # Compiled where eager calls are slow (JAX, TensorFlow), unless the call adds
+        # losses (the mixes' `l2_coef`): a loss made in a compiled copy would stay a
+        # symbolic or traced value in `losses`.
+        if (len(args) == 1 and not kwargs
+                and all(mix.l2_coef is None for mix in self.scalar_mixes)):
             return kernels().eager_call(
                 self, super().__call__, args[0],
                 distinct_call=lambda ids, rows, index: self.run_stages(ids, (rows, index)))

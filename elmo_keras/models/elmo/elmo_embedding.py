@@ -128,7 +128,10 @@ class ELMoEmbedding(keras.layers.Layer):
         return ops.cast(ids, "int32")
 
     def call(self, inputs, training=None):
-        named = hub_outputs(self.elmo(self._char_ids(inputs), training=training))
+        ids = self._char_ids(inputs)
+        # Without `training` (inherited from this call) an eager call on TensorFlow and
+        # JAX runs the model's compiled copy (`kernels.eager_call`).
+        named = hub_outputs(self.elmo(ids, training=True) if training else self.elmo(ids))
         if self.output_mode == "all":
             return named
         out = named[self.output_mode]
