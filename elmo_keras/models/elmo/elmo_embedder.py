@@ -35,7 +35,9 @@ class Embedder:
         model: an `elmo_keras.ELMo`.
         vocab: optional list of tokens to cache.
         cache_batch_size: tokens per char-CNN call when filling the cache.
-        jit_compile: compile with XLA (TensorFlow backend; JAX always compiles).
+        jit_compile: compile with XLA (TensorFlow backend; JAX always compiles). On a
+            CPU, XLA ran the original model's batch at 0.5-0.7x the rate of the
+            plain `tf.function` (`benchmarks/inference.py`'s `Embedder + XLA` row).
 
     Example:
     ```python
