@@ -1,8 +1,8 @@
 """An eager `model(ids)` and `ELMoEmbedding(strings)` on TensorFlow run one traced graph
 of the model's call (`kernels.tensorflow.eager_call`), not op by op from Python: the same
 outputs and gradients as the call op by op, a stateful model's states carried, traced
-at most twice whatever the shapes, and a call inside an outer call in training not
-taken there."""
+twice for three shapes that differ in batch size and length, and a call inside an outer
+call in training not taken there."""
 
 import keras
 import numpy as np
@@ -44,7 +44,7 @@ def test_eager_call_runs_one_graph_with_the_op_by_op_outputs_and_gradients():
         for g, d in zip(dense, direct_grads):
             np.testing.assert_allclose(g, 0 if d is None else tf.convert_to_tensor(d).numpy(),
                                        rtol=1e-4, atol=1e-4)
-    # three shapes: the first traced, then one more for any shape
+    # three shapes: the first traced, then the second with both sizes generalized
     assert traces(model) == 2
 
 

@@ -176,15 +176,16 @@ def compiled(fn, variables, state_variables, jit_compile=False, layers=()):
 
 def eager_call(layer, call, inputs, distinct_call=None):
     """`call(inputs)`, an eager call on concrete ids through one `tf.function` of it
-    cached on `layer` (`reduce_retracing`: traced for the first shape, then once for
-    any shape). Eagerly every op returns to Python and the biLM's loop runs in Python:
-    the original model's `model(ids)` on `benchmarks/inference.py`'s 32 sentences took
-    1.8 s against 0.8 for `predict` and the `Embedder` (a 2-core Intel Xeon). The
-    graph is `predict`'s: variables read and assigned in it (a stateful model's states
+    cached on `layer` (`reduce_retracing`: traced for the first shape, then again when
+    the batch size or the length first differs: at most three traces, about 1 s
+    each). Eagerly every op returns to Python and the biLM's loop runs in Python: the
+    original model's `model(ids)` on `benchmarks/inference.py`'s 32 sentences took 1.8
+    s against 0.8 for `predict` and the `Embedder` (a 2-core Intel Xeon). The graph is
+    `predict`'s: variables read and assigned in it (a stateful model's states
     carry from call to call), gradients recorded by a tape around the call. Symbolic
     inputs, a call inside a user's `tf.function` and a layer not yet built (its first
     call creates its variables) call as is, and so does a call inside an outer layer's
-    call in training (the graph is traced once, in inference; a training call takes
+    call in training (the graph is traced in inference; a training call takes
     the biLM's loop that `training=True` gives). The char CNN finds the distinct tokens
     in the graph (`UniqueV2`): `distinct_call` is not used."""
     if (not tf.executing_eagerly() or not getattr(layer, "built", False)
