@@ -131,7 +131,8 @@ class ELMoEmbedding(keras.layers.Layer):
         ids = self._char_ids(inputs)
         # Without `training` (inherited from this call) an eager call on TensorFlow and
         # JAX runs the model's compiled copy (`kernels.eager_call`).
-        named = hub_outputs(self.elmo(ids, training=True) if training else self.elmo(ids))
+        named = hub_outputs(self.elmo(ids) if training is None or training is False
+                            else self.elmo(ids, training=training))
         if self.output_mode == "all":
             return named
         out = named[self.output_mode]
