@@ -64,6 +64,13 @@ assert worst(out["lm_embeddings"]) < 1e-5, worst(out["lm_embeddings"])
 assert np.all(out["lm_embeddings"][2] == 0)
 eager = keras.ops.convert_to_numpy(model(ids)["lm_embeddings"])
 assert worst(eager) < 1e-5
+# A model whose mixes add a loss (`l2_coef`) keeps it from an eager call (JAX's compiled
+# copy would drop it: the call runs as it is).
+penalized = elmo_keras.load_bilm(folder / "options.json", folder / "weights.hdf5",
+                                 l2_coef=0.01)
+penalized.scalar_mixes[0].mix_weights.assign([0.3, -0.2, 0.1])
+penalized(ids)
+np.testing.assert_allclose([float(x) for x in penalized.losses], [0.0014], rtol=1e-5)
 
 # A .keras file written by TensorFlow loads here with the same outputs; this backend's
 # file goes back to the TensorFlow test.
