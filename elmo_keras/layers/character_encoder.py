@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from elmo_keras.layers.highway import Highway
-from elmo_keras.layers.kernels import conv_max, kernels
+from elmo_keras.layers.kernels import conv_max, kernels, varying_positions
 from elmo_keras.layers.sentence_boundaries import token_mask
 
 
@@ -147,10 +147,11 @@ class CharacterEncoder(keras.layers.Layer):
                 widest - 1, left)
             x = ops.concatenate([x, ops.repeat(x[:, -1:], repeat, axis=1)], axis=1)
         act = ops.relu if self.activation == "relu" else ops.tanh
+        tail = varying_positions(x)  # where windows start to repeat: once for all filters
         pooled = []
         for kernel, bias in zip(self.conv_kernels, self.conv_biases):
             # bilm-tf max-pools before the activation; both orders agree for relu/tanh.
-            pooled.append(act(conv_max(x, kernel) + bias))  # [N + 1, num]
+            pooled.append(act(conv_max(x, kernel, tail) + bias))  # [N + 1, num]
         h = ops.concatenate(pooled, axis=-1)
         for hw in self.highways:
             h = hw(h)

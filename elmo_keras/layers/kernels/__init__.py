@@ -255,14 +255,15 @@ def gates_matmul(kernel, columns, bias):
     return own(kernel, columns, bias)
 
 
-def conv_max(x, kernel):
+def conv_max(x, kernel, tail=None):
     """`[N, n]`: the max over positions of the valid 1-D convolution of `x` `[N, L, D]`
     with `kernel` `[w, D, n]` (no bias), the current backend's way: its `conv_max`
     where it has one (TensorFlow's convolution, JAX's and PyTorch's blocks), else
     `windows_max`; on the positions `x` needs (`needed_positions`) where its sizes
-    may come from its values."""
+    may come from its values. `tail`: `varying_positions(x)` where the caller has it
+    (the char CNN's filters all run on one `x`: it is found once, not per filter)."""
     width = kernel.shape[0]
-    needed = size_from_value(needed_positions(x, width))
+    needed = size_from_value(needed_positions(x, width, tail))
     if needed is not None:
         x = x[:, :needed]
     own = getattr(kernels(), "conv_max", None)
@@ -271,7 +272,7 @@ def conv_max(x, kernel):
     return own(x, kernel)
 
 
-def needed_positions(x, width):
+def needed_positions(x, width, tail=None):
     """The leading positions of `x` `[N, L, D]` whose windows of `width` give the max
     over all of them (`conv_max`): after the last position where some row's vector
     differs from that row's last vector (`tail`), every window holds one repeated
@@ -280,11 +281,19 @@ def needed_positions(x, width):
     padding character: the 297 distinct tokens of `benchmarks/inference.py`'s batch
     end by position 13, and the widest filter's windows go from 44 to 15
     (TensorFlow's seven convolutions 28.6 against 11.8 ms; docs/speed.md). The max is
-    the same: the windows left out equal one kept."""
+    the same: the windows left out equal one kept. `tail`: `varying_positions(x)`,
+    if already found."""
+    if tail is None:
+        tail = varying_positions(x)
+    return ops.minimum(tail + width, ops.shape(x)[1])
+
+
+def varying_positions(x):
+    """`tail` of `needed_positions`: 1 + the last position of `x` `[N, L, D]` where some
+    row's vector differs from that row's last vector (0 if none), an int32 scalar."""
     steps = ops.shape(x)[1]
     differs = ops.any(ops.not_equal(x, x[:, -1:]), axis=(0, 2))  # [L]
-    tail = ops.max(ops.where(differs, ops.arange(1, steps + 1, dtype="int32"), 0))
-    return ops.minimum(tail + width, steps)
+    return ops.max(ops.where(differs, ops.arange(1, steps + 1, dtype="int32"), 0))
 
 
 def size_from_value(value):
