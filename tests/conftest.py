@@ -20,6 +20,14 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent  # the repository
 FIXTURES = ROOT / "tests" / "fixtures"
 TINY = FIXTURES / "bilm_tiny"
+#: A small two-layer architecture (random weights) for checks that build their own model.
+SMALL_OPTIONS = {
+    "char_cnn": {"activation": "relu", "embedding": {"dim": 4},
+                 "filters": [[1, 4], [2, 8]], "max_characters_per_token": 50,
+                 "n_characters": 262, "n_highway": 1},
+    "lstm": {"cell_clip": 3, "dim": 16, "n_layers": 2, "proj_clip": 3,
+             "projection_dim": 8, "use_skip_connections": True},
+}
 
 
 @pytest.fixture(scope="session")

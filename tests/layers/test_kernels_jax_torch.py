@@ -11,15 +11,8 @@ import json
 
 import pytest
 
+from tests.conftest import SMALL_OPTIONS
 from tests.support.processes import run_python
-
-ARCH = {
-    "char_cnn": {"activation": "relu", "embedding": {"dim": 4},
-                 "filters": [[1, 4], [2, 8]], "max_characters_per_token": 50,
-                 "n_characters": 262, "n_highway": 1},
-    "lstm": {"cell_clip": 3, "dim": 16, "n_layers": 2, "proj_clip": 3,
-             "projection_dim": 8, "use_skip_connections": True},
-}
 
 JAX_BUCKETS = """
 import json, sys
@@ -69,7 +62,7 @@ def test_jax_steps_bucketed_in_call_and_predict():
     bucket), 2B + 1 again; the eager call then reuses that program (`predict` runs its
     batches through it), and `predict` with callbacks (Keras' own program) buckets
     the same way; outputs equal the exact-length program's at the real steps."""
-    lines = run_python(JAX_BUCKETS, json.dumps(ARCH), backend="jax").stdout.split()
+    lines = run_python(JAX_BUCKETS, json.dumps(SMALL_OPTIONS), backend="jax").stdout.split()
     predict, predict_next, eager, eager_next, keras_predict, keras_next = map(
         int, lines[-6:])
     assert predict == 1 and predict_next == 1, lines
@@ -366,5 +359,5 @@ def test_jax_compiled_functions_keep_joint_kernels_and_remake_them_when_weights_
     to call, not concatenated in the program; the `Embedder`'s first layer multiplies
     its input gates once per distinct token (`row_gates`); after the weights are
     assigned the outputs follow them (equal Keras' own `predict` program)."""
-    out = run_python(JAX_JOINT_KERNELS, json.dumps(ARCH), backend="jax").stdout
+    out = run_python(JAX_JOINT_KERNELS, json.dumps(SMALL_OPTIONS), backend="jax").stdout
     assert out.strip().endswith("ok")

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 import elmo_keras
-from tests.conftest import TINY
+from tests.conftest import SMALL_OPTIONS, TINY
 
 SENTENCES = [
     [["The", "cat", "sat", "."], ["Hello", "world"]],
@@ -49,14 +49,7 @@ def test_eager_call_runs_one_graph_with_the_op_by_op_outputs_and_gradients():
 
 
 def test_eager_call_carries_a_stateful_models_states():
-    options = {
-        "char_cnn": {"activation": "relu", "embedding": {"dim": 4},
-                     "filters": [[1, 4], [2, 8]], "max_characters_per_token": 50,
-                     "n_characters": 262, "n_highway": 1},
-        "lstm": {"cell_clip": 3, "dim": 16, "n_layers": 2, "proj_clip": 3,
-                 "projection_dim": 8, "use_skip_connections": True},
-    }
-    model = elmo_keras.ELMo.from_options(options, stateful=True)
+    model = elmo_keras.ELMo.from_options(SMALL_OPTIONS, stateful=True)
     ids = [elmo_keras.batch_to_ids(s) for s in
            ([["a", "b", "c"], ["d", "e"]], [["f", "g"], ["h", "i", "j", "k"]])]
     ref = [model.predict(x, verbose=0)["lm_embeddings"] for x in ids + ids]
