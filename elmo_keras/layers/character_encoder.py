@@ -8,6 +8,7 @@ from keras import ops
 from elmo_keras.layers.highway import Highway
 from elmo_keras.layers.kernels import conv_max, kernels, varying_positions
 from elmo_keras.layers.sentence_boundaries import token_mask
+from elmo_keras.layers.weight_init import initializer
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
@@ -87,7 +88,7 @@ class CharacterEncoder(keras.layers.Layer):
         self.char_embeddings = self.add_weight(
             name="char_embeddings",
             shape=(self.n_characters, d),
-            initializer=_PaddingRowZero(keras.initializers.RandomUniform(-1.0, 1.0)),
+            initializer=initializer(_PaddingRowZero(keras.initializers.RandomUniform(-1.0, 1.0))),
         )
         self.conv_kernels, self.conv_biases = [], []
         for i, (width, num) in enumerate(self.filters):
@@ -96,7 +97,8 @@ class CharacterEncoder(keras.layers.Layer):
             else:
                 init = keras.initializers.RandomNormal(stddev=math.sqrt(1.0 / (width * d)))
             self.conv_kernels.append(
-                self.add_weight(name=f"conv_kernel_{i}", shape=(width, d, num), initializer=init))
+                self.add_weight(name=f"conv_kernel_{i}", shape=(width, d, num),
+                                initializer=initializer(init)))
             self.conv_biases.append(
                 self.add_weight(name=f"conv_bias_{i}", shape=(num,), initializer="zeros"))
         for hw in self.highways:
@@ -105,8 +107,8 @@ class CharacterEncoder(keras.layers.Layer):
             self.projection_kernel = self.add_weight(
                 name="projection_kernel",
                 shape=(self.n_filters, self.projection_dim),
-                initializer=keras.initializers.RandomNormal(
-                    stddev=math.sqrt(1.0 / self.n_filters)),
+                initializer=initializer(keras.initializers.RandomNormal(
+                    stddev=math.sqrt(1.0 / self.n_filters))),
             )
             self.projection_bias = self.add_weight(
                 name="projection_bias", shape=(self.projection_dim,), initializer="zeros")

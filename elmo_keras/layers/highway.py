@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from elmo_keras.layers.kernels import matmul_add
+from elmo_keras.layers.weight_init import initializer
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
@@ -33,7 +34,7 @@ class Highway(keras.layers.Layer):
 
     def build(self, input_shape):
         dim = input_shape[-1]
-        init = keras.initializers.RandomNormal(stddev=math.sqrt(1.0 / dim))
+        init = initializer(keras.initializers.RandomNormal(stddev=math.sqrt(1.0 / dim)))
         self.carry_kernel = self.add_weight(
             name="carry_kernel", shape=(dim, dim), initializer=init)
         self.carry_bias = self.add_weight(

@@ -10,6 +10,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from elmo_keras.layers.weight_init import initializer
+
 #: Added to the forget gate's pre-activation at run time (TF1 `LSTMCell` default); it is
 #: not part of the stored bias.
 FORGET_BIAS = 1.0
@@ -150,16 +152,16 @@ class LSTMPCell(keras.layers.Layer):
         input_dim = input_shape[-1]
         self.kernel = self.add_weight(
             name="kernel", shape=(4 * self.units, input_dim),
-            initializer=self.kernel_initializer)
+            initializer=initializer(self.kernel_initializer))
         self.recurrent_kernel = self.add_weight(
             name="recurrent_kernel", shape=(4 * self.units, self.output_size),
-            initializer=self.recurrent_initializer)
+            initializer=initializer(self.recurrent_initializer))
         self.bias = self.add_weight(
             name="bias", shape=(4 * self.units,), initializer=self.bias_initializer)
         if self.projection_dim is not None:
             self.projection_kernel = self.add_weight(
                 name="projection_kernel", shape=(self.projection_dim, self.units),
-                initializer=self.projection_initializer)
+                initializer=initializer(self.projection_initializer))
         else:
             self.projection_kernel = None
 

@@ -60,6 +60,7 @@ from elmo_keras.io.tfhub_module import (
     hub_model_kwargs,
     read_hub_module,
 )
+from elmo_keras.layers.weight_init import weights_assigned_next
 from elmo_keras.models.elmo import published_download
 from elmo_keras.models.elmo.elmo_precision import resolve_auto_dtype
 from elmo_keras.models.elmo.elmo_presets import PUBLISHED, REGISTRY
@@ -300,7 +301,8 @@ def load_bilm_files(cls, options_path, weights_path, **kwargs):
                                                   **{**kwargs, "dtype": "float32"}))
     options = load_options(options_path)  # its sizes within their bounds
     try:
-        model = cls(**options.model_kwargs(), **kwargs)
+        with weights_assigned_next():  # every random weight is the file's (checked there)
+            model = cls(**options.model_kwargs(), **kwargs)
     except ValueError as e:
         raise OptionsError(f"{options_path}: {e}") from None
     return load_bilm_weights(model, weights_path)
@@ -317,7 +319,8 @@ def _load_export(cls, directory, kwargs):
 
     config = {**read_export_config(directory), **kwargs}
     try:
-        model = cls.from_config(config)
+        with weights_assigned_next():  # the checkpoint holds every weight (read next)
+            model = cls.from_config(config)
     except (ValueError, TypeError, KeyError) as e:
         config_path = os.path.join(os.fspath(directory), "assets", CONFIG_ASSET)
         raise PresetError(f"{config_path}: not a valid ELMo config ({e})") from None
@@ -331,14 +334,16 @@ def _load_hub(cls, path, kwargs):
     """Google's TF Hub ELMo module, read as data (`read_hub_module`)."""
     source = os.fspath(path)
     options, weights = read_hub_module(path)
-    return assign_hub_weights(cls(**hub_model_kwargs(options, kwargs, source)), weights,
-                              source)
+    with weights_assigned_next():
+        model = cls(**hub_model_kwargs(options, kwargs, source))
+    return assign_hub_weights(model, weights, source)
 
 
 def _load_preset_dir(cls, directory, kwargs):
     """A `save_to_preset` directory: `config.json`, then `model.weights.h5` (or bilm-tf's
     `weights.hdf5` when it is the only one)."""
-    model = _model_from_config(cls, directory / CONFIG_FILE, kwargs)
+    with weights_assigned_next():  # from the weights file, which must hold all of them
+        model = _model_from_config(cls, directory / CONFIG_FILE, kwargs)
     weights = directory / WEIGHTS_FILE
     if not os.path.lexists(weights):
         if not os.path.lexists(directory / BILM_WEIGHTS_FILE):
