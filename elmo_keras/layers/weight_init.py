@@ -2,13 +2,15 @@
 
 A model loaded from a file is built first, each weight drawn at random, and then every
 weight is overwritten with the file's. The draws are wasted, and on JAX they are slow:
-every new weight shape compiles its own random-number program, about 5 s for the 29
-weights of even a tiny model in a fresh process. Inside `weights_assigned_next()` this
-package's layers with random initializers (`CharacterEncoder`, `Highway`, `LSTMPCell`)
-create those weights as zeros from NumPy instead (nothing compiled); other weights
-(`ScalarMix`'s, a stateful model's states) keep their own initializers, since no file
-holds them. The loaders (`load_bilm`, `from_preset`) build inside it and check that the
-file has every weight before any is assigned.
+every new weight shape compiles its own random-number program, about 5 s for even the
+tiny test model in a fresh process. Inside `weights_assigned_next()` this package's
+layers with random initializers (`CharacterEncoder`, `Highway`, `LSTMPCell`) create
+those weights as zeros from NumPy instead (nothing compiled; Keras casts them to the
+weight's dtype). Weights with constant initializers (biases, `ScalarMix`'s zeros and
+ones, a stateful model's states) keep them. The loaders (`load_bilm`, `from_preset` of
+a bilm-tf directory, TF Hub module, `export_hub` directory or preset directory) build
+inside it, then assign every one of these weights from the file, and refuse a file
+that lacks one.
 """
 
 import contextlib
