@@ -137,6 +137,29 @@ def test_token_cache_gives_the_same_vectors(tmp_path):
             np.testing.assert_allclose(a[key][...], b[key][...], atol=1e-6)
 
 
+@pytest.mark.parametrize("vocab", [None, ["the", "a"]])
+def test_embedder_traces_once_for_batches_of_every_shape(monkeypatch, vocab):
+    """On TensorFlow the `Embedder`'s function is traced once, for any number of rows,
+    steps, new tokens and their characters' width (it was traced again as each first
+    differed: 3 times in `elmo-keras embed`), and gives the model's own outputs."""
+    from elmo_keras import load_bilm
+    from elmo_keras.models.elmo.elmo_embedder import Embedder
+    from elmo_keras.text.char_ids import batch_to_ids
+
+    model = load_bilm(TINY / "options.json", TINY / "lm_weights.hdf5")
+    traced = []
+    contextualize = model.contextualize_rows
+    monkeypatch.setattr(model, "contextualize_rows",
+                        lambda *args: traced.append(1) or contextualize(*args))
+    embedder = Embedder(model, vocab=vocab)
+    for batch in ([["the", "a"]], [["Extraordinarily", "long"], ["x"]],
+                  [["a"] * 9, ["b", "c"], []], [["the"]]):
+        whole = np.asarray(model(batch_to_ids(batch, 50), training=False)["lm_embeddings"])
+        for k, layers in enumerate(embedder(batch)):
+            np.testing.assert_allclose(layers, whole[k, :, :len(batch[k])], atol=1e-6)
+    assert len(traced) == 1
+
+
 def test_xla_compiled_embedder_gives_the_same_vectors():
     from elmo_keras import load_bilm
     from elmo_keras.models.elmo.elmo_embedder import Embedder

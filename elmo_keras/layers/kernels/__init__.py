@@ -47,10 +47,11 @@ Each backend module (`tensorflow.py`, `jax.py`, `torch.py`) defines:
 - `assert_at_most(value, limit, message)`: a check of a possibly symbolic size;
 - `assert_in_range(values, low, high, message)`: a check of possibly symbolic values
   (a graph assertion on TensorFlow, none on traced JAX), for character ids;
-- `compiled(fn, variables, state_variables, jit_compile, layers)`: an inference
-  function compiled the backend's way (`tf.function`, `jax.jit`, eager PyTorch), for
-  `elmo_keras.Embedder` (JAX keeps the joint kernels of the cells in `layers`:
-  `joint_kernel`);
+- `compiled(fn, variables, state_variables, jit_compile, layers, shapes=None)`: an
+  inference function compiled the backend's way (`tf.function`, `jax.jit`, eager
+  PyTorch), for `elmo_keras.Embedder` (JAX keeps the joint kernels of the cells in
+  `layers`: `joint_kernel`; TensorFlow traces once for `shapes`, each argument's shape
+  with None where it varies, where given);
 - `eager_call(layer, call, inputs, distinct_call=None)`: `call(inputs)`, where the
   backend would run it op by op on concrete arrays (JAX, TensorFlow) through a compiled
   copy cached on `layer` (`ELMo`'s `__call__`), which runs `distinct_call(ids, rows,

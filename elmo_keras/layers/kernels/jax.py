@@ -283,7 +283,7 @@ def assert_at_most(value, limit, message):
         raise ValueError(message)
 
 
-def compiled(fn, variables, state_variables, jit_compile=True, layers=()):
+def compiled(fn, variables, state_variables, jit_compile=True, layers=(), shapes=None):
     """`fn` under `jax.jit`, its Keras variables passed in as arguments (not compiled
     in as constants) and `state_variables`' new values assigned after each call.
 
@@ -297,6 +297,7 @@ def compiled(fn, variables, state_variables, jit_compile=True, layers=()):
         state_variables: the variables it assigns (a stateful BiLM's states).
         jit_compile: ignored (always compiled).
         layers: layers whose cells' joint kernels to keep.
+        shapes: ignored (compiled per shape; callers bucket the shapes).
     """
     variables = list(variables) + [v for v in state_variables
                                    if not any(v is w for w in variables)]

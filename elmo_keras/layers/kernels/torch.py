@@ -325,8 +325,9 @@ def assert_at_most(value, limit, message):
         raise ValueError(message)
 
 
-def compiled(fn, variables, state_variables, jit_compile=False, layers=()):
-    """`fn` run eagerly without recording gradients (inference); `layers` unused."""
+def compiled(fn, variables, state_variables, jit_compile=False, layers=(), shapes=None):
+    """`fn` run eagerly without recording gradients (inference); `layers` and `shapes`
+    unused."""
 
     def run(*args):
         with torch.no_grad():

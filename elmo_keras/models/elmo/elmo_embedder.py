@@ -24,8 +24,9 @@ class Embedder:
     char CNN runs only for the batch's other tokens. Results are the same either way.
 
     The function is compiled the backend's way: a `tf.function` (XLA with
-    `jit_compile`), `jax.jit` (always; shapes bucketed so that few are compiled), or
-    PyTorch eagerly without gradients. When compiled with XLA or JAX, batches are
+    `jit_compile`) traced once, at the first call, for batches of any shape; `jax.jit`
+    (always; shapes bucketed so that few are compiled); or PyTorch eagerly without
+    gradients. When compiled with XLA or JAX, batches are
     padded to a multiple of 4 steps (counting `<S>` and `</S>`), the distinct tokens
     to a multiple of 64 (fewer: a power of two from 8: `token_rows`) and cut after
     their characters to a multiple of 8 (`distinct_tokens`), and the rows to the
@@ -65,8 +66,13 @@ class Embedder:
                     known[i:i + cache_batch_size]))
                 for i in range(0, len(known), cache_batch_size)]))
         state = model.bilm.states or ()
+        c = model.max_characters_per_token
+        # What varies: ids' rows and steps, the new tokens and their characters' width
+        # (cut: `distinct_tokens`), slots; the cache does not, the cached rows used do.
+        shapes = ([None, None, c], [None, None], [None, None]) + (
+            (None, None) if self.table is None else (tuple(self.table.shape), [None]))
         self._run = kernels().compiled(self._layers, model.variables, state, jit_compile,
-                                       layers=[model])
+                                       layers=[model], shapes=shapes)
 
     def _layers(self, ids, distinct_ids, slots, table=None, used=None):
         """`[batch, L + 1, time, 2P]` from the batch's char ids `[batch, time, C]`, its
