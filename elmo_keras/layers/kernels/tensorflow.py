@@ -177,7 +177,7 @@ def compiled(fn, variables, state_variables, jit_compile=False, layers=(), shape
     and every later call of the same dtypes runs that one graph. Without, it is traced
     for the first call's shapes and again as each dimension first differs
     (`reduce_retracing`): `elmo-keras embed` traced the `Embedder`'s function 3 times,
-    2-5 s each on the tiny model."""
+    1-5 s each on the tiny model (as the machine was loaded)."""
     function = tf.function(fn, reduce_retracing=True, jit_compile=bool(jit_compile))
     if shapes is None:
         return function
