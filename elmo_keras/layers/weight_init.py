@@ -8,9 +8,9 @@ layers with random initializers (`CharacterEncoder`, `Highway`, `LSTMPCell`) cre
 those weights as zeros from NumPy instead (nothing compiled; Keras casts them to the
 weight's dtype). Weights with constant initializers (biases, `ScalarMix`'s zeros and
 ones, a stateful model's states) keep them. The loaders (`load_bilm`, `from_preset` of
-a bilm-tf directory, TF Hub module, `export_hub` directory or preset directory) build
-inside it, then assign every one of these weights from the file, and refuse a file
-that lacks one.
+a bilm-tf directory, TF Hub module, `export_hub` directory, preset directory or `.keras`
+file) build inside it, then assign every one of these weights from the file, and
+refuse a file that lacks one.
 """
 
 import contextlib

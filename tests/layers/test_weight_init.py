@@ -34,12 +34,15 @@ def test_random_weights_are_zeros_for_a_loader_and_the_others_keep_their_own():
     assert checked == 18, checked
 
 
-def test_load_bilm_draws_nothing_on_jax(tmp_path):
-    elmo_keras.save_bilm(elmo_keras.ELMo.from_options(ODD_OPTIONS), tmp_path / "options.json",
-                         tmp_path / "weights.hdf5")
+def test_loading_draws_nothing_on_jax(tmp_path):
+    """`load_bilm` and `from_preset` of a `.keras` file."""
+    model = elmo_keras.ELMo.from_options(ODD_OPTIONS)
+    elmo_keras.save_bilm(model, tmp_path / "options.json", tmp_path / "weights.hdf5")
+    model.save(tmp_path / "model.keras")
     run_python("""
         import logging, sys
         import jax
+        import numpy as np
         import elmo_keras
 
         compiled = []
@@ -48,7 +51,11 @@ def test_load_bilm_draws_nothing_on_jax(tmp_path):
         logging.getLogger("jax").addHandler(handler)
         with jax.log_compiles(True):
             model = elmo_keras.load_bilm(sys.argv[1], sys.argv[2])
+            keras_file = elmo_keras.ELMo.from_preset(sys.argv[3])
         random = [m for m in compiled if "_uniform" in m or "_normal" in m]
         assert not random, random
+        for a, b in zip(model.weights, keras_file.weights):  # both the saved weights
+            assert np.array_equal(np.asarray(a.value), np.asarray(b.value)), a.path
         print("ok")
-        """, tmp_path / "options.json", tmp_path / "weights.hdf5", backend="jax")
+        """, tmp_path / "options.json", tmp_path / "weights.hdf5", tmp_path / "model.keras",
+               backend="jax")

@@ -399,8 +399,11 @@ def _load_keras_file(cls, path, kwargs):
                                     ".keras file")
     model_files.check_archive_hdf5_sizes(path, WEIGHTS_FILE, max_values, PresetError,
                                          ".keras file's weights")
-    try:  # safe mode: a Lambda layer or other code in the file is refused
-        loaded = keras.saving.load_model(path, safe_mode=True)
+    # Safe mode: a Lambda layer or other code in the file is refused. Keras fills every
+    # weight from the archive and refuses one that lacks a layer's (ValueError).
+    try:
+        with weights_assigned_next():
+            loaded = keras.saving.load_model(path, safe_mode=True)
     except (ValueError, TypeError, KeyError, OSError) as e:
         raise PresetError(f"{path}: cannot load this .keras file: {_one_line(e)}") from None
     if not isinstance(loaded, cls):
