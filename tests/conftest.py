@@ -30,6 +30,18 @@ SMALL_OPTIONS = {
 }
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test module with a module-scoped fixture of its own runs on one `pytest -n`
+    worker (`--dist loadgroup`, in pyproject.toml), so that the fixture (a trained run,
+    an export, worker processes) is made once, not on each worker its tests reach."""
+    for item in items:
+        defs = getattr(item, "_fixtureinfo", None)
+        defs = defs.name2fixturedefs.values() if defs else ()
+        if any(d[-1].scope == "module" and d[-1].func.__module__ == item.module.__name__
+               for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture(scope="session")
 def tiny_dir():
     return TINY

@@ -224,12 +224,12 @@ chunk = kernel.DISTINCT_CHUNK
 # position distinct
 for n_distinct, shape in [(20, (4, 70)), (chunk + 30, (4, 90)), (4 * 90, (4, 90))]:
     x = ids(n_distinct, shape)
-    ref = every_row(values, x)
+    ref = jax.jit(every_row)(values, x)  # jitted: eagerly each op compiles per shape
     got = jax.jit(shared)(values, x)
     np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=0, atol=1e-6)
     np.testing.assert_allclose(np.asarray(enc(x)), np.asarray(ref), rtol=0, atol=1e-6)
     loss = lambda f: (lambda v: (f(v, x) ** 2).sum())
-    for a, b in zip(jax.jit(jax.grad(loss(shared)))(values), jax.grad(loss(every_row))(values)):
+    for a, b in zip(*(jax.jit(jax.grad(loss(f)))(values) for f in (shared, every_row))):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
 print("ok")
 """

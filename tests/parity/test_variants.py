@@ -18,10 +18,17 @@ from tests.parity.test_bilm_tf import MODES, run
 
 VARIANTS_DIR = FIXTURES / "bilm_variants"
 VARIANTS = sorted(p.name for p in VARIANTS_DIR.iterdir() if (p / "reference.hdf5").exists())
+#: The variants whose options reach the JAX and PyTorch backends' own recurrence kernels
+#: (`elmo_keras/layers/kernels/`: the clips and the projection). The others differ in
+#: `keras.ops` code that every backend runs alike (activation, highway layers, skip
+#: connections, layer count, char-CNN projection): checked against bilm-tf on TensorFlow,
+#: and on the other backends by the main fixture (`test_bilm_tf.py`), not variant by
+#: variant (`tests/models/test_elmo_backends.py`: each one costs JAX compilations).
+KERNEL_VARIANTS = ["no_clip", "no_projection", "tight_clip"]
 
 
 def test_all_variants_present():
-    assert len(VARIANTS) == 9
+    assert len(VARIANTS) == 9 and set(KERNEL_VARIANTS) <= set(VARIANTS)
 
 
 @pytest.mark.parametrize("mode", MODES)
