@@ -31,9 +31,16 @@ SMALL_OPTIONS = {
 
 
 def pytest_collection_modifyitems(config, items):
-    """A test module with a module-scoped fixture of its own runs on one `pytest -n`
-    worker (`--dist loadgroup`, in pyproject.toml), so that the fixture (a trained run,
-    an export, worker processes) is made once, not on each worker its tests reach."""
+    """For `pytest -n` (`--dist loadgroup`, in pyproject.toml):
+
+    - the modules with a test marked slow run first (each module's tests together and
+      in their order), so that the workers end on short tests, not one on a minute-long
+      test while the other waits;
+    - a test module with a module-scoped fixture of its own runs on one worker, so
+      that the fixture (a trained run, an export, worker processes) is made once, not
+      on each worker its tests reach."""
+    slow = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow)  # stable
     for item in items:
         defs = getattr(item, "_fixtureinfo", None)
         defs = defs.name2fixturedefs.values() if defs else ()

@@ -4,6 +4,7 @@ perplexities; stateless means each sentence from zero states."""
 import math
 
 import numpy as np
+import pytest
 
 from elmo_keras.apps.cli import main
 from elmo_keras.training.evaluation import stateful_perplexity, stateless_perplexity
@@ -13,6 +14,7 @@ from elmo_keras.training.vocabulary import Vocabulary
 from tests.support.training import TEST, TRAIN, options_file, vocab_file  # noqa: F401
 
 
+@pytest.mark.slow
 def test_evaluate_command_prints_perplexity_line(tmp_path, vocab_file, capsys):
     run = str(tmp_path / "run")
     assert main(["train", "--options", options_file(tmp_path), "--vocab", vocab_file,

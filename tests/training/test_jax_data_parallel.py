@@ -23,6 +23,8 @@ from tests.conftest import FIXTURES
 from tests.parity.test_training import assert_run_matches_bilm_tf
 from tests.support.processes import run_python
 
+pytestmark = pytest.mark.slow  # one process trains every run: about 40 s on 2 cores
+
 FIX = FIXTURES / "bilm_training"
 CORPUS = alice_dir() / "train.txt"
 
