@@ -4,6 +4,8 @@ with one padding character, and every window past the last position where some r
 differs from its own last vector is one repeated vector, so one such window stands for
 all of them. The max is that of every window, on every backend, eager and compiled."""
 
+import textwrap
+
 import pytest
 
 from tests.support.processes import run_python
@@ -25,22 +27,26 @@ k = rng.normal(size=(3, 4, 5)).astype("float32")
 ref = np.stack([np.einsum("nwd,wdk->nk", x[:, p:p + 3], k) for p in range(18)]).max(0)
 # the last differing position is 5 (row 1): positions 0-8, windows 0-6
 assert int(kernels.needed_positions(x, 3)) == 9
+# The worker runs other snippets after this one: the module is left as found.
 widths = []
 backend = kernels.kernels()
 own = backend.conv_max
 backend.conv_max = lambda x, k: (widths.append(x.shape[1]), own(x, k))[1]
-np.testing.assert_allclose(ops.convert_to_numpy(kernels.conv_max(x, k)), ref,
-                           rtol=1e-5, atol=1e-5)
-assert widths == [9], widths
-# a row that differs up to its end: every position
-y = x.copy()
-y[0, -1] += 1
-np.testing.assert_allclose(
-    ops.convert_to_numpy(kernels.conv_max(y, k)),
-    np.stack([np.einsum("nwd,wdk->nk", y[:, p:p + 3], k) for p in range(18)]).max(0),
-    rtol=1e-5, atol=1e-5)
-assert widths[-1] == 20, widths
-COMPILED
+try:
+    np.testing.assert_allclose(ops.convert_to_numpy(kernels.conv_max(x, k)), ref,
+                               rtol=1e-5, atol=1e-5)
+    assert widths == [9], widths
+    # a row that differs up to its end: every position
+    y = x.copy()
+    y[0, -1] += 1
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(kernels.conv_max(y, k)),
+        np.stack([np.einsum("nwd,wdk->nk", y[:, p:p + 3], k) for p in range(18)]).max(0),
+        rtol=1e-5, atol=1e-5)
+    assert widths[-1] == 20, widths
+    COMPILED
+finally:
+    backend.conv_max = own
 print("ok")
 """
 
@@ -65,7 +71,8 @@ assert widths[-1] == 20, widths  # traced: static shapes, every position
 
 @pytest.mark.parametrize("backend", sorted(COMPILED))
 def test_convolutions_skip_windows_of_one_repeated_vector(backend):
-    out = run_python(CONV_POSITIONS.replace("COMPILED", COMPILED[backend]),
+    out = run_python(CONV_POSITIONS.replace("    COMPILED\n",
+                                            textwrap.indent(COMPILED[backend], "    ")),
                      backend=backend).stdout
     assert out.strip().endswith("ok")
 

@@ -95,7 +95,8 @@ vocab = np.random.default_rng(1).normal(size=(7, 10)).astype("float32")
 x = torch.tensor(vocab[np.random.default_rng(2).integers(0, 7, (2, 40, 12))])
 import elmo_keras.layers.kernels.torch as kt
 distinct = []
-kt.distinct_rows = lambda rows, f=kt.distinct_rows: (distinct.append(f(rows)), distinct[-1])[1]
+distinct_rows = kt.distinct_rows  # put back at the end, for the worker's next snippets
+kt.distinct_rows = lambda rows: (distinct.append(distinct_rows(rows)), distinct[-1])[1]
 states = tuple(0.5 * keras.random.normal(s.shape, seed=4) for s in bilm.zero_states(40))
 trained = bilm.run_directions(x, mask, states)
 # Inference in float32 on a CPU runs batch-major on oneDNN's prepacked linear; where a
@@ -144,6 +145,7 @@ for inference in (False, True):
 for a, b in zip(*grads):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
 assert distinct and all(len(first) == 7 for first, _ in distinct), distinct
+kt.distinct_rows = distinct_rows
 print("ok")
 """
 
@@ -252,28 +254,34 @@ from elmo_keras.layers import kernels
 from elmo_keras.layers.kernels import kernels as backend
 # the backend's calls: INFERENCE, GRADIENTS
 
+# The worker runs other snippets after this one: the module is left as found.
 calls = []
 windows_max = backend().windows_max
+blocking, block_bytes = kernels.CONV_BLOCKING_BYTES, kernels.CONV_BLOCK_BYTES
 backend().windows_max = lambda *a: (calls.append(1), windows_max(*a))[1]
-rng = np.random.default_rng(0)
-x = rng.normal(size=(6, 11, 4)).astype("float32")
-x[:, 2:6] = x[:, 1:2]  # equal windows at positions 1-3 (two blocks): ties at the max
-k = rng.normal(size=(3, 4, 5)).astype("float32")
-# the NumPy reference: every position's window times the kernel, then the max
-ref = np.stack([np.einsum("nwd,wdk->nk", x[:, p:p + 3], k) for p in range(9)]).max(0)
-kernels.CONV_BLOCKING_BYTES = 0  # every convolution in blocks
-grads = []
-for block in (2, 4, None):  # positions a block (the last one short), or one matmul
-    kernels.CONV_BLOCK_BYTES = 6 * 5 * 4 * (block or 9)  # rows * filters * 4 bytes each
-    assert kernels.conv_block(x, k) == block, block
-    del calls[:]
-    np.testing.assert_allclose(ops.convert_to_numpy(INFERENCE(x, k)), ref, rtol=1e-5,
-                               atol=1e-5)
-    assert bool(calls) == (block is None), (block, calls)  # the blocks ran
-    grads.append(GRADIENTS(x, k))  # the one matmul's: the same whatever the blocks
-for g in grads[:2]:
-    for a, b in zip(g, grads[2]):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+try:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 11, 4)).astype("float32")
+    x[:, 2:6] = x[:, 1:2]  # equal windows at positions 1-3 (two blocks): ties at the max
+    k = rng.normal(size=(3, 4, 5)).astype("float32")
+    # the NumPy reference: every position's window times the kernel, then the max
+    ref = np.stack([np.einsum("nwd,wdk->nk", x[:, p:p + 3], k) for p in range(9)]).max(0)
+    kernels.CONV_BLOCKING_BYTES = 0  # every convolution in blocks
+    grads = []
+    for block in (2, 4, None):  # positions a block (the last one short), or one matmul
+        kernels.CONV_BLOCK_BYTES = 6 * 5 * 4 * (block or 9)  # rows * filters * 4 bytes each
+        assert kernels.conv_block(x, k) == block, block
+        del calls[:]
+        np.testing.assert_allclose(ops.convert_to_numpy(INFERENCE(x, k)), ref, rtol=1e-5,
+                                   atol=1e-5)
+        assert bool(calls) == (block is None), (block, calls)  # the blocks ran
+        grads.append(GRADIENTS(x, k))  # the one matmul's: the same whatever the blocks
+    for g in grads[:2]:
+        for a, b in zip(g, grads[2]):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+finally:
+    backend().windows_max = windows_max
+    kernels.CONV_BLOCKING_BYTES, kernels.CONV_BLOCK_BYTES = blocking, block_bytes
 print("ok")
 """
 
@@ -350,6 +358,7 @@ for step in range(3):
 # every joint kernel
 assert looked_up == [(16, 8)] * 2, looked_up
 assert [j is not None for j in asked] == [True] * 2 + [False] * len(cells), asked
+kernel.joint_kernel, kernel.row_gates = joint_kernel, row_gates  # for the worker's next
 print("ok")
 """
 
