@@ -237,7 +237,7 @@ print("ok")
 """
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # JAX compiles each shape's call and gradient
 def test_jax_traced_distinct_tokens_match_every_row():
     """Inside `jax.jit` (`predict`, `fit`) the char CNN encodes each distinct token
     once by sorting the rows, chunks past the distinct count skipped: outputs and

@@ -106,7 +106,7 @@ print("ok")
 """
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # every path of a JAX or PyTorch model, each compiled
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_elmo_without_tensorflow(backend, held_out):
     out = run_python(CHECK.format(folder=str(held_out)), backend=backend).stdout

@@ -87,7 +87,7 @@ def test_bad_inputs_and_paths_are_clear():
         ELMoEmbedding(options=KW["options"])
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # fit, then a new process
 def test_classifier_trains_mix_only_saves_and_reloads_in_fresh_process(tmp_path):
     layer = ELMoEmbedding(**KW, dropout=0.1, l2_coef=1e-3)
     model = _classifier(layer)
@@ -133,7 +133,7 @@ def hub_dir(tmp_path_factory):
     return out
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # an exported SavedModel, then a fit
 def test_tfsmlayer_classifier_trains(hub_dir):
     # Frozen: Keras 3 optimizers reject the restored variables' names ("...:0") as slot
     # scopes, so fine-tuning the mix from Keras 3 goes through ELMoEmbedding(model=dir).
@@ -150,7 +150,7 @@ def test_tfsmlayer_classifier_trains(hub_dir):
                                atol=1e-5)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # an export and a .keras file, each traced
 def test_embedding_from_export_and_from_keras_file(hub_dir, tmp_path):
     ref = np.asarray(ELMoEmbedding(**KW)(tf.constant(SENTS)))
     layer = ELMoEmbedding(model=str(hub_dir))

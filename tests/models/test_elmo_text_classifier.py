@@ -147,7 +147,7 @@ def test_from_preset_trains_on_raw_strings_and_reloads_in_a_fresh_process(tmp_pa
     np.testing.assert_array_equal(np.load(tmp_path / "pred.npy"), model.predict(x, verbose=0))
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # fits on tf.data pipelines
 def test_preprocessor_in_tf_data_and_on_datasets_of_strings():
     """The preprocessor maps a `tf.data.Dataset` (in-graph ids, the same as NumPy's), and
     the task maps a dataset of strings itself; a tokenizer given is wrapped."""

@@ -68,7 +68,7 @@ def test_savedmodel_is_read_as_data_never_run(model, tmp_path):
     assert (tmp_path / "pwned").read_text() == "code from the model file ran"
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # two SavedModel exports
 def test_exported_weights_are_restored_by_name_not_position(model, tmp_path):
     hub = tmp_path / "hub"
     elmo_keras.export_hub(model, hub)

@@ -60,7 +60,7 @@ print(type(model).__name__, model.encoder_name, model.preprocessor.tokenizer.spl
 """
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # fit, save and reload per backend
 @pytest.mark.parametrize("backend", list(OPTIONS))
 def test_classifier_trains_saves_and_reloads_on_backend(backend, tmp_path):
     (tmp_path / "data.json").write_text(json.dumps([TEXTS, LABELS]))

@@ -14,7 +14,7 @@ from elmo_keras.training.vocabulary import Vocabulary
 from tests.support.training import TEST, TRAIN, options_file, vocab_file  # noqa: F401
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains, evaluates and exports
 def test_evaluate_command_prints_perplexity_line(tmp_path, vocab_file, capsys):
     run = str(tmp_path / "run")
     assert main(["train", "--options", options_file(tmp_path), "--vocab", vocab_file,

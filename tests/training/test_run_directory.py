@@ -99,7 +99,7 @@ def test_run_killed_before_its_first_checkpoint_restarts_with_resume(tmp_path, v
     assert [e["step"] for e in read_history(run)] == [1, 2, 3]
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # two trainings
 def test_resume_applies_and_records_a_new_learning_rate_and_refuses_a_new_shape(
         tmp_path, vocab_file):
     opts = options_file(tmp_path, batch_size=8, unroll_steps=10)

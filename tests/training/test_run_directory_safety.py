@@ -214,7 +214,7 @@ def test_without_the_train_extra_the_run_warns_first_and_goes_on(tmp_path, vocab
     assert not (run / "logs").exists() and not (run / "learning_curve.png").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trainings on a small file system
 def test_a_full_disk_is_said_as_such(tmp_path, vocab_file, monkeypatch):
     # The original report was a real full disk: `train` said "out of memory; use a
     # smaller --batch-size", TensorFlow's SaveV2 raising ResourceExhaustedError "No

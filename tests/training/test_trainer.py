@@ -158,7 +158,7 @@ def test_bfloat16_training_runs_and_learns(tmp_path, vocab_file):
 
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains and evaluates
 def test_token_input_bilm_trains_evaluates_and_says_it_cannot_embed(tmp_path, vocab_file,
                                                                        capsys):
     d = json.loads(json.dumps(TINY))
