@@ -30,6 +30,15 @@ def test_reverse_padded_is_reverse_sequence():
         np.testing.assert_array_equal(graph(x, lengths).numpy(), expected)
 
 
+@pytest.fixture(autouse=True)
+def _weights_drawn_alike_in_any_order():
+    """Each test draws its weights from the same start, whichever of these tests ran
+    before it in its worker (`pytest -n` hands them out in any order): a gradient check
+    failed at 1.9e-6 against 1e-6 on weights drawn after other tests' draws."""
+    global RNG
+    RNG = np.random.default_rng(0)
+
+
 def _bilm(**kw):
     args = dict(lstm_dim=12, projection_dim=6, n_layers=2, cell_clip=3, proj_clip=3,
                 use_skip_connections=True)
